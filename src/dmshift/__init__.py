@@ -1,0 +1,15 @@
+"""dmshift: task-specific clustering learnt from side information.
+
+The core method is Differentiable Mean Shift (:class:`DMSClustering`); peers share its
+interface. Every estimator takes feature vectors and side information (partial labels
+``y`` with -1 for unknown, and/or ``pairs`` of ``(i, j, same)``) and returns labels with
+``NOISE = -1`` for points no cluster claims.
+"""
+
+from .constants import NOISE, UNLABELLED
+from .constraints import SideInfo
+from .estimators import DMSClustering
+
+__version__ = "0.1.0"
+
+__all__ = ["DMSClustering", "SideInfo", "NOISE", "UNLABELLED", "__version__"]

@@ -1,0 +1,67 @@
+"""What every dmshift estimator shares: input checks, device and seed handling, save/load.
+
+Estimators follow scikit-learn: keyword-only ``__init__`` that only stores, checks in
+``fit``, learned state ending in ``_``, NumPy in and out. Subclasses implement
+``_export_state`` / ``_import_state`` so :mod:`dmshift.io` can write them as
+safetensors + JSON.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._validation import resolve_device, resolve_seed
+
+__all__ = ["BaseClustering"]
+
+
+class BaseClustering(ClusterMixin, BaseEstimator):
+    """Shared machinery of dmshift's clustering estimators (not an estimator itself)."""
+
+    #: does ``fit`` need side information (labels or pairs)?
+    _needs_side_info: bool = True
+
+    def _check_X(self, X, *, reset: bool) -> np.ndarray:
+        """Validated dense float32/float64 (n, d) array; sparse input is densified."""
+        X = validate_data(self, X, reset=reset, accept_sparse=("csr", "csc", "coo"),
+                          dtype=(np.float32, np.float64), ensure_min_samples=1 if not reset else 2,
+                          ensure_all_finite=True)
+        if sp.issparse(X):
+            X = X.toarray()
+        return X
+
+    def _setup(self) -> tuple[torch.device, int]:
+        """Resolve ``device`` and ``random_state`` once per fit."""
+        return resolve_device(getattr(self, "device", "auto")), resolve_seed(getattr(self, "random_state", None))
+
+    def fit_predict(self, X, y=None, **kwargs):
+        """Fit and return ``labels_`` (NOISE = -1 for points no cluster claims)."""
+        return self.fit(X, y, **kwargs).labels_
+
+    def _check_fitted(self):
+        check_is_fitted(self, "labels_")
+
+    # ---- persistence: subclasses fill these two
+    def _export_state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        raise NotImplementedError
+
+    def _import_state(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        raise NotImplementedError
+
+    def save(self, path) -> None:
+        """Write the fitted model to folder ``path`` (safetensors weights + JSON config)."""
+        from ..io import save_model
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path, *, device: str = "auto"):
+        """Read a model written by :meth:`save`."""
+        from ..io import load_model
+        model = load_model(path, device=device)
+        if not isinstance(model, cls):
+            raise ValueError(f"The model at {path!s} is a {type(model).__name__}, not a {cls.__name__}.")
+        return model
