@@ -382,6 +382,44 @@ class DMSClustering(BaseClustering):
                    int(self.memory_budget))
         return a.labels, a.confidence
 
+    # ------------------------------------------------------------------ persistence
+    def _export_state(self):
+        tensors = {f"kernel.{k}": v for k, v in self.kernel_.state_dict().items()}
+        tensors.update({
+            "mean": self.mean_, "center_embeddings": self.center_embeddings_,
+            "center_cluster": torch.as_tensor(self.center_cluster_),
+            "cluster_centers": torch.as_tensor(self.cluster_centers_),
+            "labels": torch.as_tensor(self.labels_), "confidence": torch.as_tensor(self.confidence_),
+        })
+        meta = {"scale": self.scale_, "hidden": list(self.hidden_), "n_clusters": self.n_clusters_,
+                "n_iter": self.n_iter_, "n_seeds_used": self.n_seeds_used_,
+                "converged_fraction": self.converged_fraction_, "side_info": self.side_info_,
+                "training": {k: v for k, v in self.training_.items() if k != "history"}}
+        return tensors, meta
+
+    def _import_state(self, tensors, meta):
+        device = tensors["mean"].device
+        kwargs = {"activation": self.activation, "dropout": self.dropout}
+        if self.kernel == "concat":
+            kwargs["channels"] = self.conv_channels
+        self.hidden_ = tuple(meta["hidden"])
+        self.kernel_ = make_kernel(self.kernel, self.n_features_in_, self.hidden_, **kwargs).to(device)
+        self.kernel_.load_state_dict({k[len("kernel."):]: v for k, v in tensors.items() if k.startswith("kernel.")})
+        self.kernel_.eval()
+        self.mean_ = tensors["mean"]
+        self.scale_ = float(meta["scale"])
+        self.center_embeddings_ = tensors["center_embeddings"]
+        self.center_cluster_ = tensors["center_cluster"].cpu().numpy()
+        self.cluster_centers_ = tensors["cluster_centers"].cpu().numpy()
+        self.labels_ = tensors["labels"].cpu().numpy()
+        self.confidence_ = tensors["confidence"].cpu().numpy()
+        self.n_clusters_ = int(meta["n_clusters"])
+        self.n_iter_ = int(meta["n_iter"])
+        self.n_seeds_used_ = int(meta["n_seeds_used"])
+        self.converged_fraction_ = float(meta["converged_fraction"])
+        self.side_info_ = dict(meta["side_info"])
+        self.training_ = dict(meta["training"])
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True  # side information is needed to learn a kernel
