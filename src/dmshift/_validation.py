@@ -94,4 +94,7 @@ def check_range_pair(name: str, value: Any, *, low: float, high: float) -> tuple
 def as_float_tensor(X: np.ndarray, device: torch.device) -> torch.Tensor:
     """NumPy (n, d) array to a float tensor on ``device``; float64 stays float64, the rest become float32."""
     dtype = torch.float64 if X.dtype == np.float64 else torch.float32
-    return torch.as_tensor(np.ascontiguousarray(X), dtype=dtype, device=device)
+    X = np.ascontiguousarray(X)
+    if not X.flags.writeable:  # torch cannot wrap read-only memory (e.g. a read-only memmap)
+        X = X.copy()
+    return torch.as_tensor(X, dtype=dtype, device=device)

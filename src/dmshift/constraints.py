@@ -32,13 +32,15 @@ def _check_labels(y, n_samples: int) -> np.ndarray:
         if not np.all(np.isfinite(y)):
             raise ValueError("The 'y' parameter must not contain NaN or inf; mark unknown points with -1.")
         if np.any(y != np.round(y)):
-            raise ValueError("The 'y' parameter must hold integer class labels (-1 for unknown). Got non-integer floats instead.")
+            raise ValueError("Unknown label type: the 'y' parameter must hold integer class labels (-1 for unknown). "
+                             "Got non-integer floats instead.")
         y = y.astype(np.int64)
     elif y.dtype.kind in "iu":
         y = y.astype(np.int64)
     else:
         raise ValueError(
-            f"The 'y' parameter must hold integer class labels (-1 for unknown). Got dtype {y.dtype} instead."
+            f"Unknown label type: the 'y' parameter must hold integer class labels (-1 for unknown). "
+            f"Got dtype {y.dtype} instead."
         )
     if np.any(y < UNLABELLED):
         raise ValueError(f"The 'y' parameter must hold labels >= 0, or -1 for unknown. Got {int(y.min())} instead.")

@@ -1,0 +1,61 @@
+import numpy as np
+import torch
+
+from dmshift.constants import NOISE
+from dmshift.kernels import FlatKernel
+from dmshift.merge import assign, center_similarity, merge_centers, relabel_by_size, sinkhorn
+
+
+def _hand_H():
+    # centers 0,1 share points 0-2; center 2 owns points 3-4; center 3 is confident about nothing
+    return torch.tensor([
+        [0.9, 0.95, 0.9, 0.0, 0.0, 0.1],
+        [0.95, 0.9, 0.8, 0.1, 0.0, 0.0],
+        [0.0, 0.05, 0.0, 0.9, 0.99, 0.0],
+        [0.2, 0.1, 0.0, 0.1, 0.0, 0.3],
+    ])
+
+
+def test_cosine_similarity_and_components():
+    H = _hand_H()
+    S = center_similarity(H, "cosine")
+    torch.testing.assert_close(torch.diagonal(S), torch.ones(4, dtype=S.dtype))
+    comp = merge_centers(S, 0.5)
+    assert comp[0] == comp[1] and comp[2] != comp[0] and comp[3] not in (comp[0], comp[2])
+
+
+def test_bistochastic_literal_gives_small_entries():
+    S = center_similarity(_hand_H(), "bistochastic")
+    off = S - torch.diag(torch.diagonal(S))
+    assert off.max() < 0.5  # why the literal reading merges nothing at threshold 0.5
+    comp = merge_centers(S, 0.5)
+    assert comp[0] != comp[1]  # near-identical centers 0 and 1 stay apart
+
+
+def test_sinkhorn_row_and_column_sums():
+    H = torch.rand(5, 20) + 0.01
+    A = sinkhorn(H, n_iter=200)
+    torch.testing.assert_close(A.sum(1), torch.ones(5), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(A.sum(0), torch.full((20,), 5 / 20), rtol=1e-4, atol=1e-4)
+
+
+def test_jaccard():
+    S = center_similarity(_hand_H(), "jaccard")
+    assert S[0, 1] == 1.0 and S[0, 2] == 0.0
+
+
+def test_assign_and_noise():
+    # a flat kernel makes H exactly 0/1: points 0-1 near center 0, 2 near center 1, 3 far away
+    X = torch.tensor([[0.0], [0.5], [5.0], [50.0]])
+    C = torch.tensor([[0.2], [5.0]])
+    a = assign(FlatKernel(1.0), X, C, np.array([7, 3]), noise_threshold=0.5)
+    assert a.labels.tolist() == [7, 7, 3, NOISE]
+    a0 = assign(FlatKernel(1.0), X, C, np.array([7, 3]), noise_threshold=0.0)
+    assert a0.labels[3] in (7, 3)  # every point assigned when the floor is 0
+
+
+def test_relabel_by_size_drops_empty_clusters():
+    labels = np.array([5, 5, 2, NOISE, 2, 2])
+    new, cc = relabel_by_size(labels, np.array([2, 5, 9]))
+    assert new.tolist() == [1, 1, 0, NOISE, 0, 0]
+    assert cc.tolist() == [0, 1, NOISE]
