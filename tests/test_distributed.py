@@ -163,8 +163,20 @@ def _init(rank, port, world=2, seconds=20):
                             timeout=datetime.timedelta(seconds=seconds))
 
 
-def _worker_clustering(rank, port, tmp):
-    """Sharded clustering from a memory-mapped file, then DDP training."""
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _init(rank, port, world=2, seconds=20):
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=seconds))
+
+
+def _worker(rank, port, tmp):
+    """Sharded clustering from a memory-mapped file, DDP training, then errors."""
     _init(rank, port)
     tmp = Path(tmp)
     model = DMSClustering.load(tmp / "model", device="cpu")
@@ -184,18 +196,23 @@ def _worker_clustering(rank, port, tmp):
     out["ddp_history"] = np.array([[h[1], np.nan if h[2] is None else h[2]] for h in ddp.training_["history"]])
     out.update({f"ddp.{k}": v.numpy() for k, v in ddp.kernel_.state_dict().items()})
     np.savez(tmp / f"out{rank}.npz", **out)
-    dist.destroy_process_group()
+    _errors(rank, tmp, model)  # last: it leaves the group broken on purpose
 
 
-def _spawn(fn, *args):
-    mp.spawn(fn, args=(_free_port(), *map(str, args)), nprocs=2, join=True)
-
-
-def test_two_gloo_processes_cluster_and_train_like_one(fitted, tmp_path):
+@pytest.fixture(scope="module")
+def two_ranks(fitted, tmp_path_factory):
+    """Run :func:`_worker` on 2 gloo processes once; the folder of their results."""
     model, X = fitted
-    model.save(tmp_path / "model")
-    np.save(tmp_path / "X.npy", X)
-    _spawn(_worker_clustering, tmp_path)
+    tmp = tmp_path_factory.mktemp("two-ranks")
+    model.save(tmp / "model")
+    np.save(tmp / "X.npy", X)
+    mp.spawn(_worker, args=(_free_port(), str(tmp)), nprocs=2, join=True)
+    return tmp
+
+
+def test_two_gloo_processes_cluster_and_train_like_one(fitted, two_ranks):
+    model, X = fitted
+    tmp_path = two_ranks
     r0, r1 = (np.load(tmp_path / f"out{r}.npz") for r in (0, 1))
     for key in r0.files:  # every rank ends with the same results
         np.testing.assert_array_equal(r0[key], r1[key], err_msg=key)
@@ -218,11 +235,8 @@ def test_two_gloo_processes_cluster_and_train_like_one(fitted, tmp_path):
     assert np.mean(r0["ddp_labels"] == single.labels_) > 0.99
 
 
-def _worker_errors(rank, port, tmp):
+def _errors(rank, tmp, model):
     """Disagreeing shapes, a failing rank and a silent rank: errors on every rank, no hang."""
-    _init(rank, port, seconds=2)
-    tmp = Path(tmp)
-    model = DMSClustering.load(tmp / "model", device="cpu")
     msgs = []
     X = np.zeros((10, 5 if rank == 0 else 4), dtype=np.float32)
     for fn in (sharded_cluster, sharded_predict):
@@ -252,11 +266,8 @@ def _worker_errors(rank, port, tmp):
     os._exit(0)  # the group is broken on purpose: skip its teardown
 
 
-def test_errors_reach_every_rank_instead_of_hanging(fitted, tmp_path):
-    model, X = fitted
-    model.save(tmp_path / "model")
-    np.save(tmp_path / "X.npy", X)
-    _spawn(_worker_errors, tmp_path)
+def test_errors_reach_every_rank_instead_of_hanging(two_ranks):
+    tmp_path = two_ranks
     for rank in (0, 1):
         msgs = (tmp_path / f"msgs{rank}.txt").read_text().split("\n###\n")
         shape = [m for m in msgs if m.startswith("shape:")]

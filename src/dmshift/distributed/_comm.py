@@ -178,7 +178,7 @@ class Comm:
             text = f"{type(error).__name__}: {error}".encode("utf-8", "replace")[:_MSG_BYTES]
             msg[0] = 1
             msg[1:1 + len(text)] = np.frombuffer(text, dtype=np.uint8)
-        table = self.all_gather(torch.from_numpy(msg), f"{what} (status)").numpy()
+        table = self.all_gather(torch.from_numpy(msg), what).numpy()
         failed = np.flatnonzero(table[:, 0])
         if failed.size == 0:
             return

@@ -10,7 +10,7 @@ seeds                         rank 0 draws global indices                     br
 seed embeddings               rows of the seeds it holds, zeros elsewhere     all-reduce (sum)
 one shift step                per center: sum K qx, sum K, fingerprint, count all-reduce (sum)
 convergence                   decided from the summed int64 fingerprints      (same on all)
-center similarity             ``H_shard H_shardᵀ`` (M x M)                    reduce to rank 0
+center similarity             ``H_shard H_shardᵀ`` (M x M), tile by tile      reduce to rank 0
 merging, cluster ids          connected components on rank 0                  broadcast
 labels                        most confident center of each local point       stay local
 cluster sizes, input centers  per-cluster counts; sum K x, sum K              all-reduce (sum)
@@ -146,20 +146,39 @@ def _sinkhorn(H: torch.Tensor, n_total: int, comm: Comm, n_iter: int = 50, eps: 
     return A.to(H.dtype)
 
 
-def _merge(H: torch.Tensor, similarity: str, threshold: float, inlier_threshold: float, n_total: int,
-           comm: Comm) -> np.ndarray:
-    """Component id (M,) of each center: Gram matrices reduced to rank 0, decided there, broadcast.
+def _gram(kernel, px: torch.Tensor, qc: torch.Tensor, similarity: str, n_total: int, comm: Comm,
+          budget: int) -> torch.Tensor:
+    """This rank's share of the sums over points that the similarity needs, (M, M) or (M, M + 1).
 
-    The same similarities as :func:`~dmshift.merge.center_similarity`, computed from sums
-    over points.
+    Cosine and Jaccard sums are accumulated tile by tile over points, so the (M, n_local)
+    confidence matrix is never held whole; the Sinkhorn similarities need all of it.
     """
-    M = H.shape[0]
-    if similarity == "jaccard":
-        B = (H > inlier_threshold).double()
-        G = comm.reduce_to0(torch.cat([B @ B.T, B.sum(1)[:, None]], 1), "similarity (inlier overlaps)")
-    else:
-        Hd = H.double() if similarity == "cosine" else _sinkhorn(H, n_total, comm).double()
-        G = comm.reduce_to0(Hd @ Hd.T, "similarity (Gram matrix)")  # (M, M)
+    M, n = qc.shape[0], px.shape[0]
+    if similarity in ("bistochastic", "bistochastic-cosine"):
+        Ht = _sinkhorn(confidence_matrix(kernel, px, qc, budget), n_total, comm).double()  # (M, n_local)
+        return Ht @ Ht.T
+    G = torch.zeros((M, M + (similarity == "jaccard")), dtype=torch.float64, device=px.device)
+    _, tn = tile_sizes(M, n, kernel.bytes_per_pair(px), budget)
+    for j in range(0, n, tn):
+        H = kernel.pairwise(px[j:j + tn], qc, memory_budget=budget)  # (M, tn)
+        if similarity == "jaccard":
+            B = (H > kernel.inlier_threshold).double()
+            G[:, :M] += B @ B.T
+            G[:, M] += B.sum(1)
+        else:
+            Hd = H.double()
+            G += Hd @ Hd.T
+    return G
+
+
+def _merge(kernel, px: torch.Tensor, qc: torch.Tensor, similarity: str, threshold: float, n_total: int,
+           comm: Comm, budget: int) -> np.ndarray:
+    """Component id (M,) of each center: sums over points reduced to rank 0, merged there, broadcast.
+
+    The same similarities as :func:`~dmshift.merge.center_similarity`, from sums over points.
+    """
+    M = qc.shape[0]
+    G = comm.reduce_to0(_gram(kernel, px, qc, similarity, n_total, comm, budget), "center similarity")
     comp = None
     if comm.rank == 0:
         if similarity == "jaccard":
@@ -200,9 +219,7 @@ def _cluster_shard(model, Xs: torch.Tensor, layout: ShardLayout, comm: Comm, rng
     model.n_iter_ = int(res.n_iter.max()) if res.n_iter.size else 0
     model.converged_fraction_ = float(res.converged.mean()) if res.converged.size else 1.0
     res = select(res, unique_centers(res))
-    H = confidence_matrix(kernel, px, res.qc, budget)  # (M, n_local)
-    comp = _merge(H, model.similarity, model.threshold, kernel.inlier_threshold, layout.n_total, comm)
-    del H
+    comp = _merge(kernel, px, res.qc, model.similarity, model.threshold, layout.n_total, comm, budget)
     a = assign(kernel, px, res.qc, comp, model.noise_threshold, budget)
     counts = np.bincount(a.labels[a.labels != NOISE], minlength=comp.size)
     counts = comm.all_reduce(torch.as_tensor(counts, dtype=torch.int64), "cluster sizes").numpy()

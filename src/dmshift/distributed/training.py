@@ -87,8 +87,8 @@ def _train(model, Xs, side, rng, seed, device, comm: Comm) -> dict:
     lo, hi = (int(v) for v in split_rows(B, comm.world_size)[comm.rank:comm.rank + 2])
     module = _InstanceShift(kernel, T)
     if comm.initialized:
-        module = nn.parallel.DistributedDataParallel(
-            module, device_ids=[device.index] if device.type == "cuda" else None, process_group=comm.group)
+        gpu = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
+        module = nn.parallel.DistributedDataParallel(module, device_ids=gpu, process_group=comm.group)
 
     def batch_tensors(idx, tgt):
         return Xs[torch.as_tensor(idx[lo:hi], device=device)], torch.as_tensor(tgt, device=device)
