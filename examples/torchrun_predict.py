@@ -38,11 +38,11 @@ def demo(folder: Path, timeout: float) -> None:
     from dmshift.estimators.dms import DMSClustering
 
     rank = dist.get_rank()
-    X, y = make_blobs(n_samples=2000, centers=6, n_features=8, cluster_std=1.2, random_state=0)
+    X, y = make_blobs(n_samples=1500, centers=6, n_features=8, cluster_std=1.2, random_state=0)
     X = X.astype(np.float32)
-    y_partial = np.where(np.arange(X.shape[0]) < 200, y, -1)  # labels for 10% of the points
+    y_partial = np.where(np.arange(X.shape[0]) < 150, y, -1)  # labels for 10% of the points
     # every rank passes the same training set; each shifts part of every batch
-    model = fit_ddp(DMSClustering(max_steps=40, batch_size=32, n_seeds=50, device="cpu", random_state=0),
+    model = fit_ddp(DMSClustering(max_steps=30, batch_size=32, n_seeds=50, device="cpu", random_state=0),
                     X, y_partial, timeout=timeout)
     if rank == 0:
         folder.mkdir(parents=True, exist_ok=True)

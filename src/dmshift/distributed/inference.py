@@ -81,7 +81,7 @@ def _seed_embeddings(qx: torch.Tensor, seeds: np.ndarray, layout: ShardLayout, c
     return comm.all_reduce(out, "seed embeddings")
 
 
-def _find_centers(model, px, qx, keys, layout, comm, rng, seeds) -> CenterResult:
+def _find_centers(model, px, qx, keys, layout, comm, seeds) -> CenterResult:
     init = _seed_embeddings(qx, seeds, layout, comm)
     return find_centers(model.kernel_, px, qx, seeds, max_iter=model.max_iter, memory_budget=int(model.memory_budget),
                         keys=keys, reduce=_stats_reducer(comm), init_centers=init)
@@ -92,7 +92,7 @@ def _random_centers(model, px, qx, keys, layout, comm, rng) -> CenterResult:
     m = min(model.n_seeds, n)
     seeds = np.sort(rng.choice(n, size=m, replace=False)) if comm.rank == 0 else None
     seeds = comm.broadcast_array(seeds, m, torch.int64, "seeds").astype(np.int64)
-    return _find_centers(model, px, qx, keys, layout, comm, rng, seeds)
+    return _find_centers(model, px, qx, keys, layout, comm, seeds)
 
 
 def _adaptive_centers(model, px, qx, keys, layout, comm, rng, *, first_batch=8, coverage_tol=0.005) -> CenterResult:
@@ -120,7 +120,7 @@ def _adaptive_centers(model, px, qx, keys, layout, comm, rng, *, first_batch=8, 
         seeds[mine] = cand[pos[mine] - start] + layout.offset
         seeds = comm.all_reduce(torch.as_tensor(seeds), "adaptive seeding (seeds)").numpy()
         tried[seeds[mine] - layout.offset] = True
-        res = _find_centers(model, px, qx, keys, layout, comm, rng, seeds)
+        res = _find_centers(model, px, qx, keys, layout, comm, seeds)
         parts.append(res)
         covered |= max_confidence(kernel, px, res.qc, budget) > kernel.inlier_threshold
         used += take

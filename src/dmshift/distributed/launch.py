@@ -9,7 +9,6 @@ with a timeout on every collective call. :func:`predict_files` is what
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
 from pathlib import Path
@@ -20,7 +19,7 @@ import torch.distributed as dist
 
 from ._comm import DEFAULT_TIMEOUT, Comm, _as_timedelta
 from .inference import sharded_cluster, sharded_predict
-from .shards import gather_labels, load_shard, write_labels
+from .shards import load_shard, write_labels
 
 __all__ = ["init_from_env", "predict_files"]
 
