@@ -110,16 +110,23 @@ class CenterResult:
     count: np.ndarray  # (M,) inlier count at convergence
 
 
-def point_keys(n: int, device, seed: int = 0) -> torch.Tensor:
-    """Random int64 keys for inlier-set fingerprints (deterministic given ``seed``)."""
+def point_keys(n: int, device, seed: int = 0, *, offset: int = 0) -> torch.Tensor:
+    """Random int64 keys for inlier-set fingerprints (deterministic given ``seed``).
+
+    ``offset`` gives the keys of points ``offset .. offset + n - 1`` of the same sequence,
+    so a process holding a shard gets exactly the keys a single process would give it.
+    """
     g = np.random.default_rng(seed)
+    # a bounded draw over a power-of-two range consumes exactly one PCG64 output per value
+    # (Lemire's method never rejects), so skipping ``offset`` outputs skips ``offset`` keys
+    g.bit_generator.advance(offset)
     return torch.as_tensor(g.integers(0, 2**40, size=n, dtype=np.int64), device=device)
 
 
 @torch.no_grad()
 def find_centers(kernel: PairwiseKernel, px: torch.Tensor, qx: torch.Tensor, seeds: np.ndarray, *,
                  max_iter: int = 50, memory_budget: int = DEFAULT_MEMORY_BUDGET, keys: torch.Tensor | None = None,
-                 reduce=None) -> CenterResult:
+                 reduce=None, init_centers: torch.Tensor | None = None) -> CenterResult:
     """Shift every seed until its inlier set stops changing, or ``max_iter`` steps.
 
     Parameters
@@ -128,17 +135,25 @@ def find_centers(kernel: PairwiseKernel, px: torch.Tensor, qx: torch.Tensor, see
     px, qx : Tensor of shape (n, h)
         Point- and center-role embeddings of the points.
     seeds : ndarray of shape (M,)
-        Indices of the initial points (into this process's points, or global when ``reduce``
-        is given and seeds' embeddings are passed via ``qx``).
+        Indices of the initial points: into ``px``/``qx``, or global indices when the points
+        are sharded over processes (then ``init_centers`` gives their embeddings).
+    keys : Tensor of shape (n,), optional
+        Fingerprint keys of the points (default :func:`point_keys`); sharded callers pass
+        the slice of the global keys that belongs to their points.
     reduce : callable, optional
         Combines :class:`ShiftStats` across processes (sharded inference); identity when None.
+    init_centers : Tensor of shape (M, h), optional
+        Starting center embeddings; default ``qx[seeds]``.
     """
     seeds = np.asarray(seeds, dtype=np.int64)
     M = seeds.size
     thr = kernel.inlier_threshold
     if keys is None:
         keys = point_keys(px.shape[0], px.device)
-    qc = qx[torch.as_tensor(seeds, device=qx.device)].clone()  # (M, h)
+    if init_centers is None:
+        qc = qx[torch.as_tensor(seeds, device=qx.device)].clone()  # (M, h)
+    else:
+        qc = init_centers.to(device=qx.device, dtype=qx.dtype).clone()  # (M, h)
     prev_fp = torch.full((M,), -1, dtype=torch.int64, device=qc.device)
     prev_cnt = torch.full((M,), -1, dtype=torch.int64, device=qc.device)
     fp_out = torch.zeros(M, dtype=torch.int64, device=qc.device)
