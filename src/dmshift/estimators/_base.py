@@ -42,6 +42,11 @@ class BaseClustering(ClusterMixin, BaseEstimator):
         """Fit and return ``labels_`` (NOISE = -1 for points no cluster claims)."""
         return self.fit(X, y, **kwargs).labels_
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # sparse input is accepted and densified
+        return tags
+
     def _check_fitted(self):
         check_is_fitted(self, "labels_")
 
