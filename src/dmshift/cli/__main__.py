@@ -1,0 +1,7 @@
+"""``python -m dmshift.cli``: the ``dmshift`` command without the installed script."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

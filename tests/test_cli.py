@@ -1,0 +1,231 @@
+"""The ``dmshift`` command: fit -> predict -> evaluate on files, and one-line errors for bad input."""
+
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dmshift.cli import main
+from dmshift.cli import _methods
+from dmshift.cli._files import UserError, read_features, read_labels, read_pairs, write_labels
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+FAST = ["--param", "max_steps=30", "--param", "batch_size=16", "--param", "instance_size=[60,100]",
+        "--param", "n_seeds=30"]
+
+
+def _blobs(tmp_path, n=150):
+    rng = np.random.default_rng(0)
+    centers = np.array([[0.0, 0.0, 0.0], [6.0, 0.0, 0.0], [0.0, 6.0, 0.0]])
+    y = np.repeat(np.arange(3), n // 3)
+    X = centers[y] + 0.5 * rng.normal(size=(len(y), 3))
+    partial = np.where(rng.random(len(y)) < 0.3, y, -1)
+    csv = tmp_path / "train.csv"
+    with open(csv, "w") as f:
+        f.write("a,b,c,label\n")
+        for row, lab in zip(X, partial):
+            f.write(",".join(f"{v:.6f}" for v in row) + "," + ("" if lab < 0 else str(lab)) + "\n")
+    truth = tmp_path / "truth.csv"
+    np.savetxt(truth, y, fmt="%d", header="class", comments="")
+    np.save(tmp_path / "X.npy", X.astype(np.float32))
+    return csv, truth, X, y
+
+
+def _one_line_error(capsys, needle):
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    assert needle in err, err
+    return err
+
+
+def test_fit_predict_evaluate_plot_end_to_end(tmp_path, capsys):
+    csv, truth, X, y = _blobs(tmp_path)
+    model = tmp_path / "model"
+    assert main(["fit", str(csv), "--labels-col", "label", "-o", str(model), "--seed", "0", "-q", *FAST]) == 0
+    assert (model / "config.json").is_file() and (model / "model.safetensors").is_file()
+    assert "model written to" in capsys.readouterr().out
+
+    pred, png = tmp_path / "out" / "pred.csv", tmp_path / "clusters.png"
+    rc = main(["-q", "predict", str(model), str(csv), "--labels-col", "label", "-o", str(pred), "--plot", str(png)])
+    assert rc == 0
+    lines = pred.read_text().splitlines()
+    assert lines[0] == "label,confidence" and len(lines) == len(y) + 1
+    conf = np.array([float(r.split(",")[1]) for r in lines[1:]])
+    assert np.all((conf >= 0) & (conf <= 1))
+    from matplotlib.image import imread
+    assert imread(str(png)).shape[:2] == (500, 500)
+    capsys.readouterr()
+
+    assert main(["evaluate", str(pred), str(truth)]) == 0
+    table = capsys.readouterr().out
+    assert "ACC" in table and "NMI" in table and "AMI" in table
+    assert main(["evaluate", str(pred), str(truth), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["n_evaluated"] == len(y) and scores["acc"] > 0.6
+
+    # the same model on .npy input, written as .npy; labels agree with the CSV run
+    assert main(["-q", "predict", str(model), str(tmp_path / "X.npy"), "-o", str(tmp_path / "p.npy")]) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), [int(r.split(",")[0]) for r in lines[1:]])
+
+
+@pytest.mark.parametrize("kind, needle", [
+    ("missing", "no such file"),
+    ("not_numbers", "line 3, column 'b': 'x' is not a number"),
+    ("wrong_shape", "must be a 2-D table"),
+    ("mismatched_labels", "has 4 labels, but the features have 6 rows"),
+])
+def test_bad_files_give_one_line_errors(tmp_path, capsys, kind, needle):
+    feats, extra = tmp_path / "X.csv", []
+    if kind == "not_numbers":
+        feats.write_text("a,b\n1,2\n3,x\n")
+    elif kind == "wrong_shape":
+        feats = tmp_path / "X.npy"
+        np.save(feats, np.arange(6.0))
+    elif kind == "mismatched_labels":
+        np.savetxt(feats, np.zeros((6, 2)), delimiter=",")
+        np.save(tmp_path / "y.npy", np.array([0, 1, -1, 0]))
+        extra = ["--labels", str(tmp_path / "y.npy")]
+    assert main(["fit", str(feats), "-o", str(tmp_path / "m"), *extra]) == 1
+    _one_line_error(capsys, needle)
+    assert not (tmp_path / "m").exists()
+
+
+def test_command_line_mistakes_exit_2_with_one_line(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["fit", "--no-such-option"])
+    assert e.value.code == 2
+    _one_line_error(capsys, "unrecognized arguments: --no-such-option")
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", "only_one_file.csv"])
+    assert e.value.code == 2
+    _one_line_error(capsys, "required")
+
+
+def test_unknown_param_lists_the_valid_ones(tmp_path, capsys):
+    csv, *_ = _blobs(tmp_path, n=30)
+    assert main(["fit", str(csv), "--labels-col", "label", "-o", str(tmp_path / "m"), "--param", "max_step=3"]) == 1
+    err = _one_line_error(capsys, "unknown parameter 'max_step' for method 'dms'")
+    assert "max_steps" in err and "n_seeds" in err
+    assert main(["fit", str(csv), "--labels-col", "label", "-o", str(tmp_path / "m"), "--param", "max_steps=-1"]) == 1
+    _one_line_error(capsys, "The 'max_steps' parameter must be")
+
+
+def test_fit_without_side_information_is_refused(tmp_path, capsys):
+    np.save(tmp_path / "X.npy", np.zeros((10, 2)))
+    assert main(["fit", str(tmp_path / "X.npy"), "-o", str(tmp_path / "m")]) == 1
+    _one_line_error(capsys, "learns from side information")
+
+
+def test_predict_errors_name_the_problem(tmp_path, capsys):
+    np.save(tmp_path / "X.npy", np.zeros((4, 3)))
+    assert main(["predict", str(tmp_path / "nomodel"), str(tmp_path / "X.npy"), "-o", str(tmp_path / "l.csv")]) == 1
+    _one_line_error(capsys, "no such model folder")
+    assert main(["predict", str(tmp_path), str(tmp_path / "X.npy"), "-o", str(tmp_path / "l.parquet")]) == 1
+    _one_line_error(capsys, "unsupported output file type '.parquet'")
+    assert main(["predict", str(tmp_path), str(tmp_path / "X.npy"), "-o", str(tmp_path / "l.csv")]) == 1
+    _one_line_error(capsys, "is not a dmshift model folder")
+
+
+def test_parse_params_reads_json_python_literals_and_strings():
+    got = _methods.parse_params(["max_steps=30", "lr=1e-3", "hidden=[64, 32]", "patience=null",
+                                 "standardize=false", "kernel=concat", "instance_size=(20, 40)", "time_limit=None"])
+    assert got == {"max_steps": 30, "lr": 1e-3, "hidden": (64, 32), "patience": None, "standardize": False,
+                   "kernel": "concat", "instance_size": (20, 40), "time_limit": None}
+    with pytest.raises(UserError, match="KEY=VALUE"):
+        _methods.parse_params(["max_steps"])
+    with pytest.raises(UserError, match="twice"):
+        _methods.parse_params(["a=1", "a=2"])
+
+
+def test_missing_method_module_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(_methods.METHODS, "nope", "dmshift.estimators.nope:NopeClustering")
+    with pytest.raises(UserError, match="not part of this dmshift installation"):
+        _methods.make_estimator("nope", {})
+
+
+def test_global_options_reach_the_estimator():
+    est = _methods.make_estimator("dms", {"max_steps": 5}, seed=3, device="cpu", progress=False)
+    assert (est.max_steps, est.random_state, est.device, est.verbose) == (5, 3, "cpu", False)
+    est = _methods.make_estimator("dms", {"random_state": 7}, seed=3)
+    assert est.random_state == 7  # an explicit --param wins
+
+
+def test_label_and_pair_files(tmp_path):
+    (tmp_path / "y.csv").write_text("label\n1\n\n-1\n2\n")  # blank line skipped: 3 labels
+    np.testing.assert_array_equal(read_labels(tmp_path / "y.csv"), [1, -1, 2])
+    (tmp_path / "y2.csv").write_text("id,label\n0,3\n1,\n")
+    np.testing.assert_array_equal(read_labels(tmp_path / "y2.csv", 2), [3, -1])
+    (tmp_path / "p.csv").write_text("i,j,same\n0,1,1\n1,2,0\n")
+    np.testing.assert_array_equal(read_pairs(tmp_path / "p.csv", 3), [[0, 1, 1], [1, 2, 0]])
+    with pytest.raises(UserError, match="outside 0..1"):
+        read_pairs(tmp_path / "p.csv", 2)
+    (tmp_path / "bad.csv").write_text("0,1,2\n")
+    with pytest.raises(UserError, match="'same' column must be 1"):
+        read_pairs(tmp_path / "bad.csv", 5)
+    np.savez(tmp_path / "d.npz", X=np.ones((3, 2)), y=np.array([0, -1, 1]))
+    X, y = read_features(tmp_path / "d.npz", labels_col="y")
+    assert X.shape == (3, 2) and list(y) == [0, -1, 1]
+    write_labels(tmp_path / "o.npz", np.array([0, -1]), np.array([0.9, 0.1]))
+    with np.load(tmp_path / "o.npz") as z:
+        assert list(z["labels"]) == [0, -1] and z["confidence"].shape == (2,)
+
+
+def test_parquet_needs_pandas_or_is_read(tmp_path, capsys):
+    path = tmp_path / "X.parquet"
+    try:
+        import pandas as pd
+        import pyarrow  # noqa: F401
+    except ImportError:
+        path.write_bytes(b"PAR1")
+        with pytest.raises(UserError, match="needs pandas and pyarrow"):
+            read_features(path)
+        return
+    pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0], "lab": [0, -1]}).to_parquet(path)
+    X, y = read_features(path, labels_col="lab")
+    assert X.shape == (2, 2) and list(y) == [0, -1]
+
+
+def test_bench_delegates_or_says_it_is_absent(monkeypatch, capsys):
+    seen = {}
+    fake = types.ModuleType("dmshift.bench")
+    fake.main = lambda argv: seen.setdefault("argv", argv) and 0
+    monkeypatch.setitem(sys.modules, "dmshift.bench", fake)
+    assert main(["--quiet", "bench", "--table", "2", "--help"]) == 0
+    assert seen["argv"] == ["--table", "2", "--help"]
+    monkeypatch.setitem(sys.modules, "dmshift.bench", None)
+    assert main(["bench", "--table", "2"]) == 1
+    _one_line_error(capsys, "dmshift.bench is not part of this installation")
+
+
+def test_predict_distributed_calls_the_sharded_entry_point(monkeypatch, capsys):
+    seen = {}
+    fake = types.ModuleType("dmshift.distributed")
+    fake.sharded_predict_cli = lambda args: seen.setdefault("args", args) and 0
+    monkeypatch.setitem(sys.modules, "dmshift.distributed", fake)
+    assert main(["predict", "model", "a.npy", "b.npy", "-o", "labels.npy", "--distributed", "--recluster"]) == 0
+    assert seen["args"].data == ["a.npy", "b.npy"] and seen["args"].recluster
+    monkeypatch.setitem(sys.modules, "dmshift.distributed", None)
+    assert main(["predict", "model", "a.npy", "-o", "labels.npy", "--distributed"]) == 1
+    _one_line_error(capsys, "needs dmshift.distributed")
+
+
+def test_every_command_has_help_with_examples(capsys):
+    for cmd in ("demo", "fit", "predict", "evaluate"):
+        with pytest.raises(SystemExit) as e:
+            main([cmd, "--help"])
+        assert e.value.code == 0
+        assert "examples:" in capsys.readouterr().out
+
+
+def test_installed_entry_point_reports_errors_without_traceback(tmp_path):
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    r = subprocess.run([sys.executable, "-m", "dmshift.cli", "fit", str(tmp_path / "missing.csv"), "-o",
+                        str(tmp_path / "m")], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 1
+    assert r.stderr.strip() == f"dmshift fit: error: {tmp_path / 'missing.csv'}: no such file"
