@@ -76,7 +76,8 @@ def main() -> None:
     params = {"max_steps": args.max_steps, "time_limit": args.time_limit or None, "random_state": args.seed}
     if args.quick:
         params.update(batch_size=8, instance_size=(40, 60), n_seeds=20)
-    print(f"\n{'':24s}{'clusters':>9s}{'noise':>8s}{'ACC coarse':>12s}{'NMI coarse':>12s}{'ACC fine':>10s}{'NMI fine':>10s}")
+    print(f"\n{'':24s}{'clusters':>9s}{'noise':>8s}{'ACC coarse':>12s}{'NMI coarse':>12s}"
+          f"{'ACC fine':>10s}{'NMI fine':>10s}")
     for task in ("coarse", "fine"):
         dms = DMSClustering(**params).fit(X, np.where(labelled, tasks[task], -1))
         cells = []

@@ -181,7 +181,8 @@ def montage(X, labels, image_shape, per_cluster: int = 8, *, max_clusters: int =
         raise ValueError(f"The 'image_shape' parameter must be (H, W) or (H, W, C) with H*W*C = {X.shape[1]}. "
                          f"Got {image_shape!r} instead.")
     if int(per_cluster) < 1:
-        raise ValueError(f"The 'per_cluster' parameter must be an int in the range [1, inf). Got {per_cluster!r} instead.")
+        raise ValueError(f"The 'per_cluster' parameter must be an int in the range [1, inf). "
+                         f"Got {per_cluster!r} instead.")
     per_cluster = int(per_cluster)
     rng = np.random.default_rng(random_state)
     ids, counts = np.unique(labels[labels != NOISE], return_counts=True)

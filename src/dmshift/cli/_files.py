@@ -124,7 +124,10 @@ def _column_index(header: list[str] | None, name: str, path: Path, width: int) -
         k = int(name)
         if -width <= k < width:
             return k % width
-    known = f"columns are {', '.join(header)}" if header is not None else f"the file has no header; give a column number 0..{width - 1}"
+    if header is not None:
+        known = f"columns are {', '.join(header)}"
+    else:
+        known = f"the file has no header; give a column number 0..{width - 1}"
     raise UserError(f"{path}: no column {name!r}; {known}")
 
 
