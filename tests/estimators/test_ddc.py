@@ -92,6 +92,7 @@ def test_side_information_is_ignored_with_a_warning(blobs):
 def test_restarts_keep_the_lowest_unsupervised_loss(blobs):
     X, _ = blobs
     km = DDCClustering(n_clusters=4, n_init=3, **FAST).fit(X)
+    assert np.array_equal(km.vote_labels_, km.labels_[None, :])
     assert km.run_scores_.shape == (3,)
     assert km.best_run_ == int(np.argmin(km.run_scores_))
     assert len(km.nets_) == 1
@@ -105,6 +106,8 @@ def test_vote_keeps_three_aligned_networks(blobs):
     assert all(sorted(p) == [0, 1, 2, 3] for p in km.vote_perms_.tolist())
     assert np.array_equal(km.predict(X), km.labels_)
     assert accuracy(y, km.labels_) > 0.95
+    assert km.vote_labels_.shape == (3, 400)
+    assert np.array_equal(vote(km.vote_labels_, 4), km.labels_)  # already aligned: the vote is the labels
     P = km.predict_proba(X)
     assert np.allclose(P.sum(1), 1.0, atol=1e-5)
     assert np.mean(P.argmax(1) == km.labels_) > 0.95

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validation import as_float_tensor, check_fraction, check_positive_int
+from .._validation import as_float_tensor, check_fraction, check_param, check_positive_int
 from ..nets.lenet import LeNet, image_shape
 from ..nets.mlp import MLP
 from ..train import TrainConfig, train_loop
@@ -80,6 +80,7 @@ class SoftmaxClustering(BaseClustering):
         check_positive_int("batch_size", self.batch_size, minimum=2)
         check_fraction("lr", self.lr, low=0.0, high=math.inf)
         check_fraction("weight_decay", self.weight_decay, low=0.0, high=math.inf, low_open=False)
+        check_param("schedule", self.schedule, ("constant", "cosine"))
         if self.time_limit is not None:
             check_fraction("time_limit", self.time_limit, low=0.0, high=math.inf)
 
@@ -155,7 +156,7 @@ class SoftmaxClustering(BaseClustering):
             gen.manual_seed(run_seed)
             rng = np.random.default_rng(run_seed)
             tcfg = TrainConfig(max_steps=self.max_steps, lr=self.lr, weight_decay=self.weight_decay,
-                               time_limit=self.time_limit, verbose=self.verbose)
+                               schedule=self.schedule, time_limit=self.time_limit, verbose=self.verbose)
             ts = time.perf_counter()
             res = train_loop(net, self._step_loss(net, Xs, side, rng, gen), tcfg)
             score = float(self._score(net, Xs, side, seed))
@@ -167,8 +168,7 @@ class SoftmaxClustering(BaseClustering):
         self.best_run_ = runs[0][1]
         self.training_ = dict(runs[0][3])
         self.training_["seconds_all_runs"] = time.perf_counter() - t0
-        self._keep_runs(runs, Xs)
-        outputs = self._predict_outputs(Xs)  # (n,) output index of each training point
+        outputs = self._keep_runs(runs, Xs)  # (n,) output index of each training point
         counts = np.bincount(outputs, minlength=int(self.n_clusters))
         self._set_output_order(np.argsort(-counts, kind="stable"))  # largest cluster is label 0
         self.labels_ = self.output_label_[outputs]
@@ -176,9 +176,10 @@ class SoftmaxClustering(BaseClustering):
         self.side_info_ = None if side is None else side.summary()
         return self
 
-    def _keep_runs(self, runs, Xs) -> None:
-        """Keep the best run's network (DDC-VOTE keeps three)."""
+    def _keep_runs(self, runs, Xs) -> np.ndarray:
+        """Keep the best run's network (DDC-VOTE keeps three); return the training points' outputs."""
         self.nets_ = [runs[0][2]]
+        return self._predict_outputs(Xs)
 
     def _set_output_order(self, order: np.ndarray) -> None:
         """Label ``l`` is output ``order[l]``."""

@@ -107,6 +107,9 @@ class DDCClustering(SoftmaxClustering):
     lr : float, default=1e-3
         Adam learning rate (paper: 1e-3 for the CNN, 1e-5 for the fully connected net).
     weight_decay : float, default=0.0
+    schedule : {"constant", "cosine"}, default="constant"
+        Learning-rate schedule; "cosine" decays it to 0 over ``max_steps``, which steadies
+        the final model.
     standardize : bool, default=True
     time_limit : float or None, default=None
         Seconds of training per run.
@@ -124,6 +127,9 @@ class DDCClustering(SoftmaxClustering):
         The best run's network, or the three voting networks (best first).
     vote_perms_ : ndarray of shape (len(nets_), n_clusters)
         Output permutation aligning each kept network to the best one.
+    vote_labels_ : ndarray of shape (len(nets_), n_samples)
+        Labels of the training points by each kept network alone, aligned and numbered
+        as ``labels_`` (row 0: the best run, i.e. plain DDC).
     run_scores_ : ndarray of shape (n_init,)
         Unsupervised loss of each run (on up to 10,000 training points).
     best_run_ : int
@@ -137,8 +143,8 @@ class DDCClustering(SoftmaxClustering):
     _lenet_fc_batch_norm = True
 
     def __init__(self, *, n_clusters=10, hidden=None, input_shape=None, rel_sigma=0.15, n_init=1, vote=False,
-                 max_steps=5000, batch_size=100, lr=1e-3, weight_decay=0.0, standardize=True, time_limit=None,
-                 verbose=False, device="auto", random_state=None):
+                 max_steps=5000, batch_size=100, lr=1e-3, weight_decay=0.0, schedule="constant", standardize=True,
+                 time_limit=None, verbose=False, device="auto", random_state=None):
         self.n_clusters = n_clusters
         self.hidden = hidden
         self.input_shape = input_shape
@@ -149,6 +155,7 @@ class DDCClustering(SoftmaxClustering):
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.schedule = schedule
         self.standardize = standardize
         self.time_limit = time_limit
         self.verbose = verbose
@@ -201,15 +208,18 @@ class DDCClustering(SoftmaxClustering):
             losses.append(float(ddc_loss(h, torch.softmax(logits, dim=1), rel_sigma=float(self.rel_sigma))))
         return float(np.mean(losses))
 
-    def _keep_runs(self, runs, Xs) -> None:
+    def _keep_runs(self, runs, Xs) -> np.ndarray:
         K = int(self.n_clusters)
-        if not self.vote:
-            self.nets_ = [runs[0][2]]
-            self.vote_perms_ = np.arange(K)[None, :]
-            return
-        self.nets_ = [r[2] for r in runs[:_N_VOTERS]]
-        outs = [self._net_proba(net, Xs).argmax(1).cpu().numpy() for net in self.nets_]
+        self.nets_ = [r[2] for r in runs[:_N_VOTERS if self.vote else 1]]
+        outs = [self._net_proba(net, Xs).argmax(1).cpu().numpy() for net in self.nets_]  # (n,) each
         self.vote_perms_ = np.stack([np.arange(K)] + [align_labels(outs[0], o, K) for o in outs[1:]])
+        aligned = np.stack([perm[o] for perm, o in zip(self.vote_perms_, outs)])  # (len(nets_), n)
+        voted = _majority(aligned, K) if len(outs) > 1 else aligned[0]
+        order = np.argsort(-np.bincount(voted, minlength=K), kind="stable")
+        label = np.empty(K, dtype=np.int64)
+        label[order] = np.arange(K)
+        self.vote_labels_ = label[aligned]  # numbered as labels_ will be
+        return voted
 
     # ------------------------------------------------------------------ inference
     def _outputs_proba(self, Xs):
@@ -240,11 +250,13 @@ class DDCClustering(SoftmaxClustering):
     def _export_state(self):
         tensors, meta = super()._export_state()
         tensors["vote_perms"] = torch.as_tensor(self.vote_perms_)
+        tensors["vote_labels"] = torch.as_tensor(self.vote_labels_)
         return tensors, meta
 
     def _import_state(self, tensors, meta):
         super()._import_state(tensors, meta)
         self.vote_perms_ = tensors["vote_perms"].cpu().numpy()
+        self.vote_labels_ = tensors["vote_labels"].cpu().numpy()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

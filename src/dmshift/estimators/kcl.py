@@ -41,6 +41,9 @@ class KCLClustering(PairwiseClustering):
     lr : float, default=1e-3
         Adam learning rate.
     weight_decay : float, default=0.0
+    schedule : {"constant", "cosine"}, default="constant"
+        Learning-rate schedule; "cosine" decays it to 0 over ``max_steps``, which steadies
+        the final model.
     on_conflict : {"raise", "majority"}, default="raise"
         What to do with contradictory side information (e.g. noisy pairs), see
         :meth:`dmshift.SideInfo.build`.
@@ -81,8 +84,8 @@ class KCLClustering(PairwiseClustering):
     """
 
     def __init__(self, *, n_clusters=10, hidden=None, input_shape=None, margin=2.0, n_init=1, max_steps=2000,
-                 batch_size=100, lr=1e-3, weight_decay=0.0, on_conflict="raise", standardize=True,
-                 time_limit=None, verbose=False, device="auto", random_state=None):
+                 batch_size=100, lr=1e-3, weight_decay=0.0, schedule="constant", on_conflict="raise",
+                 standardize=True, time_limit=None, verbose=False, device="auto", random_state=None):
         self.n_clusters = n_clusters
         self.hidden = hidden
         self.input_shape = input_shape
@@ -92,6 +95,7 @@ class KCLClustering(PairwiseClustering):
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.schedule = schedule
         self.on_conflict = on_conflict
         self.standardize = standardize
         self.time_limit = time_limit

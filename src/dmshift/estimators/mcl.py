@@ -35,6 +35,9 @@ class MCLClustering(PairwiseClustering):
         Points per mini-batch (``batch_size // 2`` known relations and their end points).
     lr : float, default=1e-3
     weight_decay : float, default=0.0
+    schedule : {"constant", "cosine"}, default="constant"
+        Learning-rate schedule; "cosine" decays it to 0 over ``max_steps``, which steadies
+        the final model.
     on_conflict : {"raise", "majority"}, default="raise"
     standardize : bool, default=True
     time_limit : float or None, default=None
@@ -59,8 +62,8 @@ class MCLClustering(PairwiseClustering):
     """
 
     def __init__(self, *, n_clusters=10, hidden=None, input_shape=None, n_init=1, max_steps=2000, batch_size=100,
-                 lr=1e-3, weight_decay=0.0, on_conflict="raise", standardize=True, time_limit=None, verbose=False,
-                 device="auto", random_state=None):
+                 lr=1e-3, weight_decay=0.0, schedule="constant", on_conflict="raise", standardize=True,
+                 time_limit=None, verbose=False, device="auto", random_state=None):
         self.n_clusters = n_clusters
         self.hidden = hidden
         self.input_shape = input_shape
@@ -69,6 +72,7 @@ class MCLClustering(PairwiseClustering):
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.schedule = schedule
         self.on_conflict = on_conflict
         self.standardize = standardize
         self.time_limit = time_limit

@@ -73,7 +73,8 @@ class LeNet(nn.Module):
         channels = tuple(int(v) for v in channels)
         fc = tuple(int(v) for v in fc)
         if len(channels) != 2 or not fc:
-            raise ValueError(f"LeNet takes two conv widths and at least one fc width. Got {channels!r}, {fc!r} instead.")
+            raise ValueError(f"LeNet takes two conv widths and at least one fc width. "
+                             f"Got {channels!r}, {fc!r} instead.")
         convs: list[nn.Module] = []
         width = c
         for out in channels:

@@ -41,7 +41,8 @@ class MLP(nn.Module):
         if not hidden:
             raise ValueError("The 'hidden' parameter of MLP must hold at least one width. Got () instead.")
         if batch_norm not in _BATCH_NORM:
-            raise ValueError(f"The 'batch_norm' parameter of MLP must be one of {_BATCH_NORM}. Got {batch_norm!r} instead.")
+            raise ValueError(f"The 'batch_norm' parameter of MLP must be one of {_BATCH_NORM}. "
+                             f"Got {batch_norm!r} instead.")
         layers: list[nn.Module] = []
         width = int(in_features)
         for i, h in enumerate(hidden):
