@@ -118,7 +118,7 @@ class PairwiseClustering(SoftmaxClustering):
         same = torch.as_tensor(side.same_matrix(idx), device=Xs.device)  # (b, b) 1/0/-1
         return Xs[torch.as_tensor(idx, device=Xs.device)], same
 
-    def _step_loss(self, net, Xs, side, rng, gen):
+    def _step_loss(self, net, Xs, side, rng):
         sampler = PairBatchSampler(side, self.batch_size, rng)
 
         def step_loss(step):

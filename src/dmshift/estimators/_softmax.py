@@ -47,7 +47,7 @@ class ClusterNet(nn.Module):
 class SoftmaxClustering(BaseClustering):
     """Base of the softmax-output estimators (not an estimator itself).
 
-    Subclasses define ``_side_info(n, y, pairs)``, ``_step_loss(net, Xs, side, rng, gen)``
+    Subclasses define ``_side_info(n, y, pairs)``, ``_step_loss(net, Xs, side, rng)``
     (returns a function of the step) and ``_score(net, Xs, side, seed)`` (lower is better),
     and the backbone settings below.
     """
@@ -145,26 +145,26 @@ class SoftmaxClustering(BaseClustering):
         Xs = (Xt - mean) / scale  # (n, d)
 
         run_seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=int(self.n_init))
-        runs = []
+        runs, scores = [], []  # runs: the few best (score, run, net, record) so far
         t0 = time.perf_counter()
         for r, run_seed in enumerate(run_seeds):
             run_seed = int(run_seed)
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                 torch.manual_seed(run_seed)
                 net = self._new_net(d).to(device)
-            gen = torch.Generator(device=device)
-            gen.manual_seed(run_seed)
-            rng = np.random.default_rng(run_seed)
             tcfg = TrainConfig(max_steps=self.max_steps, lr=self.lr, weight_decay=self.weight_decay,
                                schedule=self.schedule, time_limit=self.time_limit, verbose=self.verbose)
             ts = time.perf_counter()
-            res = train_loop(net, self._step_loss(net, Xs, side, rng, gen), tcfg)
+            res = train_loop(net, self._step_loss(net, Xs, side, np.random.default_rng(run_seed)), tcfg)
             score = float(self._score(net, Xs, side, seed))
+            scores.append(score)
             runs.append((score, r, net, {"steps": res.steps, "stop_reason": res.stop_reason,
                                          "seconds": time.perf_counter() - ts, "score": score,
                                          "history": res.history}))
-        runs.sort(key=lambda t: (t[0], t[1]))  # lowest score first, ties by run order
-        self.run_scores_ = np.array([s for s, r, _, _ in sorted(runs, key=lambda t: t[1])])
+            runs = sorted(runs, key=lambda t: (t[0], t[1]))[:self._n_kept()]  # lowest score first
+            if res.stop_reason == "interrupted":  # Ctrl-C: keep what was trained, start no further run
+                break
+        self.run_scores_ = np.array(scores)
         self.best_run_ = runs[0][1]
         self.training_ = dict(runs[0][3])
         self.training_["seconds_all_runs"] = time.perf_counter() - t0
@@ -175,6 +175,10 @@ class SoftmaxClustering(BaseClustering):
         self.n_clusters_ = int(np.count_nonzero(counts))
         self.side_info_ = None if side is None else side.summary()
         return self
+
+    def _n_kept(self) -> int:
+        """How many of the best runs :meth:`_keep_runs` needs."""
+        return 1
 
     def _keep_runs(self, runs, Xs) -> np.ndarray:
         """Keep the best run's network (DDC-VOTE keeps three); return the training points' outputs."""

@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
+from torch import nn
 
 from .._validation import check_fraction
 from ..losses import ddc_loss
@@ -178,7 +179,15 @@ class DDCClustering(SoftmaxClustering):
         return None
 
     # ------------------------------------------------------------------ training
-    def _step_loss(self, net, Xs, side, rng, gen):
+    def _new_net(self, n_features):
+        net = super()._new_net(n_features)
+        for m in net.modules():  # He initialisation, as in the paper (§4.6, ref. 61)
+            if isinstance(m, (nn.Linear, nn.Conv2d)):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+        return net
+
+    def _step_loss(self, net, Xs, side, rng):
         n = Xs.shape[0]
         b = min(int(self.batch_size), n)
         state = {"perm": rng.permutation(n), "pos": 0}
@@ -208,9 +217,12 @@ class DDCClustering(SoftmaxClustering):
             losses.append(float(ddc_loss(h, torch.softmax(logits, dim=1), rel_sigma=float(self.rel_sigma))))
         return float(np.mean(losses))
 
+    def _n_kept(self) -> int:
+        return _N_VOTERS if self.vote else 1
+
     def _keep_runs(self, runs, Xs) -> np.ndarray:
         K = int(self.n_clusters)
-        self.nets_ = [r[2] for r in runs[:_N_VOTERS if self.vote else 1]]
+        self.nets_ = [r[2] for r in runs]
         outs = [self._net_proba(net, Xs).argmax(1).cpu().numpy() for net in self.nets_]  # (n,) each
         self.vote_perms_ = np.stack([np.arange(K)] + [align_labels(outs[0], o, K) for o in outs[1:]])
         aligned = np.stack([perm[o] for perm, o in zip(self.vote_perms_, outs)])  # (len(nets_), n)
