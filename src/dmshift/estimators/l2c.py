@@ -105,8 +105,19 @@ def l2c_loss(assign: torch.Tensor, count_logits: torch.Tensor, same: torch.Tenso
 
 
 # ---------------------------------------------------------------------------- sets
+def _cluster_sizes(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Split n points into k clusters: each gets at least half its equal share (and 1), the rest at random."""
+    base = max(1, n // (2 * k))
+    return base + rng.multinomial(n - k * base, rng.dirichlet(np.ones(k)))
+
+
 class _SetSampler:
-    """Training sets from side information: 1..k_max pairwise-different groups, n points in all."""
+    """Training sets from side information: 1..k_max pairwise-different groups, n points in all.
+
+    A set of size n draws n from ``set_size``, k uniformly from 1..k_max, then k groups that
+    are pairwise cannot-linked (fewer if no such k exist), and splits n among them with
+    :func:`_cluster_sizes`. Groups smaller than their share are drawn with replacement.
+    """
 
     def __init__(self, side: SideInfo, groups: np.ndarray, k_max: int, set_size: tuple[int, int],
                  rng: np.random.Generator):
@@ -147,7 +158,7 @@ class _SetSampler:
             k = int(rng.integers(1, min(self.k_max, n) + 1))
             chosen = self._groups_for(k)
             k = len(chosen)
-            sizes = 1 + rng.multinomial(n - k, rng.dirichlet(np.ones(k)))
+            sizes = _cluster_sizes(n, k, rng)
             parts = [self._points(g, int(sz)) for g, sz in zip(chosen, sizes)]
             idx[s] = np.concatenate(parts)
             gid[s] = np.repeat(np.arange(k), sizes)
