@@ -48,7 +48,7 @@ def test_pair_probability_matches_the_double_sum():
     for b in range(B):
         for i in range(n):
             for j in range(n):
-                ref = sum(pk[b, k - 1] * sum(assign[b, i, k - 1, l] * assign[b, j, k - 1, l] for l in range(k))
+                ref = sum(pk[b, k - 1] * sum(assign[b, i, k - 1, c] * assign[b, j, k - 1, c] for c in range(k))
                           for k in range(1, K + 1))
                 assert float(P[b, i, j]) == pytest.approx(float(ref), rel=1e-5)
 

@@ -28,7 +28,6 @@ single-set clustering, so ``labels_`` is all NOISE (-1) and a warning says so. U
 from __future__ import annotations
 
 import math
-import numbers
 import time
 import warnings
 
@@ -359,6 +358,10 @@ class L2CClustering(BaseClustering):
             Rows ``(i, j, same)``. Training sets are drawn from groups of points linked
             by "same" that "different" pairs separate.
 
+        Points without side information take no part in training (a training set needs
+        every pair's relation); X is clustered as one set only if it has at most
+        ``max_set_size`` points (see the module notes).
+
         Returns
         -------
         self
@@ -435,7 +438,8 @@ class L2CClustering(BaseClustering):
 
         evaluate = None
         if val_groups.size:
-            vs = _SetSampler(side, val_groups, int(self.k_max), cfg["set_size"], np.random.default_rng(rng.integers(2**31)))
+            val_rng = np.random.default_rng(rng.integers(2**31))
+            vs = _SetSampler(side, val_groups, int(self.k_max), cfg["set_size"], val_rng)
             val_batches = [vs.sample(int(self.batch_size)) for _ in range(4)]
 
             @torch.no_grad()
