@@ -21,7 +21,6 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from dmshift.datasets import load
@@ -81,8 +80,8 @@ def main(argv=None) -> None:
     X, y = ds.X, ds.y
     common = dict(widths=widths, batch_size=128)
     t0 = time.perf_counter()
-    main_rows = [run(X, y, seed=int(s), n_epochs=args.epochs, n_refine_epochs=args.refine, rotation=False, **common)
-                 for s in args.seeds.split(",")]
+    main_rows = [run(X, y, seed=int(s), n_epochs=args.epochs, n_refine_epochs=args.refine, rotation=False,
+                     **common) for s in args.seeds.split(",")]
     ablation = []
     if not args.no_ablation:
         for rotation in (False, True):
@@ -90,7 +89,8 @@ def main(argv=None) -> None:
                 ablation.append(run(X, y, seed=0, n_epochs=args.ablation_epochs, n_refine_epochs=refine,
                                     rotation=rotation, **common))
     record = {"benchmark": "MMDC on MNIST, unsupervised, k=10", "command": " ".join([sys.executable] + sys.argv),
-              "commit": commit(), "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "commit": commit(), "machine": machine(),
+              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "data": f"MNIST, first {args.n} images of train+test (dmshift.datasets.load('mnist', n={args.n}))",
               "main": main_rows, "ablation": ablation, "total_seconds": time.perf_counter() - t0}
     stem = args.out or ("peers_mmdc_quick" if args.quick else "peers_mmdc")
@@ -101,7 +101,8 @@ def main(argv=None) -> None:
 
 
 def markdown(rec: dict) -> str:
-    dev = rec["machine"]["cuda"] or f"CPU ({rec['machine']['cpus']} cores, {rec['machine']['torch_threads']} torch thread(s))"
+    m = rec["machine"]
+    dev = m["cuda"] or f"CPU ({m['cpus']} cores, {m['torch_threads']} torch thread(s))"
     lines = [f"# {rec['benchmark']}", "",
              f"- command: `{rec['command']}`", f"- commit: `{rec['commit']}`", f"- date: {rec['date']}",
              f"- device: {dev}; torch {rec['machine']['torch']}; {rec['machine']['platform']}",
@@ -113,7 +114,8 @@ def markdown(rec: dict) -> str:
         lines.append(f"| MMDC (VGG {r['widths']}, seed {r['seed']}) | {rec['data'].split(' (')[0]} | none | "
                      f"{r['n_epochs']} + {r['n_refine_epochs']} | {'yes' if r['rotation'] else 'no'} | "
                      f"{r['acc']:.3f} | {r['nmi']:.3f} | {r['ami']:.3f} | {r['seconds']:.0f} |")
-    lines.append("| MMDC, paper (Table I/V, 5 runs) | MNIST, 70,000 images | none | 50 + refine | no | 0.990 | 0.971 | - | - |")
+    lines.append("| MMDC, paper (Table I/V, 5 runs) | MNIST, 70,000 images | none | 50 + refine | no | "
+                 "0.990 | 0.971 | - | - |")
     if rec["ablation"]:
         lines += ["", "## Ablation: RotNet and refinement (same seed, same epochs)", "",
                   "| RotNet | refinement epochs | ACC | NMI | AMI | seconds |", "|---|---|---|---|---|---|"]

@@ -63,7 +63,8 @@ def _check_int_tuple(name: str, value, *, lengths: tuple[int, ...] | None = None
         t = ()
     ok = bool(t) and (lengths is None or len(t) in lengths)
     if not ok or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in t):
-        what = "a tuple of positive ints" if lengths is None else f"a tuple of {' or '.join(map(str, lengths))} positive ints"
+        n = "" if lengths is None else " or ".join(map(str, lengths)) + " "
+        what = f"a tuple of {n}positive ints"
         raise ValueError(f"The '{name}' parameter must be {what}. Got {value!r} instead.")
     return tuple(int(v) for v in t)
 
@@ -80,7 +81,7 @@ def check_image_shape(image_shape, n_features: int) -> tuple[int, ...] | None:
 
 
 def mixture_means(k: int, dim: int, kind: str, rng: np.random.Generator) -> np.ndarray:
-    """(k, dim) unit-norm means: ``"onehot"`` (the paper's choice) or ``"random"`` (uniform in [-0.1, 0.1], projected)."""
+    """(k, dim) unit-norm means: "onehot" (the paper's choice) or "random" (uniform in [-0.1, 0.1], projected)."""
     if kind == "onehot":
         return np.eye(k, dim, dtype=np.float32)
     m = rng.uniform(-0.1, 0.1, size=(k, dim))
