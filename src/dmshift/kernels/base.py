@@ -20,8 +20,10 @@ __all__ = ["PairwiseKernel", "LearnedKernel", "tile_sizes", "DEFAULT_MEMORY_BUDG
 #: Default memory budget (bytes) for one tile of pairwise intermediate values.
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
 
-#: Cap on one tile's intermediate values on the CPU: about a core's L2 cache.
+#: Cap on one tile's intermediate values on the CPU: about a core's L2 cache, or
+#: ``CPU_TILE_PAIRS`` pairs when those take more (wide kernels)
 CPU_TILE_BYTES = 2**20
+CPU_TILE_PAIRS = 4096
 
 
 def tile_sizes(n_centers: int, n_points: int, bytes_per_pair: int, budget: int) -> tuple[int, int]:
@@ -76,10 +78,12 @@ class PairwiseKernel(nn.Module):
         M, n = qc.shape[0], px.shape[0]
         if out is None:
             out = torch.empty((M, n), dtype=px.dtype, device=px.device)
+        bpp = self.bytes_per_pair(px)
         if px.device.type == "cpu":
-            # tiles that stay in cache are several times faster than budget-sized ones
-            memory_budget = min(memory_budget, CPU_TILE_BYTES)
-        tm, tn = tile_sizes(M, n, self.bytes_per_pair(px), memory_budget)
+            # tiles that stay in cache are several times faster than budget-sized ones, but
+            # matrix products need enough rows to run at speed
+            memory_budget = min(memory_budget, max(CPU_TILE_BYTES, CPU_TILE_PAIRS * bpp))
+        tm, tn = tile_sizes(M, n, bpp, memory_budget)
         for i in range(0, M, tm):
             q = qc[i:i + tm, None, :]  # (tm, 1, h)
             for j in range(0, n, tn):
@@ -198,6 +202,8 @@ class LearnedKernel(PairwiseKernel):
         for layer in self.head:
             if isinstance(layer, nn.ReLU):
                 z = z.relu_()
+            elif isinstance(layer, nn.Linear) and layer.out_features == 1:
+                z = torch.addmv(layer.bias, z, layer.weight[0])[:, None]  # addmm is slow for one column
             elif isinstance(layer, nn.Linear):
                 z = torch.addmm(layer.bias, z, layer.weight.T)
             else:
