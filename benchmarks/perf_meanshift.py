@@ -1,13 +1,15 @@
 """dmshift.MeanShift against sklearn.cluster.MeanShift: same data, same bandwidth.
 
 Blobs (``make_blobs``, 8 centers, std 1, box (-10, 10)) of n points in d dimensions. Both
-estimators get the bandwidth ``estimate_bandwidth(X, n_samples=2000, random_state=0)``
-(the full estimate is quadratic in n for both); seeds are every point, or the bins with
-``--bin-seeding``. scikit-learn uses every core it is given (``n_jobs``), dmshift the
+estimators get the bandwidth ``estimate_bandwidth(X, quantile=0.1, n_samples=2000,
+random_state=0)`` (the default quantile 0.3 merges the blobs; the full estimate is
+quadratic in n for both); seeds are every point (case ``NxD``) or the occupied bins
+(``NxDb``, ``bin_seeding=True``). scikit-learn uses every core it is given (``n_jobs``), dmshift the
 same number of torch threads, or the GPU. ARI compares the two labelings.
 
-    PYTHONPATH=src python3 benchmarks/perf_meanshift.py --threads 2 --cases 100000x2b 100000x8b 100000x32b 10000x2 10000x8
-    PYTHONPATH=src python3 benchmarks/perf_meanshift.py --devices cuda --cases 100000x2 100000x32
+    PYTHONPATH=src python3 benchmarks/perf_meanshift.py --cases 100000x2b 100000x8b --out perf-meanshift-cpu-100k.md
+    PYTHONPATH=src python3 benchmarks/perf_meanshift.py --cases 10000x2 10000x32 --out perf-meanshift-cpu-10k.md
+    PYTHONPATH=src python3 benchmarks/perf_meanshift.py --devices cuda --threads 16 --cases 100000x2 100000x8 100000x32
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", nargs="+", default=["100000x2b", "100000x8b", "100000x32b", "10000x2", "10000x8"])
     p.add_argument("--devices", nargs="+", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--quantile", type=float, default=0.1)
     p.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn (GPU-only runs)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
@@ -52,7 +55,7 @@ def main(argv=None):
     for case in args.cases:
         n, d, binned = parse(case)
         X, _ = make_blobs(n_samples=n, n_features=d, centers=8, cluster_std=1.0, random_state=0)
-        bw = float(estimate_bandwidth(X, n_samples=2000, random_state=0))
+        bw = float(estimate_bandwidth(X, quantile=args.quantile, n_samples=2000, random_state=0))
         base = {"n": n, "d": d, "seeding": "bins" if binned else "all points", "bandwidth": bw}
         sk = None
         if not args.no_sklearn:
@@ -84,7 +87,7 @@ def main(argv=None):
             print(rows[-1], flush=True)
     cols = ["n", "d", "seeding", "implementation", "time (s)", "speed-up", "ARI vs sklearn", "clusters", "n_iter",
             "max |Δcenter|", "bandwidth"]
-    notes = (f"{args.threads} threads / jobs on CPU. Float64 blobs, flat kernel, cluster_all=True, max_iter=300. "
+    notes = (f"{args.threads} threads / jobs on CPU. Bandwidth quantile {args.quantile}. Float64 blobs, flat kernel, cluster_all=True, max_iter=300. "
              "Speed-up = sklearn time / dmshift time on the same row's data.")
     dev = "-".join(args.devices)
     write(args.out or f"perf-meanshift-{dev}.md", header("MeanShift: dmshift vs scikit-learn", notes) + "\n"
