@@ -8,7 +8,8 @@ and Ward are given the true number of classes. Both mean shifts use their defaul
 (bandwidth estimated at quantile 0.3, every point a seed). A method that runs past
 ``--limit`` seconds is stopped (it runs in a child process) and reported as such.
 
-    PYTHONPATH=src python3 benchmarks/perf_peers.py --data digits mnist10k --threads 2
+    PYTHONPATH=src python3 benchmarks/perf_peers.py --data digits --out perf-peers-digits.md
+    PYTHONPATH=src python3 benchmarks/perf_peers.py --data mnist10k --limit 300 --out perf-peers-mnist10k.md
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from perf_common import DIGITS, MNIST10K, USPS, header, load_data, table, trained_model, write  # noqa: E402
 
 SPECS = {"digits": DIGITS, "mnist10k": MNIST10K, "usps": USPS}
-METHODS = ["DMS (inference)", "dmshift.MeanShift", "sklearn MeanShift", "HDBSCAN", "k-means", "Ward"]
+METHODS = ["DMS (inference)", "DMS (inference, no noise)", "dmshift.MeanShift", "sklearn MeanShift", "HDBSCAN", "k-means", "Ward"]
 
 
 def run_method(method: str, data: str, threads: int):
@@ -43,8 +44,10 @@ def run_method(method: str, data: str, threads: int):
     extra = {}
     with threadpool_limits(threads):
         t = time.perf_counter()
-        if method == "DMS (inference)":
+        if method.startswith("DMS (inference"):
             model = trained_model(spec)
+            if "no noise" in method:  # every point to its most confident cluster
+                model.set_params(noise_threshold=0.0)
             Xs = (torch.as_tensor(X) - model.mean_) / model.scale_
             model._cluster(Xs, np.random.default_rng(0))
             labels = model.labels_
@@ -77,7 +80,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", nargs="+", default=["digits", "mnist10k"], choices=sorted(SPECS))
     p.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--limit", type=float, default=540.0, help="seconds per method")
     p.add_argument("--out", default="perf-peers.md")
     args = p.parse_args(argv)
