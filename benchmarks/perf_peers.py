@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import queue
 import sys
 import time
 from pathlib import Path
@@ -97,21 +98,25 @@ def main(argv=None):
             q = ctx.Queue()
             proc = ctx.Process(target=_child, args=(q, method, data, args.threads))
             proc.start()
-            proc.join(args.limit)
             row = {"data": f"{data} (n={y.size})", "method": method}
+            try:  # read before joining: a child blocks on exit until its result is read
+                res = q.get(timeout=args.limit)
+            except queue.Empty:
+                res = None
+                proc.terminate()
+            proc.join(None if res is None else 30)
             if proc.is_alive():
                 proc.terminate()
                 proc.join()
+            if res is None:
                 row.update({"wall (s)": f"> {args.limit:.0f} (stopped)"})
+            elif res[0] == "error":
+                row["wall (s)"] = res[1]
             else:
-                res = q.get()
-                if res[0] == "error":
-                    row["wall (s)"] = res[1]
-                else:
-                    _, dt, labels, extra = res
-                    row.update({"wall (s)": dt, "ACC": accuracy(y, labels), "NMI": nmi(y, labels),
-                                "clusters": int(np.unique(labels[labels >= 0]).size),
-                                "noise": float((labels < 0).mean()), **extra})
+                _, dt, labels, extra = res
+                row.update({"wall (s)": dt, "ACC": accuracy(y, labels), "NMI": nmi(y, labels),
+                            "clusters": int(np.unique(labels[labels >= 0]).size),
+                            "noise": float((labels < 0).mean()), **extra})
             rows.append(row)
             print(json.dumps(row, default=str), flush=True)
     cols = ["data", "method", "CPU time (s)", "wall (s)", "ACC", "NMI", "clusters", "noise", "training (s)", "bandwidth"]
