@@ -226,7 +226,8 @@ def find_centers_adaptive(kernel: PairwiseKernel, px: torch.Tensor, qx: torch.Te
                           max_iter: int = 50, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> CenterResult:
     """Seed from points no center covers yet, in growing batches, until (almost) all are covered.
 
-    A point is covered when some found center gives it confidence above the inlier threshold.
+    A point is covered when some found center, or some tried seed's starting point, gives it
+    confidence above the inlier threshold.
     Seeds are drawn at random among points that are neither covered nor tried as seeds; the
     batch doubles each round. Stops when the uncovered, untried points are at most
     ``coverage_tol`` of the data, or after ``max_seeds`` seeds.
@@ -246,7 +247,9 @@ def find_centers_adaptive(kernel: PairwiseKernel, px: torch.Tensor, qx: torch.Te
         tried[seeds] = True
         res = find_centers(kernel, px, qx, seeds, max_iter=max_iter, memory_budget=memory_budget, keys=keys)
         parts.append(res)
-        covered |= max_confidence(kernel, px, res.qc, memory_budget) > kernel.inlier_threshold
+        # a seed's starting neighbourhood shares its basin: count it as covered as well
+        reached = torch.cat([res.qc, qx[torch.as_tensor(seeds, device=qx.device)]])  # (2 take, h)
+        covered |= max_confidence(kernel, px, reached, memory_budget) > kernel.inlier_threshold
         used += take
         batch *= 2
     return CenterResult(

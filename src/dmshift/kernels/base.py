@@ -15,10 +15,15 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["PairwiseKernel", "LearnedKernel", "tile_sizes", "DEFAULT_MEMORY_BUDGET"]
+__all__ = ["PairwiseKernel", "LearnedKernel", "tile_sizes", "DEFAULT_MEMORY_BUDGET", "CPU_TILE_BYTES"]
 
 #: Default memory budget (bytes) for one tile of pairwise intermediate values.
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
+
+#: Cap on one tile's intermediate values on the CPU: about a core's L2 cache, or
+#: ``CPU_TILE_PAIRS`` pairs when those take more (wide kernels)
+CPU_TILE_BYTES = 2**20
+CPU_TILE_PAIRS = 4096
 
 
 def tile_sizes(n_centers: int, n_points: int, bytes_per_pair: int, budget: int) -> tuple[int, int]:
@@ -73,12 +78,21 @@ class PairwiseKernel(nn.Module):
         M, n = qc.shape[0], px.shape[0]
         if out is None:
             out = torch.empty((M, n), dtype=px.dtype, device=px.device)
-        tm, tn = tile_sizes(M, n, self.bytes_per_pair(px), memory_budget)
+        bpp = self.bytes_per_pair(px)
+        if px.device.type == "cpu":
+            # tiles that stay in cache are several times faster than budget-sized ones, but
+            # matrix products need enough rows to run at speed
+            memory_budget = min(memory_budget, max(CPU_TILE_BYTES, CPU_TILE_PAIRS * bpp))
+        tm, tn = tile_sizes(M, n, bpp, memory_budget)
         for i in range(0, M, tm):
             q = qc[i:i + tm, None, :]  # (tm, 1, h)
             for j in range(0, n, tn):
-                out[i:i + tm, j:j + tn] = self.confidence_from(px[None, j:j + tn, :], q)  # (tm, tn)
+                out[i:i + tm, j:j + tn] = self._tile_confidence(px[None, j:j + tn, :], q)  # (tm, tn)
         return out
+
+    def _tile_confidence(self, px: torch.Tensor, qc: torch.Tensor) -> torch.Tensor:
+        """Confidences of one tile, (1, tn, h) points and (tm, 1, h) centers -> (tm, tn)."""
+        return self.confidence_from(px, qc)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """K(x, c) for broadcastable ``x`` (..., d) and ``c`` (..., d): the naive reference path."""
@@ -145,8 +159,56 @@ class LearnedKernel(PairwiseKernel):
         return torch.sigmoid(self.logit_from(px, qc))
 
     def bytes_per_pair(self, px: torch.Tensor) -> int:
+        if self._fusable(px):
+            return 16  # only the (M, n) output and its consumers' temporaries are materialised
         widest = max(self.hidden) if self.hidden else 1
         return 3 * px.element_size() * widest
+
+    #: Precision of the fused GPU path: "auto" follows ``torch.get_float32_matmul_precision()``
+    #: ("highest" -> "fp32", "high" -> "tf32", "medium" -> "bf16"); or "fp32", "tf32", "bf16".
+    precision: str = "auto"
+    #: Fused path (:mod:`dmshift.kernels.fused`): None uses it for CUDA tensors where it applies,
+    #: True wherever it applies (CPU tensors under Triton's interpreter too), False never.
+    use_fused: bool | None = None
+
+    def _fusable(self, px: torch.Tensor) -> bool:
+        if self.use_fused is False or (self.use_fused is None and not px.is_cuda):
+            return False
+        from .fused import supports  # imports Triton only when the fused path may apply
+        return supports(self, px)
+
+    def pairwise(self, px: torch.Tensor, qc: torch.Tensor, *, memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                 out: torch.Tensor | None = None) -> torch.Tensor:
+        """Confidences (M, n) of centers ``qc`` (M, h) for points ``px`` (n, h).
+
+        On CUDA, with Triton installed and a ReLU head of one or two hidden layers, this runs
+        the fused kernel of :mod:`dmshift.kernels.fused` (no (M, n, h) intermediates);
+        elsewhere the tiled path of :class:`PairwiseKernel`, which is also the reference.
+        """
+        if self._fusable(px):
+            from .fused import fused_pairwise
+            return fused_pairwise(self, px, qc, precision=self.precision, out=out)
+        return super().pairwise(px, qc, memory_budget=memory_budget, out=out)
+
+    def _tile_confidence(self, px: torch.Tensor, qc: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() or self.training:
+            return self.confidence_from(px, qc)
+        # inference: one buffer per layer, activations in place, 2-D matrix products
+        pre = px + qc  # (tm, tn, h)
+        tm, tn = pre.shape[:2]
+        z = pre.view(tm * tn, -1)
+        if not self.hidden:
+            return torch.sigmoid(z[:, 0]).view(tm, tn)
+        for layer in self.head:
+            if isinstance(layer, nn.ReLU):
+                z = z.relu_()
+            elif isinstance(layer, nn.Linear) and layer.out_features == 1:
+                z = torch.addmv(layer.bias, z, layer.weight[0])[:, None]  # addmm is slow for one column
+            elif isinstance(layer, nn.Linear):
+                z = torch.addmm(layer.bias, z, layer.weight.T)
+            else:
+                z = layer(z)
+        return z[:, 0].sigmoid_().view(tm, tn)
 
     def naive_logit(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Reference path: the layers of Table 1 applied to the materialised pair."""

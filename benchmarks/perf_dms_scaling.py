@@ -1,0 +1,117 @@
+"""(b) End-to-end DMS inference time and peak memory against the number of points n.
+
+A DMS model trained once (see ``perf_common.MNIST10K``) clusters n points from scratch:
+embedding, 500 random seeds shifted to convergence, confidence matrix, merging and
+assignment (what ``DMSClustering.fit`` does after training), and ``predict`` on the same
+points. Points: the first n MNIST images; beyond 70,000, MNIST images again with
+Gaussian pixel noise (std 0.05, clipped to [0, 1]). Each n runs in a fresh process so
+that peak memory is its own: on CPU the peak resident set size minus the process's size
+once the points are loaded (``extra``), on GPU ``torch.cuda.max_memory_allocated`` minus
+the memory held by the points and the model.
+
+    PYTHONPATH=src python3 benchmarks/perf_dms_scaling.py --device cpu --sizes 1000 3000 10000 30000 70000 100000
+    PYTHONPATH=src python3 benchmarks/perf_dms_scaling.py --device cuda --sizes 1000 10000 100000 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from perf_common import MNIST10K, header, max_rss_bytes, sync, table, trained_model, write  # noqa: E402
+
+
+def points(n: int) -> np.ndarray:
+    from dmshift.datasets import load
+    X = load("mnist").X
+    if n <= X.shape[0]:
+        return X[:n]
+    rng = np.random.default_rng(0)
+    extra = X[rng.integers(0, X.shape[0], size=n - X.shape[0])]
+    extra = np.clip(extra + rng.normal(0, 0.05, size=extra.shape).astype(np.float32), 0, 1)
+    return np.concatenate([X, extra])
+
+
+def one(n: int, device: str, threads: int, budget: int, seeding: str) -> dict:
+    """Run one size in this process and return its record."""
+    torch.set_num_threads(threads)
+    model = trained_model(MNIST10K, device=device)
+    model.set_params(memory_budget=budget, seeding=seeding)
+    X = points(n)
+    dev = torch.device(device)
+    Xs = (torch.as_tensor(X, device=dev) - model.mean_) / model.scale_
+    sync(dev)
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    else:
+        base = max_rss_bytes()
+    t, c = time.perf_counter(), time.process_time()
+    model._cluster(Xs, np.random.default_rng(0))
+    sync(dev)
+    t_cluster, c_cluster = time.perf_counter() - t, time.process_time() - c
+    peak = (torch.cuda.max_memory_allocated() if dev.type == "cuda" else max_rss_bytes()) - base
+    t, c = time.perf_counter(), time.process_time()
+    model.predict(X)
+    sync(dev)
+    t_predict, c_predict = time.perf_counter() - t, time.process_time() - c
+    return {"n": n, "seeding": seeding, "seeds used": model.n_seeds_used_, "max iter": model.n_iter_,
+            "clusters": model.n_clusters_, "inference (s)": t_cluster, "inference CPU (s)": c_cluster,
+            "CPU µs / point": 1e6 * c_cluster / n, "predict (s)": t_predict, "predict CPU (s)": c_predict, "extra peak memory (MiB)": peak / 2**20,
+            "points+embeddings (MiB)": (X.nbytes * 2 + n * 2 * sum(model.hidden_[:1]) * 4) / 2**20}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--sizes", type=int, nargs="+", default=[1000, 3000, 10000, 30000, 100000])
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--budget", type=int, default=256 * 2**20)
+    p.add_argument("--seeding", default="random", choices=("random", "adaptive"))
+    p.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--out", default=None)
+    args = p.parse_args(argv)
+    if args.one is not None:
+        print("RESULT " + json.dumps(one(args.one, args.device, args.threads, args.budget, args.seeding)))
+        return
+    trained_model(MNIST10K, device=args.device)  # train (and cache) once, outside the timed runs
+    rows = []
+    for n in args.sizes:
+        cmd = [sys.executable, __file__, "--one", str(n), "--device", args.device, "--threads", str(args.threads),
+               "--budget", str(args.budget), "--seeding", args.seeding]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+        if proc.returncode or not line:
+            print(proc.stderr[-2000:], file=sys.stderr)
+            rows.append({"n": n, "inference (s)": float("nan")})
+            continue
+        rows.append(json.loads(line[0][len("RESULT "):]))
+        print(rows[-1], flush=True)
+    ok = [r for r in rows if r.get("inference (s)") == r.get("inference (s)")]
+    fit = ""
+    if len(ok) >= 2:
+        ns = np.log([r["n"] for r in ok])
+        key = "inference CPU (s)" if torch.device(args.device).type == "cpu" else "inference (s)"
+        ts = np.log([r[key] for r in ok])
+        slope = float(np.polyfit(ns, ts, 1)[0])
+        fit = f"\nLog-log slope of {key} against n: **{slope:.2f}** (1 = linear).\n"
+    spec = MNIST10K
+    notes = (f"Model: DMSClustering trained on {spec.dataset}-{spec.n} with {spec.label_fraction:.0%} of labels, "
+             f"{spec.params} (d = 784). Inference with {args.seeding} seeding (500 seeds cap), "
+             f"memory_budget = {args.budget / 2**20:.0f} MiB, {args.threads} threads. The confidence matrix H "
+             "(centers x n, float32) is materialised by the estimator's merging step, so extra memory grows "
+             "by 4 bytes per center per point on top of the budget.")
+    out = args.out or f"perf-dms-scaling-{torch.device(args.device).type}.md"
+    write(out, header("DMS inference time and memory against n", notes) + "\n" + table(rows) + fit)
+
+
+if __name__ == "__main__":
+    main()
