@@ -8,8 +8,10 @@ interface. Every estimator takes feature vectors and side information (partial l
 
 from .constants import NOISE, UNLABELLED
 from .constraints import SideInfo
-from .estimators import DMSClustering
+from .estimators import (DDCClustering, DMSClustering, KCLClustering, L2CClustering, MCLClustering, MeanShift,
+                         MMDCClustering)
 
 __version__ = "0.1.0"
 
-__all__ = ["DMSClustering", "SideInfo", "NOISE", "UNLABELLED", "__version__"]
+__all__ = ["DMSClustering", "KCLClustering", "MCLClustering", "DDCClustering", "MMDCClustering", "L2CClustering",
+           "MeanShift", "SideInfo", "NOISE", "UNLABELLED", "__version__"]

@@ -1,5 +1,12 @@
 """scikit-learn-facing estimators, one per file."""
 
+from .ddc import DDCClustering
 from .dms import DMSClustering
+from .kcl import KCLClustering
+from .l2c import L2CClustering
+from .mcl import MCLClustering
+from .meanshift import MeanShift
+from .mmdc import MMDCClustering
 
-__all__ = ["DMSClustering"]
+__all__ = ["DMSClustering", "KCLClustering", "MCLClustering", "DDCClustering", "MMDCClustering",
+           "L2CClustering", "MeanShift"]
