@@ -122,7 +122,9 @@ def _adaptive_centers(model, px, qx, keys, layout, comm, rng, *, first_batch=8, 
         tried[seeds[mine] - layout.offset] = True
         res = _find_centers(model, px, qx, keys, layout, comm, seeds)
         parts.append(res)
-        covered |= max_confidence(kernel, px, res.qc, budget) > kernel.inlier_threshold
+        # as in find_centers_adaptive: a seed's starting neighbourhood counts as covered too
+        reached = torch.cat([res.qc, _seed_embeddings(qx, seeds, layout, comm)])
+        covered |= max_confidence(kernel, px, reached, budget) > kernel.inlier_threshold
         used += take
         batch *= 2
     if not parts:
