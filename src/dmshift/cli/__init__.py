@@ -16,6 +16,7 @@ import sys
 import traceback
 
 from .._logging import configure, level_for
+from ..demo import DEFAULT_TIME_LIMIT
 from ._commands import cmd_bench, cmd_demo, cmd_evaluate, cmd_fit, cmd_predict
 from ._files import UserError
 from ._methods import METHODS
@@ -128,8 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of the points with side information (default: 0.05)")
     p.add_argument("--out", default="demo.png", metavar="PNG", help="figure to write (default: demo.png)")
     p.add_argument("--no-plot", action="store_true", help="write no figure")
-    p.add_argument("--time-limit", type=float, default=150.0, metavar="S",
-                   help="seconds of DMS training after which the best model so far is used (default: 150)")
+    p.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT, metavar="S",
+                   help="seconds of DMS training after which the best model so far is used "
+                        f"(default: {DEFAULT_TIME_LIMIT:g}; 0: no limit)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
 
     p = add("fit", "learn a clustering from features and side information, and save the model", _FIT_EPILOG,

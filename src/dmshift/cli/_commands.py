@@ -208,7 +208,7 @@ def cmd_demo(args) -> int:
     from ..demo import format_table, run_demo
     out = None if args.no_plot else args.out
     res = run_demo(seed=0 if args.seed is None else args.seed, fraction=args.fraction, out=out, device=args.device,
-                   time_limit=args.time_limit, progress=_progress(args))
+                   time_limit=args.time_limit or None, progress=_progress(args))
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
