@@ -14,6 +14,7 @@ import argparse
 import logging
 import sys
 import traceback
+import warnings
 
 from .._logging import configure, level_for
 from ..demo import DEFAULT_TIME_LIMIT
@@ -197,8 +198,14 @@ def main(argv: list[str] | None = None) -> int:
     if bench_args is not None:
         args.bench_args = bench_args
     configure(level_for(args.quiet, args.verbose))
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"dmshift {args.command}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning  # one line per warning, no source line
+            return int(args.func(args) or 0)
     except BrokenPipeError:  # output piped into a program that stopped reading (| head)
         sys.stderr.close()
         return 0
