@@ -229,3 +229,37 @@ def test_installed_entry_point_reports_errors_without_traceback(tmp_path):
                         str(tmp_path / "m")], capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 1
     assert r.stderr.strip() == f"dmshift fit: error: {tmp_path / 'missing.csv'}: no such file"
+
+
+class _FakeUnsupervised:
+    """A stand-in estimator: unsupervised, warns in fit, saves a folder."""
+
+    _needs_side_info = False
+
+    def __init__(self, *, k=2, random_state=None):
+        self.k, self.random_state = k, random_state
+
+    def fit(self, X, y=None):
+        import warnings
+        assert y is None
+        warnings.warn("something to say\nover two lines")
+        self.labels_ = np.arange(len(X)) % self.k
+        return self
+
+    def save(self, path):
+        Path(path).mkdir()
+
+
+def test_unsupervised_method_ignores_side_information_and_warnings_are_one_line(tmp_path, monkeypatch, capsys):
+    mod = types.ModuleType("dmshift_fake_methods")
+    mod.Fake = _FakeUnsupervised
+    monkeypatch.setitem(sys.modules, "dmshift_fake_methods", mod)
+    monkeypatch.setitem(_methods.METHODS, "fake", "dmshift_fake_methods:Fake")
+    np.save(tmp_path / "X.npy", np.zeros((6, 2)))
+    np.save(tmp_path / "y.npy", np.array([0, 1, -1, -1, -1, -1]))
+    assert main(["fit", str(tmp_path / "X.npy"), "--method", "fake", "--labels", str(tmp_path / "y.npy"),
+                 "-o", str(tmp_path / "m"), "--param", "k=3"]) == 0
+    err = capsys.readouterr().err
+    assert "method 'fake' is unsupervised: the side information is not used." in err
+    assert "dmshift fit: warning: something to say over two lines\n" in err
+    assert (tmp_path / "m").is_dir()

@@ -1,4 +1,8 @@
-"""Every script in examples/ runs with --quick (those needing absent shared data are skipped)."""
+"""Every script in examples/ runs with --quick (those needing absent shared data are skipped).
+
+The scripts start together in one fixture and each test waits for its own, so their
+start-up (importing torch and scikit-learn) overlaps.
+"""
 
 import os
 import subprocess
@@ -17,24 +21,43 @@ EXAMPLES = {
 }
 
 
+def _missing_data(folder):
+    if folder is None:
+        return None
+    from dmshift.datasets import data_root
+    try:
+        root = data_root()
+    except FileNotFoundError as exc:
+        return f"no shared data: {exc}"
+    return None if (root / folder).is_dir() else f"{root / folder} is absent"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "MPLBACKEND": "Agg", "DMSHIFT_CACHE": str(tmp_path_factory.mktemp("cache"))}
+    procs = {}
+    for script, folder in EXAMPLES.items():
+        if _missing_data(folder) is None:
+            procs[script] = subprocess.Popen([sys.executable, str(ROOT / "examples" / script), "--quick"],
+                                             cwd=tmp_path_factory.mktemp("run"), env=env, text=True,
+                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    yield procs
+    for p in procs.values():
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+
+
 def test_every_example_is_listed():
-    assert sorted(p.name for p in (ROOT / "examples").glob("*.py") if p.name in EXAMPLES) == sorted(EXAMPLES)
+    assert sorted(p.name for p in (ROOT / "examples").glob("*.py")) == sorted(EXAMPLES)
 
 
 @pytest.mark.parametrize("script", list(EXAMPLES))
-def test_example_runs_quick(script, tmp_path):
-    folder = EXAMPLES[script]
-    if folder is not None:
-        from dmshift.datasets import data_root
-        try:
-            root = data_root()
-        except FileNotFoundError as exc:
-            pytest.skip(f"no shared data: {exc}")
-        if not (root / folder).is_dir():
-            pytest.skip(f"{root / folder} is absent")
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "DMSHIFT_CACHE": str(tmp_path / "cache"), "MPLBACKEND": "Agg"}
-    r = subprocess.run([sys.executable, str(ROOT / "examples" / script), "--quick"], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=180)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert r.stdout.strip()
+def test_example_runs_quick(script, runs):
+    reason = _missing_data(EXAMPLES[script])
+    if reason is not None:
+        pytest.skip(reason)
+    out, err = runs[script].communicate(timeout=240)
+    assert runs[script].returncode == 0, err[-2000:]
+    assert out.strip()

@@ -14,8 +14,10 @@ import argparse
 import logging
 import sys
 import traceback
+import warnings
 
 from .._logging import configure, level_for
+from ..demo import DEFAULT_TIME_LIMIT
 from ._commands import cmd_bench, cmd_demo, cmd_evaluate, cmd_fit, cmd_predict
 from ._files import UserError
 from ._methods import METHODS
@@ -128,8 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="share of the points with side information (default: 0.05)")
     p.add_argument("--out", default="demo.png", metavar="PNG", help="figure to write (default: demo.png)")
     p.add_argument("--no-plot", action="store_true", help="write no figure")
-    p.add_argument("--time-limit", type=float, default=150.0, metavar="S",
-                   help="seconds of DMS training after which the best model so far is used (default: 150)")
+    p.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT, metavar="S",
+                   help="seconds of DMS training after which the best model so far is used "
+                        f"(default: {DEFAULT_TIME_LIMIT:g}; 0: no limit)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
 
     p = add("fit", "learn a clustering from features and side information, and save the model", _FIT_EPILOG,
@@ -195,8 +198,14 @@ def main(argv: list[str] | None = None) -> int:
     if bench_args is not None:
         args.bench_args = bench_args
     configure(level_for(args.quiet, args.verbose))
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"dmshift {args.command}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning  # one line per warning, no source line
+            return int(args.func(args) or 0)
     except BrokenPipeError:  # output piped into a program that stopped reading (| head)
         sys.stderr.close()
         return 0

@@ -45,6 +45,15 @@ def _list_params(args) -> int:
     return 0
 
 
+def _needs_side_info(est) -> bool:
+    """Does ``fit`` learn from side information? Both the class flag and scikit-learn's tag must say so."""
+    try:
+        required = bool(est.__sklearn_tags__().target_tags.required)
+    except AttributeError:
+        required = True
+    return bool(getattr(type(est), "_needs_side_info", True)) and required
+
+
 def cmd_fit(args) -> int:
     if args.list_params:
         return _list_params(args)
@@ -55,8 +64,8 @@ def cmd_fit(args) -> int:
         check_output(args.labels_out)
     est = make_estimator(args.method, params, seed=args.seed, device=args.device, progress=_progress(args))
     check = getattr(est, "_check_params", None)
-    if callable(check):  # refuse bad values before reading any data (fit checks them again)
-        check()
+    if callable(check) and not any(p.default is p.empty for p in inspect.signature(check).parameters.values()):
+        check()  # refuse bad values before reading any data (fit checks them again)
     if args.labels_col is not None and args.labels is not None:
         raise UserError("give partial labels once: either --labels-col or --labels")
     X, y = read_features(args.data, labels_col=args.labels_col)
@@ -64,7 +73,7 @@ def cmd_fit(args) -> int:
     if args.labels is not None:
         y = read_labels(args.labels, n)
     pairs = read_pairs(args.pairs, n) if args.pairs is not None else None
-    needs = getattr(type(est), "_needs_side_info", True)
+    needs = _needs_side_info(est)
     has_side = (y is not None and np.any(y != UNLABELLED)) or pairs is not None
     if needs and not has_side:
         raise UserError(f"method {args.method!r} learns from side information: give partial labels "
@@ -208,7 +217,7 @@ def cmd_demo(args) -> int:
     from ..demo import format_table, run_demo
     out = None if args.no_plot else args.out
     res = run_demo(seed=0 if args.seed is None else args.seed, fraction=args.fraction, out=out, device=args.device,
-                   time_limit=args.time_limit, progress=_progress(args))
+                   time_limit=args.time_limit or None, progress=_progress(args))
     if args.json:
         print(json.dumps(res, indent=2))
         return 0
