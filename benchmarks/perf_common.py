@@ -136,6 +136,8 @@ class ModelSpec:
 DIGITS = ModelSpec("digits", params={"max_steps": 1000})
 MNIST10K = ModelSpec("mnist", n=10000, params={"max_steps": 2000, "hidden": (64, 32), "batch_size": 64,
                                                "instance_size": (100, 150)})
+#: the issue's GPU configuration: MNIST-70k, paper widths 392/196 (train on a GPU)
+MNIST70K_PAPER = ModelSpec("mnist", params={"max_steps": 2000, "width_cap": None})
 USPS = ModelSpec("usps", params={"max_steps": 2000, "hidden": (64, 32), "batch_size": 64,
                                  "instance_size": (100, 150)})
 
