@@ -4,10 +4,12 @@ A DMS model trained once (``--model``, see ``perf_common``) clusters n points fr
 embedding, 500 random seeds shifted to convergence, confidence matrix, merging and
 assignment (what ``DMSClustering.fit`` does after training), and ``predict`` on the same
 points. Points: the first n MNIST images; beyond 70,000, MNIST images again with
-Gaussian pixel noise (std 0.05, clipped to [0, 1]). Each n runs in a fresh process so
-that peak memory is its own: on CPU the peak resident set size minus the process's size
-once the points are loaded (``extra``), on GPU ``torch.cuda.max_memory_allocated`` minus
-the memory held by the points and the model.
+Gaussian pixel noise (std 0.05, clipped to [0, 1]). Each n runs in a fresh process.
+Extra peak memory: on CPU the highest resident set size during inference above the size
+at its start (sampled every 2 ms), on GPU ``torch.cuda.max_memory_allocated`` above the
+memory held by the points and the model. Kernel pairs count every (center, point) pair
+evaluated, so time per pair separates the cost of a pair from the number of iterations
+the seeds happen to need at each n.
 
     PYTHONPATH=src python3 benchmarks/perf_dms_scaling.py --device cpu --sizes 1000 3000 10000 30000 70000 100000
     PYTHONPATH=src python3 benchmarks/perf_dms_scaling.py --device cuda --sizes 1000 10000 100000 1000000
@@ -28,7 +30,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from perf_common import MNIST10K, MNIST70K_PAPER, header, max_rss_bytes, sync, table, trained_model, write  # noqa: E402
+from perf_common import MNIST10K, MNIST70K_PAPER, PeakRSS, header, sync, table, trained_model, write  # noqa: E402
 
 
 def points(n: int) -> np.ndarray:
@@ -62,16 +64,26 @@ def one(n: int, device: str, threads: int, budget: int, seeding: str, model_name
         model._cluster(Xs, np.random.default_rng(0))
         ref = model.labels_.copy()
         model.kernel_.use_fused = None
+    kernel, counter = model.kernel_, [0]
+    cls_pairwise = type(kernel).pairwise
+
+    def counting(px, qc, **kw):
+        counter[0] += px.shape[0] * qc.shape[0]
+        return cls_pairwise(kernel, px, qc, **kw)
+
+    kernel.pairwise = counting  # count the (center, point) pairs evaluated
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-    else:
-        base = max_rss_bytes()
-    t, c = time.perf_counter(), time.process_time()
-    model._cluster(Xs, np.random.default_rng(0))
-    sync(dev)
-    t_cluster, c_cluster = time.perf_counter() - t, time.process_time() - c
-    peak = (torch.cuda.max_memory_allocated() if dev.type == "cuda" else max_rss_bytes()) - base
+    rss = PeakRSS()
+    with rss:
+        t, c = time.perf_counter(), time.process_time()
+        model._cluster(Xs, np.random.default_rng(0))
+        sync(dev)
+        t_cluster, c_cluster = time.perf_counter() - t, time.process_time() - c
+    peak = torch.cuda.max_memory_allocated() - base if dev.type == "cuda" else rss.peak
+    pairs = counter[0]
+    del kernel.pairwise
     t, c = time.perf_counter(), time.process_time()
     model.predict(X)
     sync(dev)
@@ -79,7 +91,8 @@ def one(n: int, device: str, threads: int, budget: int, seeding: str, model_name
     agree = {} if ref is None else {"labels = fp32 reference": float((ref == model.labels_).mean())}
     return {"n": n, "precision": precision, **agree, "seeding": seeding, "seeds used": model.n_seeds_used_, "max iter": model.n_iter_,
             "clusters": model.n_clusters_, "inference (s)": t_cluster, "inference CPU (s)": c_cluster,
-            "CPU µs / point": 1e6 * c_cluster / n, "predict (s)": t_predict, "predict CPU (s)": c_predict, "extra peak memory (MiB)": peak / 2**20,
+            "CPU µs / point": 1e6 * c_cluster / n, "kernel pairs (M)": pairs / 1e6,
+            "ns / pair": 1e9 * (c_cluster if dev.type == "cpu" else t_cluster) / max(1, pairs), "predict (s)": t_predict, "predict CPU (s)": c_predict, "extra peak memory (MiB)": peak / 2**20,
             "points+embeddings (MiB)": (X.nbytes * 2 + n * 2 * sum(model.hidden_[:1]) * 4) / 2**20}
 
 
