@@ -114,6 +114,39 @@ def max_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def rss_bytes() -> int:
+    """Current resident set size (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakRSS:
+    """Highest resident set size above the size at entry, sampled every ``interval`` s in a thread."""
+
+    def __init__(self, interval: float = 0.002):
+        self.interval = interval
+        self.peak = 0
+
+    def __enter__(self):
+        import threading
+        self._base = rss_bytes()
+        self._stop = threading.Event()
+
+        def watch():
+            while not self._stop.is_set():
+                self.peak = max(self.peak, rss_bytes() - self._base)
+                self._stop.wait(self.interval)
+
+        self._thread = threading.Thread(target=watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes() - self._base)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """How a cached DMS model is trained: data set, side information and estimator settings."""
@@ -136,6 +169,8 @@ class ModelSpec:
 DIGITS = ModelSpec("digits", params={"max_steps": 1000})
 MNIST10K = ModelSpec("mnist", n=10000, params={"max_steps": 2000, "hidden": (64, 32), "batch_size": 64,
                                                "instance_size": (100, 150)})
+#: the issue's GPU configuration: MNIST-70k, paper widths 392/196 (train on a GPU)
+MNIST70K_PAPER = ModelSpec("mnist", params={"max_steps": 2000, "width_cap": None})
 USPS = ModelSpec("usps", params={"max_steps": 2000, "hidden": (64, 32), "batch_size": 64,
                                  "instance_size": (100, 150)})
 

@@ -1,16 +1,20 @@
 """(b) End-to-end DMS inference time and peak memory against the number of points n.
 
-A DMS model trained once (see ``perf_common.MNIST10K``) clusters n points from scratch:
+A DMS model trained once (``--model``, see ``perf_common``) clusters n points from scratch:
 embedding, 500 random seeds shifted to convergence, confidence matrix, merging and
 assignment (what ``DMSClustering.fit`` does after training), and ``predict`` on the same
 points. Points: the first n MNIST images; beyond 70,000, MNIST images again with
-Gaussian pixel noise (std 0.05, clipped to [0, 1]). Each n runs in a fresh process so
-that peak memory is its own: on CPU the peak resident set size minus the process's size
-once the points are loaded (``extra``), on GPU ``torch.cuda.max_memory_allocated`` minus
-the memory held by the points and the model.
+Gaussian pixel noise (std 0.05, clipped to [0, 1]). Each n runs in a fresh process.
+Extra peak memory: on CPU the highest resident set size during inference above the size
+at its start (sampled every 2 ms), on GPU ``torch.cuda.max_memory_allocated`` above the
+memory held by the points and the model. Kernel pairs count every (center, point) pair
+evaluated, so time per pair separates the cost of a pair from the number of iterations
+the seeds happen to need at each n.
 
     PYTHONPATH=src python3 benchmarks/perf_dms_scaling.py --device cpu --sizes 1000 3000 10000 30000 70000 100000
     PYTHONPATH=src python3 benchmarks/perf_dms_scaling.py --device cuda --sizes 1000 10000 100000 1000000
+    PYTHONPATH=src python3 benchmarks/perf_dms_scaling.py --device cuda --model mnist70k-paper --sizes 70000 \
+        --precision bf16 --compare-reference --out perf-dms-mnist70k-cuda-bf16.md
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from perf_common import MNIST10K, header, max_rss_bytes, sync, table, trained_model, write  # noqa: E402
+from perf_common import MNIST10K, MNIST70K_PAPER, PeakRSS, header, sync, table, trained_model, write  # noqa: E402
 
 
 def points(n: int) -> np.ndarray:
@@ -40,32 +44,55 @@ def points(n: int) -> np.ndarray:
     return np.concatenate([X, extra])
 
 
-def one(n: int, device: str, threads: int, budget: int, seeding: str) -> dict:
+MODELS = {"mnist10k-small": MNIST10K, "mnist70k-paper": MNIST70K_PAPER}
+
+
+def one(n: int, device: str, threads: int, budget: int, seeding: str, model_name: str, precision: str,
+        compare: bool) -> dict:
     """Run one size in this process and return its record."""
     torch.set_num_threads(threads)
-    model = trained_model(MNIST10K, device=device)
+    model = trained_model(MODELS[model_name], device=device)
     model.set_params(memory_budget=budget, seeding=seeding)
+    model.kernel_.precision = precision  # the fused GPU path's precision (CUDA + Triton only)
     X = points(n)
     dev = torch.device(device)
     Xs = (torch.as_tensor(X, device=dev) - model.mean_) / model.scale_
     sync(dev)
+    ref = None
+    if compare:  # the unfused fp32 path's labels, same seeds
+        model.kernel_.use_fused = False
+        model._cluster(Xs, np.random.default_rng(0))
+        ref = model.labels_.copy()
+        model.kernel_.use_fused = None
+    kernel, counter = model.kernel_, [0]
+    cls_pairwise = type(kernel).pairwise
+
+    def counting(px, qc, **kw):
+        counter[0] += px.shape[0] * qc.shape[0]
+        return cls_pairwise(kernel, px, qc, **kw)
+
+    kernel.pairwise = counting  # count the (center, point) pairs evaluated
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-    else:
-        base = max_rss_bytes()
-    t, c = time.perf_counter(), time.process_time()
-    model._cluster(Xs, np.random.default_rng(0))
-    sync(dev)
-    t_cluster, c_cluster = time.perf_counter() - t, time.process_time() - c
-    peak = (torch.cuda.max_memory_allocated() if dev.type == "cuda" else max_rss_bytes()) - base
+    rss = PeakRSS()
+    with rss:
+        t, c = time.perf_counter(), time.process_time()
+        model._cluster(Xs, np.random.default_rng(0))
+        sync(dev)
+        t_cluster, c_cluster = time.perf_counter() - t, time.process_time() - c
+    peak = torch.cuda.max_memory_allocated() - base if dev.type == "cuda" else rss.peak
+    pairs = counter[0]
+    del kernel.pairwise
     t, c = time.perf_counter(), time.process_time()
     model.predict(X)
     sync(dev)
     t_predict, c_predict = time.perf_counter() - t, time.process_time() - c
-    return {"n": n, "seeding": seeding, "seeds used": model.n_seeds_used_, "max iter": model.n_iter_,
+    agree = {} if ref is None else {"labels = fp32 reference": float((ref == model.labels_).mean())}
+    return {"n": n, "precision": precision, **agree, "seeding": seeding, "seeds used": model.n_seeds_used_, "max iter": model.n_iter_,
             "clusters": model.n_clusters_, "inference (s)": t_cluster, "inference CPU (s)": c_cluster,
-            "CPU µs / point": 1e6 * c_cluster / n, "predict (s)": t_predict, "predict CPU (s)": c_predict, "extra peak memory (MiB)": peak / 2**20,
+            "CPU µs / point": 1e6 * c_cluster / n, "kernel pairs (M)": pairs / 1e6,
+            "ns / pair": 1e9 * (c_cluster if dev.type == "cpu" else t_cluster) / max(1, pairs), "predict (s)": t_predict, "predict CPU (s)": c_predict, "extra peak memory (MiB)": peak / 2**20,
             "points+embeddings (MiB)": (X.nbytes * 2 + n * 2 * sum(model.hidden_[:1]) * 4) / 2**20}
 
 
@@ -76,17 +103,25 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--budget", type=int, default=256 * 2**20)
     p.add_argument("--seeding", default="random", choices=("random", "adaptive"))
+    p.add_argument("--model", default="mnist10k-small", choices=sorted(MODELS))
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "tf32", "bf16"),
+                   help="fused GPU path precision (ignored on CPU)")
+    p.add_argument("--compare-reference", action="store_true",
+                   help="also cluster with the unfused fp32 path and report label agreement")
     p.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     if args.one is not None:
-        print("RESULT " + json.dumps(one(args.one, args.device, args.threads, args.budget, args.seeding)))
+        print("RESULT " + json.dumps(one(args.one, args.device, args.threads, args.budget, args.seeding, args.model,
+                                         args.precision, args.compare_reference)))
         return
-    trained_model(MNIST10K, device=args.device)  # train (and cache) once, outside the timed runs
+    spec = MODELS[args.model]
+    trained_model(spec, device=args.device)  # train (and cache) once, outside the timed runs
     rows = []
     for n in args.sizes:
         cmd = [sys.executable, __file__, "--one", str(n), "--device", args.device, "--threads", str(args.threads),
-               "--budget", str(args.budget), "--seeding", args.seeding]
+               "--budget", str(args.budget), "--seeding", args.seeding, "--model", args.model,
+               "--precision", args.precision] + (["--compare-reference"] if args.compare_reference else [])
         proc = subprocess.run(cmd, capture_output=True, text=True)
         line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
         if proc.returncode or not line:
@@ -103,8 +138,7 @@ def main(argv=None):
         ts = np.log([r[key] for r in ok])
         slope = float(np.polyfit(ns, ts, 1)[0])
         fit = f"\nLog-log slope of {key} against n: **{slope:.2f}** (1 = linear).\n"
-    spec = MNIST10K
-    notes = (f"Model: DMSClustering trained on {spec.dataset}-{spec.n} with {spec.label_fraction:.0%} of labels, "
+    notes = (f"Model: DMSClustering trained on {spec.dataset}-{spec.n or 70000} with {spec.label_fraction:.0%} of labels, "
              f"{spec.params} (d = 784). Inference with {args.seeding} seeding (500 seeds cap), "
              f"memory_budget = {args.budget / 2**20:.0f} MiB, {args.threads} threads. The confidence matrix H "
              "(centers x n, float32) is materialised by the estimator's merging step, so extra memory grows "

@@ -3,7 +3,7 @@
 Times ``--steps`` training steps (after ``--warmup``) of DMSClustering's loss and backward
 pass through T differentiable mean-shift steps, via the estimator's own training loop
 (``max_steps`` = warmup + steps, no validation; ``training_["seconds"]``), and reports instances/s and (center,
-point) pairs/s (batch x instance size^2 x (T + 1) forward pairs per step).
+point) pairs/s (batch x instance size x (T + 1) forward pairs per step: one center per instance).
 
     PYTHONPATH=src python3 benchmarks/perf_training.py --device cpu --threads 2
 """
@@ -51,7 +51,7 @@ def measure(name, device, steps, warmup):
     B = params["batch_size"]
     return {"config": name, "device": device, "hidden": str(est.hidden_), "batch": B,
             "instance size": f"{lo}-{hi}", "s / step": per_step, "instances/s": B / per_step,
-            "Mpairs/s (fwd)": B * L * L * (est.n_shift_steps + 1) / per_step / 1e6}
+            "Mpairs/s (fwd)": B * L * (est.n_shift_steps + 1) / per_step / 1e6}
 
 
 def main(argv=None):

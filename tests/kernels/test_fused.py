@@ -190,3 +190,22 @@ def test_fused_dispatch_on_gpu_keeps_mean_shift_results():
         k.use_fused, k.precision = None, "fp32"
         b = find_centers(k, px, qx, seeds)
     assert (a.count == b.count).mean() >= 0.95
+
+
+def test_works_without_triton():
+    script = textwrap.dedent("""
+        import sys
+        sys.modules["triton"] = None  # import triton now raises ImportError
+        sys.modules["triton.language"] = None
+        import torch
+        from dmshift.kernels import SubtractKernel, fused
+        assert not fused.available() and not fused.interpreting()
+        k = SubtractKernel(5, (8, 4)).eval()
+        k.use_fused = True  # asks for the fused path; falls back to the reference
+        with torch.no_grad():
+            assert k.pairwise(torch.randn(3, 8), torch.randn(2, 8)).shape == (2, 3)
+        print("ok")
+    """)
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]

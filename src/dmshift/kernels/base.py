@@ -15,7 +15,8 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["PairwiseKernel", "LearnedKernel", "tile_sizes", "DEFAULT_MEMORY_BUDGET", "CPU_TILE_BYTES"]
+__all__ = ["PairwiseKernel", "LearnedKernel", "tile_sizes", "DEFAULT_MEMORY_BUDGET", "CPU_TILE_BYTES",
+           "CPU_TILE_PAIRS"]
 
 #: Default memory budget (bytes) for one tile of pairwise intermediate values.
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
