@@ -59,13 +59,13 @@ def write_markdown(path: Path, result: dict) -> None:
     lines = ["# DDC on MNIST, unsupervised, k = 10", "",
              "Paper (Kampffmeyer et al., Table 1, 70,000 images, 20 runs of 70,000 iterations): "
              "DDC ACC 0.866 / NMI 0.83, DDC-VOTE ACC 0.885 / NMI 0.87. Bar: ACC >= 0.80.", "",
-             "| run | n | network | runs | steps/run | fit (s) | DDC ACC | DDC NMI | DDC-VOTE ACC | DDC-VOTE NMI "
+             "| run | n | network | bandwidth | runs | steps/run | fit (s) | DDC ACC | DDC NMI | DDC-VOTE ACC | DDC-VOTE NMI "
              "| loss of each run | ACC of the 3 best runs | device |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in result["rows"].items():
         va = "-" if r["vote_acc"] is None else f"{r['vote_acc']:.3f}"
         vn = "-" if r["vote_nmi"] is None else f"{r['vote_nmi']:.3f}"
-        lines.append(f"| {name} | {r['n']} | {r['network']} | {r['n_init']} | {r['steps']} | {r['fit_seconds']:.0f} | "
+        lines.append(f"| {name} | {r['n']} | {r['network']} | {r.get('bandwidth', 'distance')} | {r['n_init']} | {r['steps']} | {r['fit_seconds']:.0f} | "
                      f"{r['acc']:.3f} | {r['nmi']:.3f} | {va} | {vn} | "
                      f"{', '.join(f'{s:.4f}' for s in r['run_scores'])} | "
                      f"{', '.join(f'{a:.3f}' for a in r['voter_acc'])} | {r['device']} |")
@@ -85,6 +85,7 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--schedule", choices=("constant", "cosine"), default="constant")
     ap.add_argument("--arch", choices=("lenet", "mlp"), default="lenet")
+    ap.add_argument("--bandwidth", choices=("distance", "squared"), default="distance")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="auto")
@@ -98,7 +99,7 @@ def main(argv=None):
     vote = args.n_init >= 3
     est = DDCClustering(n_clusters=10, input_shape=None if args.arch == "mlp" else (28, 28), n_init=args.n_init,
                         vote=vote, max_steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                        schedule=args.schedule,
+                        schedule=args.schedule, bandwidth=args.bandwidth,
                         device=args.device, random_state=args.seed)
     t0 = time.perf_counter()
     est.fit(ds.X)
@@ -107,10 +108,10 @@ def main(argv=None):
     m_best = evaluate(ds.y, best)
     m_vote = evaluate(ds.y, est.labels_) if vote else None
     command = "python " + " ".join([os.path.relpath(__file__, ROOT)] + (argv if argv is not None else sys.argv[1:]))
-    name = f"{args.arch}-n{args.n}-r{args.n_init}-s{args.steps}-{args.schedule}-seed{args.seed}"
+    name = f"{args.arch}-n{args.n}-r{args.n_init}-s{args.steps}-{args.schedule}-{args.bandwidth}-seed{args.seed}"
     row = {
         "n": args.n, "network": args.arch, "n_init": args.n_init, "steps": args.steps, "lr": args.lr,
-        "schedule": args.schedule,
+        "schedule": args.schedule, "bandwidth": args.bandwidth,
         "batch_size": args.batch_size, "fit_seconds": round(fit_s, 1),
         "acc": m_best["acc"], "nmi": m_best["nmi"],
         "vote_acc": None if m_vote is None else m_vote["acc"], "vote_nmi": None if m_vote is None else m_vote["nmi"],

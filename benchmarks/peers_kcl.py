@@ -154,8 +154,11 @@ def write_markdown(path: Path, result: dict) -> None:
                      f"{r['fit_seconds']:.0f} | {r['test_nmi']:.3f} | {r['test_acc']:.3f} | {r['train_nmi']:.3f} | "
                      f"{r['outputs_used_train']} | {r['test_share_in_10_largest']:.3f} |")
     lines += ["", "## Claims", ""] + [f"- {v}" for v in verdicts(rows)]
-    lines += ["", "## Setup", ""] + [f"- {k}: `{v}`" if k == "command" else f"- {k}: {v}"
-                                       for k, v in result["setup"].items()]
+    lines += ["", "## Setup", ""] + [f"- {k}: {v}" for k, v in result["setup"].items()
+                                       if k not in ("command", "commit")]
+    lines += ["- fit times are wall-clock seconds on a machine shared with other jobs, so they vary with its load",
+              "", "## Runs", ""]
+    lines += [f"- {name}: `{r['command']}`, commit {r['commit']}, {r['date']}" for name, r in rows.items()]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -175,11 +178,16 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default=None, help="results stem (default benchmarks/results/peers_kcl[_quick])")
+    ap.add_argument("--render", action="store_true", help="only rewrite the Markdown table from the JSON")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     n_train = N_TRAIN
     if args.quick:
         n_train, args.pairs, args.steps = 10_000, 2_000, 300
+    stem = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / ("peers_kcl_quick" if args.quick else "peers_kcl")
+    if args.render:
+        write_markdown(stem.with_suffix(".md"), json.loads(stem.with_suffix(".json").read_text()))
+        return
     names = [r.strip() for r in args.runs.split(",") if r.strip()]
     unknown = set(names) - set(RUNS)
     if unknown:
@@ -191,7 +199,6 @@ def main(argv=None):
     if args.quick:
         X_te, y_te = X_te[:2000], y_te[:2000]
 
-    stem = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / ("peers_kcl_quick" if args.quick else "peers_kcl")
     stem.parent.mkdir(parents=True, exist_ok=True)
     json_path = stem.with_suffix(".json")
     result = json.loads(json_path.read_text()) if json_path.exists() else {"rows": {}}

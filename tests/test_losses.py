@@ -122,6 +122,14 @@ def test_gaussian_kernel_bandwidth_is_15_percent_of_the_median_distance():
     assert np.allclose(K.numpy(), expected)
 
 
+def test_gaussian_kernel_squared_bandwidth_rule():
+    h = torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]], dtype=torch.float64)
+    # squared distances 9, 16, 25 -> median 16 -> sigma^2 = 0.15 * 16 = 2.4
+    K = gaussian_kernel_matrix(h, rel_sigma=0.15, bandwidth="squared")
+    expected = np.exp(-np.array([[0, 9, 16], [9, 0, 25], [16, 25, 0]]) / (2 * 2.4))
+    assert np.allclose(K.numpy(), expected)
+
+
 def test_cauchy_schwarz_similarity_by_hand():
     A = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]], dtype=torch.float64)
     K = torch.tensor([[1.0, 0.2, 0.5], [0.2, 1.0, 0.4], [0.5, 0.4, 1.0]], dtype=torch.float64)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["kcl_loss", "mcl_loss", "gaussian_kernel_matrix", "cauchy_schwarz_similarity", "ddc_loss_terms",
+__all__ = ["kcl_loss", "mcl_loss", "BANDWIDTHS", "gaussian_kernel_matrix", "cauchy_schwarz_similarity", "ddc_loss_terms",
            "ddc_loss"]
 
 SAME, DIFFERENT, UNKNOWN = 1, 0, -1
@@ -91,16 +91,24 @@ def mcl_loss(logits: torch.Tensor, same: torch.Tensor, *, eps: float = 1e-7) -> 
     return (per * mask).sum() / mask.sum().clamp_min(1)
 
 
-def gaussian_kernel_matrix(h: torch.Tensor, *, rel_sigma: float = 0.15, min_sigma: float = 1e-9) -> torch.Tensor:
+BANDWIDTHS = ("distance", "squared")
+
+
+def gaussian_kernel_matrix(h: torch.Tensor, *, rel_sigma: float = 0.15, bandwidth: str = "distance",
+                           min_sigma: float = 1e-9) -> torch.Tensor:
     """Gaussian kernel over the rows of ``h``, bandwidth from this batch's median distance (DDC §4.6).
 
-    ``K_ij = exp(-||h_i - h_j||^2 / (2 sigma^2))`` with ``sigma = rel_sigma * median_{i<j} ||h_i - h_j||``,
-    recomputed at each call and held constant for the gradient.
+    ``K_ij = exp(-||h_i - h_j||^2 / (2 sigma^2))``, sigma recomputed at each call from the
+    pairs i < j and held constant for the gradient.
 
     Parameters
     ----------
     h : Tensor of shape (B, D)
     rel_sigma : float, default=0.15
+    bandwidth : {"distance", "squared"}, default="distance"
+        "distance": ``sigma = rel_sigma * median ||h_i - h_j||``, the paper's wording.
+        "squared": ``sigma^2 = rel_sigma * median ||h_i - h_j||^2``, as in the later PyTorch
+        code of the DDC authors' group; a wider kernel (sigma about 0.39 of the median distance).
 
     Returns
     -------
@@ -110,11 +118,12 @@ def gaussian_kernel_matrix(h: torch.Tensor, *, rel_sigma: float = 0.15, min_sigm
     d2 = (sq[:, None] + sq[None, :] - 2.0 * h @ h.T).clamp_min(0.0)  # (B, B) squared distances
     iu = torch.triu_indices(h.shape[0], h.shape[0], offset=1, device=h.device)
     if iu.shape[1]:
-        sigma = rel_sigma * d2.detach()[iu[0], iu[1]].sqrt().median()
+        pair_d2 = d2.detach()[iu[0], iu[1]]
+        var = (rel_sigma * pair_d2.sqrt().median()) ** 2 if bandwidth == "distance" else rel_sigma * pair_d2.median()
     else:
-        sigma = d2.new_tensor(1.0)
-    sigma = sigma.clamp_min(min_sigma)
-    return torch.exp(-d2 / (2.0 * sigma * sigma))
+        var = d2.new_tensor(1.0)
+    var = var.clamp_min(min_sigma * min_sigma)  # sigma^2
+    return torch.exp(-d2 / (2.0 * var))
 
 
 def cauchy_schwarz_similarity(A: torch.Tensor, K: torch.Tensor, *, eps: float = 1e-9) -> torch.Tensor:
@@ -141,7 +150,7 @@ def cauchy_schwarz_similarity(A: torch.Tensor, K: torch.Tensor, *, eps: float = 
     return torch.triu(cs, diagonal=1).sum() * (2.0 / (C * (C - 1)))
 
 
-def ddc_loss_terms(hidden: torch.Tensor, prob: torch.Tensor, *, rel_sigma: float = 0.15
+def ddc_loss_terms(hidden: torch.Tensor, prob: torch.Tensor, *, rel_sigma: float = 0.15, bandwidth: str = "distance"
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The three terms of DDC eq. 4 on one mini-batch.
 
@@ -152,6 +161,8 @@ def ddc_loss_terms(hidden: torch.Tensor, prob: torch.Tensor, *, rel_sigma: float
     prob : Tensor of shape (B, C)
         Softmax cluster assignments ``A``.
     rel_sigma : float, default=0.15
+    bandwidth : {"distance", "squared"}, default="distance"
+        See :func:`gaussian_kernel_matrix`.
 
     Returns
     -------
@@ -169,7 +180,7 @@ def ddc_loss_terms(hidden: torch.Tensor, prob: torch.Tensor, *, rel_sigma: float
     the DDC authors' group.
     """
     B, C = prob.shape
-    K = gaussian_kernel_matrix(hidden, rel_sigma=rel_sigma)  # (B, B)
+    K = gaussian_kernel_matrix(hidden, rel_sigma=rel_sigma, bandwidth=bandwidth)  # (B, B)
     d_alpha = cauchy_schwarz_similarity(prob, K)
     orth = torch.triu(prob @ prob.T, diagonal=1).sum() * (2.0 / max(B * (B - 1), 1))
     # ||alpha_q - e_i||^2 = ||alpha_q||^2 - 2 alpha_qi + 1
@@ -178,7 +189,8 @@ def ddc_loss_terms(hidden: torch.Tensor, prob: torch.Tensor, *, rel_sigma: float
     return d_alpha, orth, d_m
 
 
-def ddc_loss(hidden: torch.Tensor, prob: torch.Tensor, *, rel_sigma: float = 0.15) -> torch.Tensor:
+def ddc_loss(hidden: torch.Tensor, prob: torch.Tensor, *, rel_sigma: float = 0.15,
+             bandwidth: str = "distance") -> torch.Tensor:
     """DDC eq. 4: ``d_hid_alpha + triu(A A^T) + d_hid_m`` (see :func:`ddc_loss_terms`)."""
-    d_alpha, orth, d_m = ddc_loss_terms(hidden, prob, rel_sigma=rel_sigma)
+    d_alpha, orth, d_m = ddc_loss_terms(hidden, prob, rel_sigma=rel_sigma, bandwidth=bandwidth)
     return d_alpha + orth + d_m

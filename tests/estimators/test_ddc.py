@@ -89,6 +89,12 @@ def test_side_information_is_ignored_with_a_warning(blobs):
     assert np.array_equal(a.labels_, b.labels_)
 
 
+def test_squared_bandwidth_rule_clusters_blobs(blobs):
+    X, y = blobs
+    km = DDCClustering(n_clusters=4, hidden=(32, 32), bandwidth="squared", max_steps=300, random_state=0).fit(X)
+    assert accuracy(y, km.labels_) > 0.95
+
+
 def test_restarts_keep_the_lowest_unsupervised_loss(blobs):
     X, _ = blobs
     km = DDCClustering(n_clusters=4, n_init=3, **FAST).fit(X)
@@ -136,7 +142,7 @@ def test_images_use_the_ddc_lenet():
 
 
 @pytest.mark.parametrize("params, match", [
-    ({"rel_sigma": 0.0}, "rel_sigma"), ({"vote": "yes"}, "vote"), ({"n_init": 0}, "n_init"),
+    ({"rel_sigma": 0.0}, "rel_sigma"), ({"bandwidth": "median"}, "bandwidth"), ({"vote": "yes"}, "vote"), ({"n_init": 0}, "n_init"),
     ({"max_steps": 0}, "max_steps"),
 ])
 def test_parameter_errors(blobs, params, match):

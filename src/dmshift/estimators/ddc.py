@@ -21,8 +21,8 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from .._validation import check_fraction
-from ..losses import ddc_loss
+from .._validation import check_fraction, check_param
+from ..losses import BANDWIDTHS, ddc_loss
 from ._softmax import SoftmaxClustering
 
 __all__ = ["DDCClustering", "align_labels", "vote"]
@@ -98,6 +98,10 @@ class DDCClustering(SoftmaxClustering):
     rel_sigma : float, default=0.15
         Kernel bandwidth as a fraction of the batch's median pairwise distance in the
         hidden layer.
+    bandwidth : {"distance", "squared"}, default="distance"
+        "distance": ``sigma = rel_sigma * median distance`` (the paper's §4.6);
+        "squared": ``sigma^2 = rel_sigma * median squared distance`` (a wider kernel, as in
+        the DDC authors' later code). See :func:`dmshift.losses.gaussian_kernel_matrix`.
     n_init : int, default=1
         Independent runs; the one with the lowest unsupervised loss is kept (paper: 20).
     vote : bool, default=False
@@ -143,13 +147,14 @@ class DDCClustering(SoftmaxClustering):
     _lenet_conv_batch_norm = False
     _lenet_fc_batch_norm = True
 
-    def __init__(self, *, n_clusters=10, hidden=None, input_shape=None, rel_sigma=0.15, n_init=1, vote=False,
-                 max_steps=5000, batch_size=100, lr=1e-3, weight_decay=0.0, schedule="constant", standardize=True,
-                 time_limit=None, verbose=False, device="auto", random_state=None):
+    def __init__(self, *, n_clusters=10, hidden=None, input_shape=None, rel_sigma=0.15, bandwidth="distance",
+                 n_init=1, vote=False, max_steps=5000, batch_size=100, lr=1e-3, weight_decay=0.0, schedule="constant",
+                 standardize=True, time_limit=None, verbose=False, device="auto", random_state=None):
         self.n_clusters = n_clusters
         self.hidden = hidden
         self.input_shape = input_shape
         self.rel_sigma = rel_sigma
+        self.bandwidth = bandwidth
         self.n_init = n_init
         self.vote = vote
         self.max_steps = max_steps
@@ -166,6 +171,7 @@ class DDCClustering(SoftmaxClustering):
     def _check_params(self):
         self._check_common_params()
         check_fraction("rel_sigma", self.rel_sigma, low=0.0, high=math.inf)
+        check_param("bandwidth", self.bandwidth, BANDWIDTHS)
         if not isinstance(self.vote, (bool, np.bool_)):
             raise ValueError(f"The 'vote' parameter must be a bool. Got {self.vote!r} instead.")
         if self.vote and self.n_init < _N_VOTERS:
@@ -201,7 +207,7 @@ class DDCClustering(SoftmaxClustering):
 
         def step_loss(step):
             h, logits = net(next_batch())  # (b, D), (b, K)
-            return ddc_loss(h, torch.softmax(logits, dim=1), rel_sigma=float(self.rel_sigma))
+            return self._loss(h, logits)
         return step_loss
 
     @torch.no_grad()
@@ -214,8 +220,11 @@ class DDCClustering(SoftmaxClustering):
         losses = []
         for i in range(0, idx.size - b + 1, b):
             h, logits = net(Xs[torch.as_tensor(idx[i:i + b], device=Xs.device)])
-            losses.append(float(ddc_loss(h, torch.softmax(logits, dim=1), rel_sigma=float(self.rel_sigma))))
+            losses.append(float(self._loss(h, logits)))
         return float(np.mean(losses))
+
+    def _loss(self, h, logits):
+        return ddc_loss(h, torch.softmax(logits, dim=1), rel_sigma=float(self.rel_sigma), bandwidth=self.bandwidth)
 
     def _n_kept(self) -> int:
         return _N_VOTERS if self.vote else 1
