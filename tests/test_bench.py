@@ -72,7 +72,11 @@ def test_quick_runs_write_stamped_results(tmp_path, capsys):
     md = (tmp_path / "bench-threshold-quick.md").read_text()
     assert "max_steps override: 5" in md and "--max-steps 5" in md
     assert "± " in (tmp_path / "bench-table3-quick.md").read_text()  # two seeds: mean ± std
-    assert {r["seed"] for r in _rows(tmp_path / "bench-table3-quick.csv")} == {"0", "1"}
+    rows = _rows(tmp_path / "bench-table3-quick.csv")
+    assert {r["seed"] for r in rows} == {"0", "1"}
+    hdb = [r for r in rows if r["method"] == "HDBSCAN"]  # deterministic: fitted once, scored per seed
+    assert len({r["seconds"] for r in hdb}) == 1 and "deterministic" in hdb[0]["note"]
+    assert len({r["seconds"] for r in rows if r["method"] == "k-means++ (true k)"}) == 2
 
 
 def test_random_split_is_disjoint_and_complete():

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..constants import NOISE
 
-__all__ = ["Fit", "Options", "METHODS", "DEFAULT_METHODS", "NOTES", "run_method", "dbscan_eps"]
+__all__ = ["Fit", "Options", "METHODS", "DEFAULT_METHODS", "NOTES", "run_method", "dbscan_eps", "depends_on_seed"]
 
 WARD_MAX = 20_000
 KDIST_QUERIES = 2_000
@@ -180,6 +180,19 @@ NOTES = (
     f"quantile 0.3, at most {MEANSHIFT_SEEDS:,} random seeds); KCL and MCL get n_clusters = true k as an "
     "upper bound. None of the classical methods uses the side information."
 )
+
+
+def depends_on_seed(name: str, n: int) -> bool:
+    """Does the method's output change with the random seed on ``n`` points? If not, one fit serves every seed."""
+    if name == "hdbscan":
+        return False
+    if name == "ward":
+        return n > WARD_MAX
+    if name == "dbscan":
+        return n > KDIST_QUERIES
+    if name == "meanshift":
+        return n > MEANSHIFT_SEEDS
+    return True
 
 
 def run_method(name: str, X: np.ndarray, y_side: np.ndarray, k: int, seed: int, opts: Options) -> Fit:
