@@ -146,6 +146,11 @@ def _run(argv, args, exp, methods, cases, device) -> int:
                 "time limit per fit": f"{ctx.opts.time_limit:g} s (training of DMS, KCL, MCL)"
                 if ctx.opts.time_limit else "none",
                 "threads": args.threads}
+    if any(m.startswith("dms-") for m in methods):
+        from ..estimators.dms import DMSClustering
+        skip = {"kernel", "device", "verbose", "random_state", "max_steps", "time_limit"}
+        defaults = {k: v for k, v in DMSClustering().get_params().items() if k not in skip}
+        settings["DMSClustering defaults here"] = ", ".join(f"{k}={v!r}" for k, v in defaults.items())
     if args.quick:
         settings["quick"] = "yes: 300-point subsets and small grids; not a result"
     notes = ["Scores: ACC (Hungarian; noise counts as wrong), NMI (geometric), AMI, all on the points without "
