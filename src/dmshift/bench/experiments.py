@@ -126,7 +126,7 @@ def recluster(model, X: np.ndarray, seed: int) -> tuple[np.ndarray, float]:
         raise RuntimeError("this DMSClustering has no _cluster(Xs, rng) step to re-run inference with")
     t0 = time.perf_counter()
     Xs = (torch.as_tensor(X, device=model.mean_.device).float() - model.mean_) / model.scale_  # (n, d)
-    step(Xs, np.random.default_rng(seed))
+    step(Xs, np.random.default_rng(seed), getattr(model, "anchors_", None))  # X is the training data
     return np.asarray(model.labels_, dtype=np.int64), time.perf_counter() - t0
 
 
