@@ -110,30 +110,34 @@ def merge_constrained(S: torch.Tensor, threshold: float, center_group: np.ndarra
         return i
 
     groups: dict[int, set] = {i: ({int(g)} if g >= 0 else set()) for i, g in enumerate(center_group)}
+    # groups that some group of a component is known to differ from
+    forbid: dict[int, set] = {i: (set(cannot.indices[cannot.indptr[g]:cannot.indptr[g + 1]].tolist()) if g >= 0
+                                  else set()) for i, g in enumerate(center_group)}
+
+    def union(a, b):
+        if len(groups[a]) < len(groups[b]):
+            a, b = b, a
+        parent[b] = a
+        groups[a] |= groups.pop(b)
+        forbid[a] |= forbid.pop(b)
+
     first: dict[int, int] = {}
     for i, g in enumerate(center_group):  # one component per group
         if g < 0:
             continue
         if g in first:
-            r = root(first[g])
-            if r != i:
-                parent[i] = r
-                groups[r] |= groups.pop(i)
+            a, b = root(first[g]), root(i)
+            if a != b:
+                union(a, b)
         else:
             first[g] = i
     Sn = S.double().cpu().numpy()
     iu, ju = np.nonzero(np.triu(Sn >= threshold, 1))
     for k in np.argsort(-Sn[iu, ju], kind="stable"):
         a, b = root(iu[k]), root(ju[k])
-        if a == b:
+        if a == b or groups[a] & forbid[b]:
             continue
-        ga, gb = groups[a], groups[b]
-        if ga and gb and any(cannot[g].indices.size and np.isin(cannot[g].indices, list(gb)).any() for g in ga):
-            continue
-        if len(ga) < len(gb):
-            a, b, ga, gb = b, a, gb, ga
-        parent[b] = a
-        ga |= groups.pop(b)
+        union(a, b)
     comp = np.array([root(i) for i in range(M)])
     return np.unique(comp, return_inverse=True)[1].astype(np.int64)
 

@@ -145,3 +145,12 @@ def test_anchors_are_capped_per_group():
     assert np.bincount(a["group"]).tolist() == [MAX_ANCHORS_PER_GROUP, 5]
     assert np.all(np.diff(a["index"]) > 0)
     assert np.array_equal(y[a["index"]], a["group"])
+
+
+def test_groups_of_isolated_pairs_give_no_anchors():
+    from dmshift.constraints import SideInfo
+    from dmshift.estimators.dms import select_anchors
+    pairs = np.array([[0, 1, 1], [2, 3, 1], [0, 2, 0], [4, 5, 0]])
+    assert select_anchors(SideInfo.build(10, pairs=pairs)) is None
+    a = select_anchors(SideInfo.build(10, pairs=np.vstack([pairs, [[1, 6, 1]]])))
+    assert a["index"].tolist() == [0, 1, 6]

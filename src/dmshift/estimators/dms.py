@@ -71,8 +71,10 @@ class DMSClustering(BaseClustering):
     positive_ratio : (float, float), default=(1/20, 1/10)
         Range of |P| : |P ∪ N| in an instance.
     lr : float, default=1e-3
-    weight_decay : float, default=0.0
-        Decoupled (AdamW) weight decay toward zero.
+    weight_decay : float, default=1.0
+        Decoupled (AdamW) weight decay toward zero (the paper: none). With few labelled
+        points the kernel otherwise fits them too closely and splits or merges held-out
+        points; see ``benchmarks/results/dms-quality.md``.
     prior_decay : float, default=0.0
         Strength of an L2 pull of the kernel's weights toward their initial values,
         ``prior_decay * ||θ - θ0||² / ||θ0||²`` added to the loss: with ``init="distance"``
@@ -81,8 +83,9 @@ class DMSClustering(BaseClustering):
     loss_balance : {"none", "balanced"}, default="none"
         "none" is eq. 3 (mean over labelled points); "balanced" averages the positive and
         negative terms with equal weight.
-    input_noise : float, default=0.0
-        Std of Gaussian noise added to standardised training inputs.
+    input_noise : float, default=0.3
+        Std of Gaussian noise added to the standardised training points (one draw per
+        distinct point of a batch); a regulariser, 0 is the paper's training.
     validation_fraction : float, default=0.0
         Share of labelled points held back to choose the best training step.
     patience : int or None, default=None
@@ -96,16 +99,17 @@ class DMSClustering(BaseClustering):
         Cap on inference shift iterations per seed.
     inference_side_info : bool, default=True
         Use the side information when clustering the training data, not only to train
-        the kernel: up to ``MAX_ANCHORS_PER_GROUP`` points of each group seed mean shift
+        the kernel: up to ``MAX_ANCHORS_PER_GROUP`` points of each group (of at least
+        ``MIN_ANCHOR_GROUP`` points) seed mean shift
         and stay as fixed centers of their group, and merging never joins groups known
         to differ (:func:`~dmshift.merge.merge_constrained`). Clusters of points no side
         information mentions are found as before. False is the paper's inference.
     similarity : {"cosine", "bistochastic", "bistochastic-cosine", "jaccard"}, default="cosine"
         How centers are compared before merging (see :mod:`dmshift.merge`).
-    threshold : float, default=0.8
-        Centers with similarity >= threshold are merged (the paper uses 0.5 on its
-        similarity; with the cosine similarity 0.8 merged fewer distinct digits on the
-        digits benchmark).
+    threshold : float, default=0.5
+        Centers with similarity >= threshold are merged (the paper's value, on the cosine
+        similarity; with side information at inference, groups known to differ are never
+        merged, so a low threshold only joins what no side information separates).
     noise_threshold : float, default=0.01
         A point whose best confidence is below this is NOISE (0 assigns every point; the
         paper's rule is 0.5). Held-out points often get modest confidences from a kernel
@@ -139,10 +143,10 @@ class DMSClustering(BaseClustering):
     def __init__(self, *, kernel="subtract", init="distance", init_quantile=0.02, n_layers=3, hidden=None, width_cap=256, activation="relu",
                  dropout=0.0, conv_channels=1, n_shift_steps=4, max_steps=1000, batch_size=96,
                  instance_size=(200, 300), labelled_ratio=(1 / 3, 1.0), positive_ratio=(1 / 20, 1 / 10),
-                 lr=1e-3, weight_decay=0.0, prior_decay=0.0, schedule="constant", loss_balance="none",
-                 input_noise=0.0,
-                 validation_fraction=0.0, patience=None, eval_every=50, seeding="random", n_seeds=500,
-                 max_iter=50, inference_side_info=True, similarity="cosine", threshold=0.8, noise_threshold=0.01, standardize=True,
+                 lr=1e-3, weight_decay=1.0, prior_decay=0.0, schedule="constant", loss_balance="none",
+                 input_noise=0.3, validation_fraction=0.0, patience=None, eval_every=50, seeding="random",
+                 n_seeds=500, max_iter=50, inference_side_info=True, similarity="cosine", threshold=0.5,
+                 noise_threshold=0.01, standardize=True,
                  memory_budget=DEFAULT_MEMORY_BUDGET, time_limit=None, verbose=False, device="auto",
                  random_state=None):
         self.kernel = kernel
@@ -503,16 +507,22 @@ class DMSClustering(BaseClustering):
 
 #: Most points of one side-information group kept as fixed centers at inference.
 MAX_ANCHORS_PER_GROUP = 64
+#: Fewest points a group needs to give fixed centers: the groups of isolated "same" pairs
+#: would otherwise each become a cluster of their own.
+MIN_ANCHOR_GROUP = 3
 
 
 def select_anchors(side: SideInfo) -> dict | None:
     """Points of each group kept as fixed centers: all, or ``MAX_ANCHORS_PER_GROUP`` spread over the group.
 
-    Deterministic (no random draw), so every process of a distributed fit picks the same.
-    Returns None when no point has side information.
+    Only groups of at least ``MIN_ANCHOR_GROUP`` points give anchors. Deterministic (no
+    random draw), so every process of a distributed fit picks the same. Returns None when
+    no group qualifies.
     """
     idx, grp = [], []
     for g, members in enumerate(side.members()):
+        if members.size < MIN_ANCHOR_GROUP:
+            continue
         if members.size > MAX_ANCHORS_PER_GROUP:
             members = members[np.unique(np.linspace(0, members.size - 1, MAX_ANCHORS_PER_GROUP).astype(np.int64))]
         idx.append(members)
