@@ -8,13 +8,15 @@ safetensors + JSON.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._validation import resolve_device, resolve_seed
+from .._validation import check_positive_int, resolve_device, resolve_seed
 
 __all__ = ["BaseClustering"]
 
@@ -24,6 +26,8 @@ class BaseClustering(ClusterMixin, BaseEstimator):
 
     #: does ``fit`` need side information (labels or pairs)?
     _needs_side_info: bool = True
+    #: parameters that may change between a checkpointed fit and its resumption
+    _resume_may_change: tuple = ("checkpoint_dir", "checkpoint_every", "verbose", "device", "time_limit", "max_steps")
 
     def _check_X(self, X, *, reset: bool) -> np.ndarray:
         """Validated dense float32/float64 (n, d) array; sparse input is densified."""
@@ -35,8 +39,38 @@ class BaseClustering(ClusterMixin, BaseEstimator):
         return X
 
     def _setup(self) -> tuple[torch.device, int]:
-        """Resolve ``device`` and ``random_state`` once per fit."""
-        return resolve_device(getattr(self, "device", "auto")), resolve_seed(getattr(self, "random_state", None))
+        """Resolve ``device`` and ``random_state`` once per fit (a resumed fit takes its checkpoint's seed)."""
+        device = resolve_device(getattr(self, "device", "auto"))
+        ckpt = getattr(self, "_checkpoint", None)
+        if ckpt is not None and ckpt.seed is not None:
+            return device, ckpt.seed
+        seed = resolve_seed(getattr(self, "random_state", None))
+        if ckpt is not None:
+            ckpt.seed = seed
+        return device, seed
+
+    def _begin_checkpoint(self, X, y=None, pairs=None, *, resume=False) -> None:
+        """Set ``self._checkpoint`` for this fit: a :class:`~dmshift.checkpoint.Checkpointer` or None.
+
+        Called by ``fit`` after ``X`` is validated and before :meth:`_setup`; the training
+        loop writes to it every ``checkpoint_every`` steps when ``checkpoint_dir`` is set.
+        """
+        from ..checkpoint import Checkpointer, fingerprint_of
+        self._checkpoint = None
+        directory = getattr(self, "checkpoint_dir", None)
+        if not isinstance(resume, (bool, np.bool_)):
+            raise ValueError(f"The 'resume' parameter of fit must be a bool. Got {resume!r} instead.")
+        if directory is None:
+            if resume:
+                raise ValueError("The 'resume' parameter of fit needs the 'checkpoint_dir' parameter: set "
+                                 "checkpoint_dir to the folder the interrupted fit wrote to. Got checkpoint_dir=None "
+                                 "instead.")
+            return
+        if not isinstance(directory, (str, os.PathLike)) or not str(directory):
+            raise ValueError(f"The 'checkpoint_dir' parameter must be a folder path or None. Got {directory!r} instead.")
+        check_positive_int("checkpoint_every", getattr(self, "checkpoint_every", 100))
+        fp = fingerprint_of(self, X, y, pairs, ignore=self._resume_may_change)
+        self._checkpoint = Checkpointer(directory, int(self.checkpoint_every), fp, resume=bool(resume))
 
     def fit_predict(self, X, y=None, **kwargs):
         """Fit and return ``labels_`` (NOISE = -1 for points no cluster claims)."""
