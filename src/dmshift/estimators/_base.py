@@ -31,6 +31,7 @@ class BaseClustering(ClusterMixin, BaseEstimator):
 
     def _check_X(self, X, *, reset: bool) -> np.ndarray:
         """Validated dense float32/float64 (n, d) array; sparse input is densified."""
+        _check_numeric(X)
         X = validate_data(self, X, reset=reset, accept_sparse=("csr", "csc", "coo"),
                           dtype=(np.float32, np.float64), ensure_min_samples=1 if not reset else 2,
                           ensure_all_finite=True)
@@ -104,3 +105,22 @@ class BaseClustering(ClusterMixin, BaseEstimator):
         if not isinstance(model, cls):
             raise ValueError(f"The model at {path!s} is a {type(model).__name__}, not a {cls.__name__}.")
         return model
+
+
+def _check_numeric(X) -> None:
+    """Refuse what scikit-learn would reject with a NumPy message (None, ragged rows, text)."""
+    if X is None:
+        raise ValueError("The 'X' parameter must be an array-like of shape (n_samples, n_features). Got None instead.")
+    if sp.issparse(X) or hasattr(X, "__array_namespace__") and not isinstance(X, np.ndarray):
+        return
+    if hasattr(X, "dtypes") or hasattr(X, "__dataframe__"):  # data frames: scikit-learn reads them column-wise
+        return
+    try:
+        A = np.asarray(X)
+    except ValueError:
+        raise ValueError("The 'X' parameter must be an array-like of shape (n_samples, n_features) with rows of one "
+                         "length. Got rows of different lengths instead.") from None
+    # other objects (a dict in a cell) get NumPy's TypeError, as scikit-learn's checks expect
+    if A.dtype.kind in "US" or A.dtype.kind == "O" and any(isinstance(v, (str, bytes)) for v in A.ravel()):
+        raise ValueError(f"The 'X' parameter must hold numbers (features as float32 or float64). Got text of "
+                         f"dtype {A.dtype} instead.")

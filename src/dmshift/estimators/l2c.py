@@ -596,7 +596,8 @@ def _integer_labels(y):
         except (TypeError, ValueError):
             yi = None
         if yi is None or not np.array_equal(yi, y):
-            raise ValueError("Unknown label type: the 'y' parameter must hold integer class labels (-1 for unknown).")
+            raise ValueError("Unknown label type: the 'y' parameter must hold integer class labels (-1 for unknown). "
+                             "Got non-numeric objects instead.")
         return yi
     return y
 
