@@ -156,6 +156,9 @@ class SideInfo:
             different into one group. ``"raise"`` refuses the input; ``"majority"`` keeps,
             for each conflicting group, the relation supported by more pairs: it drops
             the "same" pairs inside the group that are outvoted by "different" pairs.
+            Labels count as pairs too: a class as a chain of "same" pairs, and two
+            classes as one "different" pair, so a pair joining two labelled classes is
+            a conflict.
         """
         if on_conflict not in ("raise", "majority"):
             raise ValueError(f"The 'on_conflict' parameter must be 'raise' or 'majority'. Got {on_conflict!r} instead.")
@@ -172,6 +175,12 @@ class SideInfo:
                 chain = ly[1:] == ly[:-1]
                 same_i.append(order[:-1][chain])
                 same_j.append(order[1:][chain])
+                # one "different" pair per two labels (between their first points), so that a same pair
+                # joining two labels is seen as the contradiction it is
+                reps = order[np.concatenate(([True], ~chain))]
+                a, b = np.triu_indices(reps.size, 1)
+                diff_i.append(reps[a])
+                diff_j.append(reps[b])
             label_of = yl
         if pairs is not None:
             P = _check_pairs(pairs, n_samples)
@@ -226,7 +235,8 @@ class SideInfo:
             r = int(np.flatnonzero(conflict)[0])
             raise ValueError(
                 "The side information is contradictory: points "
-                f"{int(di[r])} and {int(dj[r])} are marked different but are linked as the same through "
+                f"{int(di[r])} and {int(dj[r])} are marked different (by a pair or by their labels) but are linked "
+                "as the same through "
                 f"labels or same pairs ({n_conflicts} such pairs in all). Fix the input, or pass "
                 "on_conflict='majority' to resolve contradictions by vote."
             )
