@@ -172,3 +172,17 @@ def test_sigkill_loses_at_most_one_interval(tmp_path):
     for a, b in zip(_params(full), _params(resumed)):
         assert torch.equal(a, b)
     np.testing.assert_array_equal(full.labels_, resumed.labels_)
+
+
+def test_resume_keeps_the_seed_of_random_state_none(tmp_path):
+    import shutil
+    X, _, yp = blobs()
+    kw = dict(max_steps=4, validation_fraction=0.3, eval_every=2, random_state=None)
+    make("dms", checkpoint_dir=tmp_path / "a", **kw).fit(X, yp)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    seed = json.loads((tmp_path / "a" / "ckpt-run0.json").read_text())["seed"]
+    runs = [make("dms", checkpoint_dir=tmp_path / d, **{**kw, "max_steps": 7}).fit(X, yp, resume=True) for d in "ab"]
+    assert all(r._checkpoint.seed == seed for r in runs)
+    for a, b in zip(_params(runs[0]), _params(runs[1])):
+        assert torch.equal(a, b)
+    np.testing.assert_array_equal(runs[0].labels_, runs[1].labels_)

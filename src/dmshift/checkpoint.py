@@ -271,6 +271,7 @@ class Checkpointer:
         self.fingerprint = fingerprint
         self.resume = bool(resume)
         self.seed: int | None = None
+        self.seed_claimed = False  # set by the estimator's first _setup() of this fit
         self._next_run = 0
         if self.resume:
             first = self.directory / "ckpt-run0.json"

@@ -43,8 +43,12 @@ class BaseClustering(ClusterMixin, BaseEstimator):
         """Resolve ``device`` and ``random_state`` once per fit (a resumed fit takes its checkpoint's seed)."""
         device = resolve_device(getattr(self, "device", "auto"))
         ckpt = getattr(self, "_checkpoint", None)
-        if ckpt is not None and ckpt.seed is not None:
-            return device, ckpt.seed
+        if ckpt is not None and ckpt.seed_claimed:
+            ckpt = None  # left by an earlier fit: it has nothing to say about this one
+        if ckpt is not None:
+            ckpt.seed_claimed = True
+            if ckpt.seed is not None:
+                return device, ckpt.seed
         seed = resolve_seed(getattr(self, "random_state", None))
         if ckpt is not None:
             ckpt.seed = seed
