@@ -47,7 +47,7 @@ def main(argv=None):
             for thr in THRESHOLDS:
                 for floor in FLOORS:
                     m.set_params(similarity=sim, threshold=thr, noise_threshold=floor)
-                    m._cluster(Xs, np.random.default_rng(seed))
+                    m._cluster(Xs, np.random.default_rng(seed), m.anchors_)
                     e = evaluate(y[~known], m.labels_[~known])
                     rows.setdefault((sim, thr, floor), []).append((e["acc"], e["ami"], e["n_clusters"], e["noise"]))
         print(f"seed {seed} done ({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)

@@ -3,7 +3,9 @@ import torch
 
 from dmshift.constants import NOISE
 from dmshift.kernels import FlatKernel
-from dmshift.merge import assign, center_similarity, merge_centers, relabel_by_size, sinkhorn
+import scipy.sparse as sp
+
+from dmshift.merge import assign, center_similarity, merge_centers, merge_constrained, relabel_by_size, sinkhorn
 
 
 def _hand_H():
@@ -59,3 +61,36 @@ def test_relabel_by_size_drops_empty_clusters():
     new, cc = relabel_by_size(labels, np.array([2, 5, 9]))
     assert new.tolist() == [1, 1, 0, NOISE, 0, 0]
     assert cc.tolist() == [0, 1, NOISE]
+
+
+def _cannot(G, pairs):
+    i, j = np.array(pairs, dtype=np.int64).reshape(-1, 2).T
+    return sp.csr_matrix((np.ones(2 * i.size, bool), (np.r_[i, j], np.r_[j, i])), shape=(G, G))
+
+
+def test_merge_constrained_without_groups_is_merge_centers():
+    rng = np.random.default_rng(0)
+    A = rng.random((12, 12))
+    S = torch.as_tensor((A + A.T) / 2)
+    comp = merge_constrained(S, 0.8, np.full(12, -1), _cannot(0, []))
+    ref = merge_centers(S, 0.8)
+    # the same partition (component ids may be numbered differently)
+    assert np.array_equal(comp[:, None] == comp[None], ref[:, None] == ref[None])
+
+
+def test_merge_constrained_never_joins_groups_known_to_differ():
+    # everything is similar, but centers 0 and 1 carry groups known to differ
+    S = torch.full((4, 4), 0.9, dtype=torch.float64)
+    S[2, 0] = S[0, 2] = 0.95  # center 2 is closest to center 0
+    comp = merge_constrained(S, 0.5, np.array([0, 1, -1, -1]), _cannot(2, [(0, 1)]))
+    assert comp[0] != comp[1]
+    assert comp[2] == comp[0]
+    assert comp[3] in (comp[0], comp[1])
+
+
+def test_merge_constrained_joins_one_group_and_allows_groups_not_known_to_differ():
+    S = torch.eye(3, dtype=torch.float64)  # nothing similar
+    comp = merge_constrained(S, 0.5, np.array([0, 0, 1]), _cannot(2, []))
+    assert comp[0] == comp[1] != comp[2]
+    S2 = torch.ones((3, 3), dtype=torch.float64)  # groups 0 and 1 not known to differ: similarity may join them
+    assert np.unique(merge_constrained(S2, 0.5, np.array([0, 0, 1]), _cannot(2, []))).size == 1

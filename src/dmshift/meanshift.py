@@ -40,23 +40,28 @@ def shift_step(weights: torch.Tensor, qx: torch.Tensor, qc: torch.Tensor) -> tor
     return num / den
 
 
-def shift_instances(kernel, x: torch.Tensor, n_steps: int) -> torch.Tensor:
+def shift_instances(kernel, x: torch.Tensor, n_steps: int, index: torch.Tensor | None = None) -> torch.Tensor:
     """Differentiable mean shift from point 0 of each instance; returns inlier logits.
 
     Parameters
     ----------
     kernel : LearnedKernel
-    x : Tensor of shape (B, L, d)
+    x : Tensor of shape (B, L, d), or (U, d) with ``index``
         Training instances; ``x[:, 0]`` is each instance's initial point.
     n_steps : int
         Mean-shift steps T before the final inlier prediction.
+    index : Tensor of shape (B, L), optional
+        Rows of ``x`` (then the distinct points of a batch) that make up each instance:
+        every distinct point is embedded once however often the batch repeats it.
 
     Returns
     -------
     Tensor of shape (B, L): logits of K(x, center_T).
     """
-    px = kernel.embed_points(x)  # (B, L, h)
-    qx = kernel.embed_centers(x)  # (B, L, h)
+    px = kernel.embed_points(x)  # (B, L, h) or (U, h)
+    qx = kernel.embed_centers(x)
+    if index is not None:
+        px, qx = px[index], qx[index]  # (B, L, h)
     qc = qx[:, 0]  # (B, h)
     for _ in range(n_steps):
         w = kernel.confidence_from(px, qc[:, None, :])  # (B, L)

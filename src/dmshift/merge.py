@@ -34,7 +34,7 @@ from .constants import NOISE
 from .kernels.base import DEFAULT_MEMORY_BUDGET, PairwiseKernel, tile_sizes
 
 __all__ = ["SIMILARITIES", "confidence_matrix", "sinkhorn", "center_similarity", "merge_centers",
-           "assign", "Assignment"]
+           "merge_constrained", "assign", "Assignment"]
 
 SIMILARITIES = ("cosine", "bistochastic", "bistochastic-cosine", "jaccard")
 
@@ -87,6 +87,55 @@ def merge_centers(S: torch.Tensor, threshold: float) -> np.ndarray:
     np.fill_diagonal(A, True)
     _, comp = connected_components(sp.csr_matrix(A), directed=False)
     return comp.astype(np.int64)
+
+
+def merge_constrained(S: torch.Tensor, threshold: float, center_group: np.ndarray, cannot) -> np.ndarray:
+    """Component id (M,) of each center: ``S >= threshold`` links, under side information.
+
+    ``center_group`` (M,) gives the side-information group of a center (-1: none) and
+    ``cannot`` (G, G) which groups are known to differ. Centers of one group start in one
+    component; links are then taken from the most to the least similar, and a link that
+    would put two groups known to differ in one component is skipped. With no group on
+    any center this is :func:`merge_centers`.
+    """
+    M = S.shape[0]
+    center_group = np.asarray(center_group, dtype=np.int64)
+    cannot = sp.csr_matrix(cannot, dtype=bool)
+    parent = np.arange(M)
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    groups: dict[int, set] = {i: ({int(g)} if g >= 0 else set()) for i, g in enumerate(center_group)}
+    first: dict[int, int] = {}
+    for i, g in enumerate(center_group):  # one component per group
+        if g < 0:
+            continue
+        if g in first:
+            r = root(first[g])
+            if r != i:
+                parent[i] = r
+                groups[r] |= groups.pop(i)
+        else:
+            first[g] = i
+    Sn = S.double().cpu().numpy()
+    iu, ju = np.nonzero(np.triu(Sn >= threshold, 1))
+    for k in np.argsort(-Sn[iu, ju], kind="stable"):
+        a, b = root(iu[k]), root(ju[k])
+        if a == b:
+            continue
+        ga, gb = groups[a], groups[b]
+        if ga and gb and any(cannot[g].indices.size and np.isin(cannot[g].indices, list(gb)).any() for g in ga):
+            continue
+        if len(ga) < len(gb):
+            a, b, ga, gb = b, a, gb, ga
+        parent[b] = a
+        ga |= groups.pop(b)
+    comp = np.array([root(i) for i in range(M)])
+    return np.unique(comp, return_inverse=True)[1].astype(np.int64)
 
 
 @dataclass

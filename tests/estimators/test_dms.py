@@ -118,3 +118,30 @@ def test_kernels_and_similarities_run(blobs, kind, similarity):
     m = DMSClustering(**FAST, kernel=kind, similarity=similarity, random_state=0).fit(X, _partial(y))
     assert m.labels_.shape == (X.shape[0],)
     assert accuracy(y, m.labels_) > 0.8
+
+
+def test_inference_side_info_keeps_known_groups_apart():
+    """Two touching blobs that the kernel cannot tell apart stay two clusters when labels say so."""
+    from sklearn.datasets import make_blobs
+    X, y = make_blobs(n_samples=240, centers=[[0, 0], [2.0, 0], [12, 12]], cluster_std=0.9, random_state=0)
+    X = X.astype(np.float32)
+    yp = _partial(y, every=6)
+    params = {**FAST, "max_steps": 2, "threshold": 0.3}  # an untrained, wide kernel that merges blobs 0 and 1
+    paper = DMSClustering(**params, inference_side_info=False, random_state=0).fit(X, yp)
+    side = DMSClustering(**params, random_state=0).fit(X, yp)
+    lab = yp >= 0
+    # labelled points of different classes never share a cluster
+    a, b = side.labels_[lab & (y == 0)], side.labels_[lab & (y == 1)]
+    assert not set(a[a != NOISE]) & set(b[b != NOISE])
+    assert side.anchors_["index"].size == lab.sum()
+    assert accuracy(y[~lab], side.labels_[~lab]) > accuracy(y[~lab], paper.labels_[~lab]) + 0.2
+
+
+def test_anchors_are_capped_per_group():
+    from dmshift.constraints import SideInfo
+    from dmshift.estimators.dms import MAX_ANCHORS_PER_GROUP, select_anchors
+    y = np.repeat([0, 1], [3 * MAX_ANCHORS_PER_GROUP, 5])
+    a = select_anchors(SideInfo.build(y.size, y=y))
+    assert np.bincount(a["group"]).tolist() == [MAX_ANCHORS_PER_GROUP, 5]
+    assert np.all(np.diff(a["index"]) > 0)
+    assert np.array_equal(y[a["index"]], a["group"])

@@ -33,7 +33,8 @@ from .._validation import as_float_tensor
 from ..constants import NOISE
 from ..kernels.base import tile_sizes
 from ..meanshift import CenterResult, ShiftStats, find_centers, max_confidence, point_keys, select, unique_centers
-from ..merge import _cosine, assign, confidence_matrix, merge_centers
+from ..estimators.dms import anchor_centers, concat_centers
+from ..merge import _cosine, assign, confidence_matrix, merge_centers, merge_constrained
 from ._comm import Comm, ShardLayout
 
 __all__ = ["ShardLabels", "sharded_cluster", "sharded_predict"]
@@ -87,11 +88,13 @@ def _find_centers(model, px, qx, keys, layout, comm, seeds) -> CenterResult:
                         keys=keys, reduce=_stats_reducer(comm), init_centers=init)
 
 
-def _random_centers(model, px, qx, keys, layout, comm, rng) -> CenterResult:
+def _random_centers(model, px, qx, keys, layout, comm, rng, anchors=None) -> CenterResult:
     n = layout.n_total
     m = min(model.n_seeds, n)
     seeds = np.sort(rng.choice(n, size=m, replace=False)) if comm.rank == 0 else None
     seeds = comm.broadcast_array(seeds, m, torch.int64, "seeds").astype(np.int64)
+    if anchors is not None:  # as DMSClustering._cluster: anchors also seed mean shift
+        seeds = np.union1d(seeds, anchors["index"])
     return _find_centers(model, px, qx, keys, layout, comm, seeds)
 
 
@@ -174,7 +177,7 @@ def _gram(kernel, px: torch.Tensor, qc: torch.Tensor, similarity: str, n_total: 
 
 
 def _merge(kernel, px: torch.Tensor, qc: torch.Tensor, similarity: str, threshold: float, n_total: int,
-           comm: Comm, budget: int) -> np.ndarray:
+           comm: Comm, budget: int, center_group: np.ndarray | None = None, cannot=None) -> np.ndarray:
     """Component id (M,) of each center: sums over points reduced to rank 0, merged there, broadcast.
 
     The same similarities as :func:`~dmshift.merge.center_similarity`, from sums over points.
@@ -191,7 +194,10 @@ def _merge(kernel, px: torch.Tensor, qc: torch.Tensor, similarity: str, threshol
             S = G
         else:
             S = _cosine(G)
-        comp = merge_centers(S, threshold)
+        if center_group is not None:
+            comp = merge_constrained(S, threshold, center_group, cannot)
+        else:
+            comp = merge_centers(S, threshold)
     return comm.broadcast_array(comp, M, torch.int64, "cluster ids").astype(np.int64)
 
 
@@ -208,20 +214,32 @@ def _size_order(counts: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def _cluster_shard(model, Xs: torch.Tensor, layout: ShardLayout, comm: Comm, rng) -> tuple[np.ndarray, np.ndarray]:
-    """``DMSClustering._cluster`` on this rank's standardised rows ``Xs``; returns (labels, confidence)."""
+def _cluster_shard(model, Xs: torch.Tensor, layout: ShardLayout, comm: Comm, rng,
+                   anchors: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``DMSClustering._cluster`` on this rank's standardised rows ``Xs``; returns (labels, confidence).
+
+    ``anchors`` (:func:`~dmshift.estimators.dms.select_anchors`, global row indices) are
+    the side-information centers of a fit; re-clustering other data passes none.
+    """
     kernel, budget = model.kernel_, int(model.memory_budget)
     px, qx = model._embed(Xs)  # (n_local, h), (n_local, h)
     keys = point_keys(layout.n_local, px.device, offset=layout.offset)
     if model.seeding == "random":
-        res = _random_centers(model, px, qx, keys, layout, comm, rng)
+        res = _random_centers(model, px, qx, keys, layout, comm, rng, anchors)
     else:
         res = _adaptive_centers(model, px, qx, keys, layout, comm, rng)
     model.n_seeds_used_ = int(res.seeds.size)
     model.n_iter_ = int(res.n_iter.max()) if res.n_iter.size else 0
     model.converged_fraction_ = float(res.converged.mean()) if res.converged.size else 1.0
     res = select(res, unique_centers(res))
-    comp = _merge(kernel, px, res.qc, model.similarity, model.threshold, layout.n_total, comm, budget)
+    center_group = cannot = None
+    if anchors is not None:  # as DMSClustering._cluster: labelled points stay as fixed centers
+        fixed = anchor_centers(_seed_embeddings(qx, anchors["index"], layout, comm), anchors["index"])
+        res = concat_centers(res, fixed)
+        center_group = np.concatenate([np.full(res.qc.shape[0] - fixed.qc.shape[0], -1), anchors["group"]])
+        cannot = anchors["cannot"]
+    comp = _merge(kernel, px, res.qc, model.similarity, model.threshold, layout.n_total, comm, budget,
+                  center_group, cannot)
     a = assign(kernel, px, res.qc, comp, model.noise_threshold, budget)
     counts = np.bincount(a.labels[a.labels != NOISE], minlength=comp.size)
     counts = comm.all_reduce(torch.as_tensor(counts, dtype=torch.int64), "cluster sizes").numpy()

@@ -20,15 +20,10 @@ import time
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .._validation import as_float_tensor, check_range_pair
 from ..constraints import SideInfo
-from ..kernels import default_hidden_sizes, make_kernel
-from ..meanshift import shift_instances
-from ..sampling import InstanceSampler, SamplerConfig
-from ..train import TrainConfig, train_loop
+from ..estimators.dms import DataParallelPlan, select_anchors
 from ._comm import Comm, ShardLayout, split_rows
 from .inference import _cluster_shard
 from .shards import gather_labels
@@ -38,96 +33,37 @@ __all__ = ["fit_ddp"]
 logger = logging.getLogger("dmshift")
 
 
-class _InstanceShift(nn.Module):
-    """The training forward pass as a module, so DistributedDataParallel can wrap it."""
+class _RankPlan(DataParallelPlan):
+    """Each rank shifts a contiguous slice of every batch; DDP sums the gradients."""
 
-    def __init__(self, kernel: nn.Module, n_steps: int):
-        super().__init__()
-        self.kernel = kernel
-        self.n_steps = n_steps
+    def __init__(self, comm: Comm, device: torch.device):
+        self.comm = comm
+        self.device = device
+        self.verbose = comm.rank == 0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (b, L, d) -> (b, L) logits
-        return shift_instances(self.kernel, x, self.n_steps)
+    def rows(self, batch_size):
+        b = split_rows(batch_size, self.comm.world_size)
+        return int(b[self.comm.rank]), int(b[self.comm.rank + 1])
 
+    def wrap(self, module):
+        if not self.comm.initialized:
+            return module
+        dev = self.device
+        gpu = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(module, device_ids=gpu, process_group=self.comm.group)
 
-def _loss_share(balance: str, logits: torch.Tensor, tgt: torch.Tensor, tgt_all: torch.Tensor) -> torch.Tensor:
-    """This slice's share of ``DMSClustering._loss`` over the whole batch ``tgt_all``.
-
-    Sums over the slice ``tgt`` divided by counts over the whole batch, so the shares of
-    all slices add up to the batch loss.
-    """
-    per = F.binary_cross_entropy_with_logits(logits, tgt.clamp_min(0.0), reduction="none")  # (b, L)
-    lab, lab_all = tgt >= 0, tgt_all >= 0
-    if balance == "balanced":
-        pos, neg = lab & (tgt > 0.5), lab & (tgt < 0.5)
-        n_pos = (lab_all & (tgt_all > 0.5)).sum().clamp_min(1)
-        n_neg = (lab_all & (tgt_all < 0.5)).sum().clamp_min(1)
-        return 0.5 * ((per * pos).sum() / n_pos + (per * neg).sum() / n_neg)
-    return (per * lab).sum() / lab_all.sum().clamp_min(1)
-
-
-def _train(model, Xs, side, rng, seed, device, comm: Comm) -> dict:
-    """``DMSClustering._train`` with each rank shifting its slice of every batch."""
-    B = int(model.batch_size)
-    cfg = SamplerConfig(batch_size=B, instance_size=tuple(int(v) for v in model.instance_size),
-                        labelled_ratio=check_range_pair("labelled_ratio", model.labelled_ratio, low=1e-6, high=1e6),
-                        positive_ratio=check_range_pair("positive_ratio", model.positive_ratio, low=0.0, high=1.0))
-    labelled = side.labelled
-    val_points = np.zeros(0, dtype=np.int64)
-    if model.validation_fraction > 0:
-        n_val = int(round(model.validation_fraction * labelled.size))
-        if 0 < n_val < labelled.size:
-            val_points = rng.choice(labelled, size=n_val, replace=False)
-    train_points = np.setdiff1d(labelled, val_points)
-    sampler = InstanceSampler(side, cfg, rng, init_points=train_points, label_points=train_points)
-    gen = torch.Generator(device=device)
-    gen.manual_seed(seed)
-    T = model.n_shift_steps
-    kernel = model.kernel_
-    lo, hi = (int(v) for v in split_rows(B, comm.world_size)[comm.rank:comm.rank + 2])
-    module = _InstanceShift(kernel, T)
-    if comm.initialized:
-        gpu = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
-        module = nn.parallel.DistributedDataParallel(module, device_ids=gpu, process_group=comm.group)
-
-    def batch_tensors(idx, tgt):
-        return Xs[torch.as_tensor(idx[lo:hi], device=device)], torch.as_tensor(tgt, device=device)
-
-    def step_loss(step):
-        x, tgt = batch_tensors(*sampler.sample())  # (b, L, d) this rank's slice, (B, L) whole batch
-        if model.input_noise > 0:
-            noise = torch.randn((B, *x.shape[1:]), generator=gen, device=device, dtype=x.dtype)  # whole batch
-            x = x + model.input_noise * noise[lo:hi]
-        share = _loss_share(model.loss_balance, module(x), tgt[lo:hi], tgt)
-        if not comm.initialized:
+    def reduce_loss(self, share):
+        if not self.comm.initialized:
             return share
         # DDP averages gradients over ranks: scale by world_size so that they add up; the
         # value reported to the loop is the whole batch's loss
-        scaled = share * comm.world_size
-        total = comm.all_reduce(share.detach(), "training loss")
+        scaled = share * self.comm.world_size
+        total = self.comm.all_reduce(share.detach(), "training loss")
         return scaled + (total - scaled).detach()
 
-    evaluate = None
-    if val_points.size:
-        vs = InstanceSampler(side, cfg, np.random.default_rng(seed + 1), init_points=val_points)
-        val_batches = [batch_tensors(*vs.sample()) for _ in range(4)]
-
-        @torch.no_grad()
-        def evaluate():
-            shares = torch.stack([_loss_share(model.loss_balance, shift_instances(kernel, x, T), t[lo:hi], t)
-                                  for x, t in val_batches])
-            # broadcast rank 0's sum so that every rank takes the same early-stopping decision
-            v = comm.broadcast(comm.all_reduce(shares, "validation loss"), "validation loss")
-            return float(np.mean([float(s) for s in v]))
-
-    tcfg = TrainConfig(max_steps=model.max_steps, lr=model.lr, weight_decay=model.weight_decay,
-                       schedule=model.schedule, eval_every=model.eval_every, patience=model.patience,
-                       time_limit=None, verbose=model.verbose and comm.rank == 0)
-    res = train_loop(module, step_loss, tcfg, evaluate=evaluate)
-    return {"steps": res.steps, "best_step": res.best_step, "stop_reason": res.stop_reason,
-            "best_val_loss": None if evaluate is None else res.best_score,
-            "history": res.history, "n_train_points": int(train_points.size), "n_val_points": int(val_points.size),
-            "world_size": comm.world_size}
+    def reduce_eval(self, parts):
+        # broadcast rank 0's sum so that every rank takes the same early-stopping decision
+        return self.comm.broadcast(self.comm.all_reduce(parts, "validation loss"), "validation loss")
 
 
 def _checksum(X: np.ndarray, y, pairs) -> list[float]:
@@ -188,39 +124,18 @@ def fit_ddp(model, X, y=None, *, pairs=None, group=None, timeout=None):
     seed = int(comm.broadcast_array(np.array([seed], dtype=np.int64), 1, torch.int64, "fit_ddp (seed)")[0])
     rng = np.random.default_rng(seed)
 
-    # from here on, as DMSClustering.fit
-    Xt = as_float_tensor(X, device).float()
-    if model.standardize:
-        mean = Xt.mean(0)
-        scale = float(torch.sqrt(Xt.var(0, unbiased=False).mean()).clamp_min(1e-12))
-    else:
-        mean, scale = torch.zeros(d, device=device), 1.0
-    model.mean_ = mean
-    model.scale_ = scale
-    Xs = (Xt - mean) / scale  # (n, d)
-    hidden = tuple(model.hidden) if model.hidden is not None else default_hidden_sizes(d, model.n_layers, model.width_cap)
-    kwargs = {"activation": model.activation, "dropout": model.dropout}
-    if model.kernel == "concat":
-        kwargs["channels"] = model.conv_channels
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        model.kernel_ = make_kernel(model.kernel, d, hidden, **kwargs).to(device)
-        if model.init == "distance":
-            g = torch.Generator(device=device)
-            g.manual_seed(seed)
-            model.kernel_.init_distance_prior(Xs, quantile=model.init_quantile, generator=g)
-    model.hidden_ = hidden
-    model.side_info_ = side.summary()
-
+    Xs = model._init_kernel(X, side, seed, device)
+    model.anchors_ = select_anchors(side) if model.inference_side_info else None
     t0 = time.perf_counter()
-    model.training_ = _train(model, Xs, side, rng, seed, device, comm)
+    model.training_ = model._train(Xs, side, rng, seed, device, parallel=_RankPlan(comm, device))
+    model.training_["world_size"] = comm.world_size
     model.training_["seconds"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     bounds = split_rows(n, comm.world_size)
     layout = ShardLayout(sizes=tuple(int(v) for v in np.diff(bounds)), rank=comm.rank)
     local = Xs[int(bounds[comm.rank]):int(bounds[comm.rank + 1])]
-    labels, conf = _cluster_shard(model, local, layout, comm, rng if comm.rank == 0 else None)
+    labels, conf = _cluster_shard(model, local, layout, comm, rng if comm.rank == 0 else None, model.anchors_)
     model.labels_ = gather_labels(labels, group=group, timeout=timeout)
     model.confidence_ = gather_labels(conf, group=group, timeout=timeout)
     model.inference_seconds_ = time.perf_counter() - t0

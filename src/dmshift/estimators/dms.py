@@ -24,14 +24,15 @@ from .._validation import (as_float_tensor, check_fraction, check_param, check_p
 from ..constants import NOISE
 from ..constraints import SideInfo
 from ..kernels import DEFAULT_MEMORY_BUDGET, default_hidden_sizes, make_kernel
-from ..meanshift import (find_centers, find_centers_adaptive, input_space_centers, select, shift_instances,
-                         unique_centers)
-from ..merge import SIMILARITIES, assign, center_similarity, confidence_matrix, merge_centers, relabel_by_size
+from ..meanshift import (CenterResult, find_centers, find_centers_adaptive, input_space_centers, select,
+                         shift_instances, unique_centers)
+from ..merge import (SIMILARITIES, assign, center_similarity, confidence_matrix, merge_centers, merge_constrained,
+                     relabel_by_size)
 from ..sampling import InstanceSampler, SamplerConfig
 from ..train import TrainConfig, train_loop
 from ._base import BaseClustering
 
-__all__ = ["DMSClustering"]
+__all__ = ["DMSClustering", "DataParallelPlan", "select_anchors", "MAX_ANCHORS_PER_GROUP"]
 
 logger = logging.getLogger("dmshift")
 
@@ -71,6 +72,11 @@ class DMSClustering(BaseClustering):
         Range of |P| : |P ∪ N| in an instance.
     lr : float, default=1e-3
     weight_decay : float, default=0.0
+        Decoupled (AdamW) weight decay toward zero.
+    prior_decay : float, default=0.0
+        Strength of an L2 pull of the kernel's weights toward their initial values,
+        ``prior_decay * ||θ - θ0||² / ||θ0||²`` added to the loss: with ``init="distance"``
+        the kernel stays a distance kernel except where the side information says otherwise.
     schedule : {"constant", "cosine"}, default="constant"
     loss_balance : {"none", "balanced"}, default="none"
         "none" is eq. 3 (mean over labelled points); "balanced" averages the positive and
@@ -88,6 +94,12 @@ class DMSClustering(BaseClustering):
         Seeds (random) or the cap on seeds (adaptive).
     max_iter : int, default=50
         Cap on inference shift iterations per seed.
+    inference_side_info : bool, default=True
+        Use the side information when clustering the training data, not only to train
+        the kernel: up to ``MAX_ANCHORS_PER_GROUP`` points of each group seed mean shift
+        and stay as fixed centers of their group, and merging never joins groups known
+        to differ (:func:`~dmshift.merge.merge_constrained`). Clusters of points no side
+        information mentions are found as before. False is the paper's inference.
     similarity : {"cosine", "bistochastic", "bistochastic-cosine", "jaccard"}, default="cosine"
         How centers are compared before merging (see :mod:`dmshift.merge`).
     threshold : float, default=0.8
@@ -135,9 +147,10 @@ class DMSClustering(BaseClustering):
     def __init__(self, *, kernel="subtract", init="distance", init_quantile=0.02, n_layers=3, hidden=None, width_cap=256, activation="relu",
                  dropout=0.0, conv_channels=1, n_shift_steps=4, max_steps=1000, batch_size=96,
                  instance_size=(200, 300), labelled_ratio=(1 / 3, 1.0), positive_ratio=(1 / 20, 1 / 10),
-                 lr=1e-3, weight_decay=0.0, schedule="constant", loss_balance="none", input_noise=0.0,
+                 lr=1e-3, weight_decay=0.0, prior_decay=0.0, schedule="constant", loss_balance="none",
+                 input_noise=0.0,
                  validation_fraction=0.0, patience=None, eval_every=50, seeding="random", n_seeds=500,
-                 max_iter=50, similarity="cosine", threshold=0.8, noise_threshold=0.01, standardize=True,
+                 max_iter=50, inference_side_info=True, similarity="cosine", threshold=0.8, noise_threshold=0.01, standardize=True,
                  memory_budget=DEFAULT_MEMORY_BUDGET, time_limit=None, verbose=False, device="auto",
                  random_state=None, on_conflict="raise", checkpoint_dir=None, checkpoint_every=100):
         self.kernel = kernel
@@ -157,6 +170,7 @@ class DMSClustering(BaseClustering):
         self.positive_ratio = positive_ratio
         self.lr = lr
         self.weight_decay = weight_decay
+        self.prior_decay = prior_decay
         self.schedule = schedule
         self.loss_balance = loss_balance
         self.input_noise = input_noise
@@ -166,6 +180,7 @@ class DMSClustering(BaseClustering):
         self.seeding = seeding
         self.n_seeds = n_seeds
         self.max_iter = max_iter
+        self.inference_side_info = inference_side_info
         self.similarity = similarity
         self.threshold = threshold
         self.noise_threshold = noise_threshold
@@ -204,6 +219,7 @@ class DMSClustering(BaseClustering):
         check_range_pair("positive_ratio", self.positive_ratio, low=0.0, high=1.0)
         check_fraction("lr", self.lr, low=0.0, high=math.inf)
         check_fraction("weight_decay", self.weight_decay, low=0.0, high=math.inf, low_open=False)
+        check_fraction("prior_decay", self.prior_decay, low=0.0, high=math.inf, low_open=False)
         check_param("schedule", self.schedule, ("constant", "cosine"))
         check_param("loss_balance", self.loss_balance, ("none", "balanced"))
         check_fraction("input_noise", self.input_noise, low=0.0, high=math.inf, low_open=False)
@@ -213,6 +229,8 @@ class DMSClustering(BaseClustering):
         check_param("seeding", self.seeding, ("random", "adaptive"))
         check_positive_int("n_seeds", self.n_seeds)
         check_positive_int("max_iter", self.max_iter, minimum=0)
+        if not isinstance(self.inference_side_info, (bool, np.bool_)):
+            raise ValueError(f"The 'inference_side_info' parameter must be a bool. Got {self.inference_side_info!r} instead.")
         check_param("similarity", self.similarity, SIMILARITIES)
         check_fraction("threshold", self.threshold, low=0.0, high=1.0, high_open=False)
         check_fraction("noise_threshold", self.noise_threshold, low=0.0, high=1.0, low_open=False)
@@ -252,6 +270,20 @@ class DMSClustering(BaseClustering):
         device, seed = self._setup()
         rng = np.random.default_rng(seed)
 
+        Xs = self._init_kernel(X, side, seed, device)
+        self.anchors_ = select_anchors(side) if self.inference_side_info else None
+        t0 = time.perf_counter()
+        self.training_ = self._train(Xs, side, rng, seed, device)
+        self.training_["seconds"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        self._cluster(Xs, rng, self.anchors_)
+        self.inference_seconds_ = time.perf_counter() - t0
+        return self
+
+    def _init_kernel(self, X, side: SideInfo, seed: int, device) -> torch.Tensor:
+        """Standardise ``X``, build and initialise the kernel; returns the standardised points (n, d)."""
+        n, d = X.shape
         Xt = as_float_tensor(X, device).float()
         if self.standardize:
             mean = Xt.mean(0)
@@ -275,28 +307,29 @@ class DMSClustering(BaseClustering):
                 self.kernel_.init_distance_prior(Xs, quantile=self.init_quantile, generator=g)
         self.hidden_ = hidden
         self.side_info_ = side.summary()
+        return Xs
 
-        t0 = time.perf_counter()
-        self.training_ = self._train(Xs, side, rng, seed, device)
-        self.training_["seconds"] = time.perf_counter() - t0
+    def _loss(self, logits: torch.Tensor, tgt: torch.Tensor, tgt_all: torch.Tensor | None = None) -> torch.Tensor:
+        """Eq. 3 on the labelled points of ``tgt``, normalised by the counts of ``tgt_all``.
 
-        t0 = time.perf_counter()
-        self._cluster(Xs, rng)
-        self.inference_seconds_ = time.perf_counter() - t0
-        return self
-
-    def _loss(self, logits: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
-        lab = tgt >= 0
+        ``tgt`` holds the targets of some of a batch's instances and ``tgt_all`` those of
+        the whole batch (default: the same), so the losses of the parts of a batch add up
+        to the loss of the whole batch (data-parallel training relies on it).
+        """
+        tgt_all = tgt if tgt_all is None else tgt_all
         per = F.binary_cross_entropy_with_logits(logits, tgt.clamp_min(0.0), reduction="none")
+        lab, lab_all = tgt >= 0, tgt_all >= 0
         if self.loss_balance == "balanced":
             pos, neg = lab & (tgt > 0.5), lab & (tgt < 0.5)
-            lp = (per * pos).sum() / pos.sum().clamp_min(1)
-            ln = (per * neg).sum() / neg.sum().clamp_min(1)
-            return 0.5 * (lp + ln)
-        return (per * lab).sum() / lab.sum().clamp_min(1)
+            n_pos = (lab_all & (tgt_all > 0.5)).sum().clamp_min(1)
+            n_neg = (lab_all & (tgt_all < 0.5)).sum().clamp_min(1)
+            return 0.5 * ((per * pos).sum() / n_pos + (per * neg).sum() / n_neg)
+        return (per * lab).sum() / lab_all.sum().clamp_min(1)
 
-    def _train(self, Xs, side, rng, seed, device) -> dict:
-        cfg = SamplerConfig(batch_size=self.batch_size, instance_size=tuple(int(v) for v in self.instance_size),
+    def _train(self, Xs, side, rng, seed, device, parallel: "DataParallelPlan | None" = None) -> dict:
+        plan = parallel or DataParallelPlan()
+        B = int(self.batch_size)
+        cfg = SamplerConfig(batch_size=B, instance_size=tuple(int(v) for v in self.instance_size),
                             labelled_ratio=check_range_pair("labelled_ratio", self.labelled_ratio, low=1e-6, high=1e6),
                             positive_ratio=check_range_pair("positive_ratio", self.positive_ratio, low=0.0, high=1.0))
         labelled = side.labelled
@@ -311,32 +344,49 @@ class DMSClustering(BaseClustering):
         gen.manual_seed(seed)
         T = self.n_shift_steps
         kernel = self.kernel_
+        lo, hi = plan.rows(B)
+        module = plan.wrap(_InstanceShift(kernel, T))
 
-        def batch_tensors(idx, tgt):
-            return Xs[torch.as_tensor(idx, device=device)], torch.as_tensor(tgt, device=device)
+        def batch_tensors(idx, tgt, noise=0.0):
+            """This part's instances as (distinct points (U, d), their rows (b, L)) and the batch's targets."""
+            uniq, inv = np.unique(idx, return_inverse=True)  # the whole batch, as every part draws it
+            inv = inv.reshape(idx.shape)
+            x = Xs[torch.as_tensor(uniq, device=device)]
+            if noise > 0:  # one draw per distinct point of the batch, the same in every part
+                x = x + noise * torch.randn(x.shape, generator=gen, device=device, dtype=x.dtype)
+            mine, rows = np.unique(inv[lo:hi], return_inverse=True)  # the points this part embeds
+            return (x[torch.as_tensor(mine, device=device)], torch.as_tensor(rows.reshape(hi - lo, -1), device=device),
+                    torch.as_tensor(tgt, device=device))
+
+        anchor = [p.detach().clone() for p in kernel.parameters()] if self.prior_decay > 0 else None
+        anchor_norm = sum(float(a.pow(2).sum()) for a in anchor) if anchor else 1.0
 
         def step_loss(step):
-            x, tgt = batch_tensors(*sampler.sample())  # (B, L, d), (B, L)
-            if self.input_noise > 0:
-                x = x + self.input_noise * torch.randn(x.shape, generator=gen, device=device, dtype=x.dtype)
-            return self._loss(shift_instances(kernel, x, T), tgt)
+            x, index, tgt = batch_tensors(*sampler.sample(), noise=self.input_noise)  # (U, d), (b, L), (B, L)
+            loss = self._loss(module(x, index), tgt[lo:hi], tgt)
+            if anchor is not None:  # L2 pull toward the initial kernel, relative to its size
+                drift = sum((p - a).pow(2).sum() for p, a in zip(kernel.parameters(), anchor))
+                loss = loss + self.prior_decay * (hi - lo) / B * drift / max(anchor_norm, 1e-12)
+            return plan.reduce_loss(loss)
 
         evaluate = None
         if val_points.size:
             vs = InstanceSampler(side, cfg, np.random.default_rng(seed + 1), init_points=val_points)
             val_batches = [batch_tensors(*vs.sample()) for _ in range(4)]
-            # score only pairs that involve a held-out point: the initial point is held out,
-            # and targets of training-set points are kept since they still test the held-out center
+            # the initial points are held out; targets of training points are kept since
+            # they still test the held-out centers
 
             @torch.no_grad()
             def evaluate():
-                return float(np.mean([float(self._loss(shift_instances(kernel, x, T), t)) for x, t in val_batches]))
+                parts = torch.stack([self._loss(shift_instances(kernel, x, T, i), t[lo:hi], t)
+                                     for x, i, t in val_batches])
+                return float(plan.reduce_eval(parts).mean())
 
         tcfg = TrainConfig(max_steps=self.max_steps, lr=self.lr, weight_decay=self.weight_decay,
                            schedule=self.schedule, eval_every=self.eval_every, patience=self.patience,
-                           time_limit=self.time_limit, verbose=self.verbose)
-        res = train_loop(kernel, step_loss, tcfg, evaluate=evaluate, checkpoint=self._checkpoint,
-                         seed=seed)
+                           time_limit=self.time_limit, verbose=self.verbose and plan.verbose)
+        res = train_loop(module, step_loss, tcfg, evaluate=evaluate, seed=seed,
+                         checkpoint=None if parallel else self._checkpoint)
         return {"steps": res.steps, "best_step": res.best_step, "stop_reason": res.stop_reason,
                 "best_val_loss": None if evaluate is None else res.best_score,
                 "history": res.history, "n_train_points": int(train_points.size), "n_val_points": int(val_points.size)}
@@ -347,13 +397,20 @@ class DMSClustering(BaseClustering):
         return self.kernel_.embed_points(Xs), self.kernel_.embed_centers(Xs)
 
     @torch.no_grad()
-    def _cluster(self, Xs, rng):
+    def _cluster(self, Xs, rng, anchors: dict | None = None):
+        """Mean shift, merging and assignment of the standardised points ``Xs`` (n, d).
+
+        ``anchors`` (:func:`select_anchors`) are side-information centers whose indices
+        are rows of ``Xs``: ``fit`` passes those of its training data.
+        """
         kernel, budget = self.kernel_, int(self.memory_budget)
         px, qx = self._embed(Xs)  # (n, h), (n, h)
         n = Xs.shape[0]
+        anchor_idx = anchors["index"] if anchors is not None else np.zeros(0, dtype=np.int64)
         if self.seeding == "random":
             seeds = rng.choice(n, size=min(self.n_seeds, n), replace=False)
-            res = find_centers(kernel, px, qx, np.sort(seeds), max_iter=self.max_iter, memory_budget=budget)
+            seeds = np.union1d(seeds, anchor_idx)  # anchors also start mean shift: every seen group gets a mode
+            res = find_centers(kernel, px, qx, seeds, max_iter=self.max_iter, memory_budget=budget)
         else:
             res = find_centers_adaptive(kernel, px, qx, rng, max_seeds=self.n_seeds, max_iter=self.max_iter,
                                         memory_budget=budget)
@@ -361,9 +418,16 @@ class DMSClustering(BaseClustering):
         self.n_iter_ = int(res.n_iter.max()) if res.n_iter.size else 0
         self.converged_fraction_ = float(res.converged.mean()) if res.converged.size else 1.0
         res = select(res, unique_centers(res))
+        center_group = np.full(res.qc.shape[0], -1, dtype=np.int64)
+        if anchor_idx.size:  # labelled points stay as fixed centers of their group
+            res = concat_centers(res, anchor_centers(qx[torch.as_tensor(anchor_idx, device=qx.device)], anchor_idx))
+            center_group = np.concatenate([center_group, anchors["group"]])
         H = confidence_matrix(kernel, px, res.qc, budget)  # (M, n)
         S = center_similarity(H, self.similarity, kernel.inlier_threshold)  # (M, M)
-        comp = merge_centers(S, self.threshold)
+        if anchor_idx.size:
+            comp = merge_constrained(S, self.threshold, center_group, anchors["cannot"])
+        else:
+            comp = merge_centers(S, self.threshold)
         del H, S
         a = assign(kernel, px, res.qc, comp, self.noise_threshold, budget)
         labels, center_cluster = relabel_by_size(a.labels, comp)
@@ -450,3 +514,77 @@ class DMSClustering(BaseClustering):
         tags.target_tags.required = True  # side information is needed to learn a kernel
         tags.non_deterministic = False
         return tags
+
+
+#: Most points of one side-information group kept as fixed centers at inference.
+MAX_ANCHORS_PER_GROUP = 64
+
+
+def select_anchors(side: SideInfo) -> dict | None:
+    """Points of each group kept as fixed centers: all, or ``MAX_ANCHORS_PER_GROUP`` spread over the group.
+
+    Deterministic (no random draw), so every process of a distributed fit picks the same.
+    Returns None when no point has side information.
+    """
+    idx, grp = [], []
+    for g, members in enumerate(side.members()):
+        if members.size > MAX_ANCHORS_PER_GROUP:
+            members = members[np.unique(np.linspace(0, members.size - 1, MAX_ANCHORS_PER_GROUP).astype(np.int64))]
+        idx.append(members)
+        grp.append(np.full(members.size, g, dtype=np.int64))
+    if not idx or sum(a.size for a in idx) == 0:
+        return None
+    index = np.concatenate(idx)
+    order = np.argsort(index, kind="stable")
+    return {"index": index[order], "group": np.concatenate(grp)[order], "cannot": side.cannot}
+
+
+def anchor_centers(qc: torch.Tensor, index: np.ndarray) -> CenterResult:
+    """Fixed centers with embeddings ``qc`` (M, h) at the points ``index`` (inlier counts not measured: 0)."""
+    z = np.zeros(index.size, dtype=np.int64)
+    return CenterResult(qc=qc, seeds=np.asarray(index, dtype=np.int64),
+                        n_iter=z, converged=np.ones(index.size, dtype=bool), fingerprint=z, count=z)
+
+
+def concat_centers(a: CenterResult, b: CenterResult) -> CenterResult:
+    return CenterResult(qc=torch.cat([a.qc, b.qc]), seeds=np.concatenate([a.seeds, b.seeds]),
+                        n_iter=np.concatenate([a.n_iter, b.n_iter]), converged=np.concatenate([a.converged, b.converged]),
+                        fingerprint=np.concatenate([a.fingerprint, b.fingerprint]),
+                        count=np.concatenate([a.count, b.count]))
+
+
+class _InstanceShift(torch.nn.Module):
+    """The training forward pass as a module, so that a data-parallel wrapper can hold it."""
+
+    def __init__(self, kernel: torch.nn.Module, n_steps: int):
+        super().__init__()
+        self.kernel = kernel
+        self.n_steps = n_steps
+
+    def forward(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:  # (U, d), (b, L) -> (b, L) logits
+        return shift_instances(self.kernel, x, self.n_steps, index)
+
+
+class DataParallelPlan:
+    """How one process takes part in training: all of each batch, on its own.
+
+    :mod:`dmshift.distributed` subclasses it so that each rank shifts a slice of every
+    batch's instances and the gradients and losses are summed over ranks.
+    """
+
+    verbose = True
+
+    def rows(self, batch_size: int) -> tuple[int, int]:
+        """The instances ``[lo, hi)`` of every batch that this process shifts."""
+        return 0, batch_size
+
+    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        return module
+
+    def reduce_loss(self, loss: torch.Tensor) -> torch.Tensor:
+        """This process's share of the batch loss -> the loss to differentiate."""
+        return loss
+
+    def reduce_eval(self, parts: torch.Tensor) -> torch.Tensor:
+        """This process's shares of the validation losses -> the whole losses."""
+        return parts

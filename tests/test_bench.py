@@ -1,0 +1,157 @@
+"""Tests of dmshift.bench: the registry, quick runs on digits, the side-information split, errors."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from dmshift.bench import EXPERIMENTS, random_split, restricted_split, score
+from dmshift.bench.data import load_case
+from dmshift.bench.methods import METHODS, Fit
+from dmshift.cli import main as cli_main
+from dmshift.constants import NOISE, UNLABELLED
+from dmshift.metrics import evaluate
+
+torch.set_num_threads(1)
+
+STAMP = ("- command: `dmshift bench", "- commit: ", "- machine: ", "torch ", "- device: cpu", "- seeds: ")
+
+
+def _rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_list(capsys):
+    assert cli_main(["bench", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("table3", "table2", "table4", "fig5", "threshold", "seeds"):
+        assert name in out
+    assert set(EXPERIMENTS) == {"table3", "table2", "table4", "fig5", "threshold", "seeds"}
+
+
+def test_help(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli_main(["bench", "--help"])
+    assert exc.value.code == 0
+    assert "--max-steps" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench", "nosuch"], "unknown experiment 'nosuch'"),
+    (["bench", "table3", "--methods", "nosuch"], "unknown method"),
+    (["bench", "table3", "--datasets", "nosuch"], "unknown data set"),
+    (["bench", "threshold", "--methods", "kmeans"], "does not run kmeans"),
+])
+def test_bad_arguments_give_one_line_error(argv, message, capsys, tmp_path):
+    assert cli_main([*argv, "--out", str(tmp_path)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_quick_runs_write_stamped_results(tmp_path, capsys):
+    assert cli_main(["-q", "bench", "table3", "--quick", "--seeds", "2", "--methods", "dms-subtract,kmeans,hdbscan",
+                     "--device", "cpu", "--out", str(tmp_path)]) == 0
+    assert cli_main(["-q", "bench", "threshold", "--quick", "--seeds", "1", "--device", "cpu", "--max-steps", "5",
+                     "--out", str(tmp_path)]) == 0
+    for name, n_rows in (("table3", 2 * 3), ("threshold", 1 + len(EXPERIMENTS["threshold"].quick_grid))):
+        md = (tmp_path / f"bench-{name}-quick.md").read_text()
+        for line in STAMP:
+            assert line in md, (name, line)
+        assert "status: finished" in md
+        rows = _rows(tmp_path / f"bench-{name}-quick.csv")
+        assert len(rows) == n_rows
+        assert {r["experiment"] for r in rows} == {name}
+        for r in rows:
+            assert int(r["n_side"]) + int(r["n_scored"]) == int(r["n"]) == 300
+            assert 0.0 <= float(r["acc"]) <= 1.0 and float(r["seconds"]) >= 0.0
+    md = (tmp_path / "bench-threshold-quick.md").read_text()
+    assert "max_steps override: 5" in md and "--max-steps 5" in md
+    assert "± " in (tmp_path / "bench-table3-quick.md").read_text()  # two seeds: mean ± std
+    rows = _rows(tmp_path / "bench-table3-quick.csv")
+    assert {r["seed"] for r in rows} == {"0", "1"}
+    hdb = [r for r in rows if r["method"] == "HDBSCAN"]  # deterministic: fitted once, scored per seed
+    assert len({r["seconds"] for r in hdb}) == 1 and "deterministic" in hdb[0]["note"]
+    assert len({r["seconds"] for r in rows if r["method"] == "k-means++ (true k)"}) == 2
+
+
+def test_random_split_is_disjoint_and_complete():
+    y = np.arange(1000) % 7
+    s = random_split(y, 0.05, seed=3)
+    assert s.side.size == 50 and np.intersect1d(s.side, s.scored).size == 0
+    assert np.array_equal(np.union1d(s.side, s.scored), np.arange(1000))
+    assert np.array_equal(np.flatnonzero(s.y_side != UNLABELLED), s.side)
+    assert np.array_equal(s.y_side[s.side], y[s.side])
+    assert np.array_equal(random_split(y, 0.05, seed=3).side, s.side)
+    assert not np.array_equal(random_split(y, 0.05, seed=4).side, s.side)
+
+
+def test_score_uses_exactly_the_complement():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 5, size=400)
+    s = random_split(y, 0.05, seed=0)
+    labels = y.copy()
+    labels[s.side] = NOISE  # wrong on every side-information point, right on every other
+    r = score(y, labels, s.scored)
+    assert r["acc"] == 1.0 and r["noise"] == 0.0
+    other = rng.integers(0, 5, size=400)
+    assert score(y, other, s.scored) == {k: v for k, v in evaluate(y[s.scored], other[s.scored]).items()
+                                         if k != "purity"}
+
+
+def test_harness_scores_only_points_without_side_information(tmp_path, monkeypatch):
+    """A method that is right on the scored points and says NOISE on the side-information points scores 1."""
+    y = load_case("digits", quick=True).y
+
+    def oracle(X, y_side, k, seed, opts):
+        labels = y.copy()
+        labels[y_side != UNLABELLED] = NOISE
+        return Fit(labels, 0.0)
+
+    monkeypatch.setitem(METHODS, "oracle", ("oracle", oracle, True))
+    assert cli_main(["-q", "bench", "table3", "--quick", "--seeds", "2", "--methods", "oracle",
+                     "--out", str(tmp_path)]) == 0
+    rows = _rows(tmp_path / "bench-table3-quick.csv")
+    assert len(rows) == 2
+    for r in rows:
+        assert float(r["acc"]) == 1.0 and float(r["noise"]) == 0.0 and float(r["ami"]) == pytest.approx(1.0)
+        assert int(r["n_side"]) == 15 and int(r["n_scored"]) == 285
+
+
+def test_restricted_split():
+    y = np.repeat(np.arange(10), 30)
+    s = restricted_split(y, 0.5, 4, seed=1)
+    assert s.seen_classes.size == 5
+    assert set(np.unique(y[s.side])) == set(s.seen_classes)
+    assert np.all(np.bincount(y[s.side], minlength=10)[s.seen_classes] == 4)
+    assert np.intersect1d(s.side, s.scored).size == 0 and s.side.size + s.scored.size == y.size
+
+
+def test_missing_data_is_skipped(tmp_path, monkeypatch, capsys):
+    empty = tmp_path / "data"
+    empty.mkdir()
+    monkeypatch.setenv("DMSHIFT_DATA", str(empty))
+    out = tmp_path / "out"
+    assert cli_main(["-q", "bench", "table3", "--quick", "--datasets", "mnist10k", "--methods", "kmeans",
+                     "--out", str(out)]) == 0
+    md = (out / "bench-table3-quick.md").read_text()
+    assert "Skipped: mnist10k" in md and "every data set skipped" in md
+    assert _rows(out / "bench-table3-quick.csv") == []
+
+
+def test_table2_on_shared_data(tmp_path):
+    from dmshift.datasets import data_root
+    try:
+        root = data_root()
+    except FileNotFoundError:
+        pytest.skip("no shared data folder")
+    if not (root / "usps").is_dir():
+        pytest.skip("USPS is not in the shared data folder")
+    assert cli_main(["-q", "bench", "table2", "--quick", "--datasets", "usps", "--seeds", "1",
+                     "--methods", "kmeans,dms-subtract", "--max-steps", "3", "--out", str(tmp_path)]) == 0
+    rows = _rows(tmp_path / "bench-table2-quick.csv")
+    assert {r["task"] for r in rows} == {"parity", "ge5"} and {r["k"] for r in rows} == {"2"}
