@@ -26,6 +26,8 @@ class BaseClustering(ClusterMixin, BaseEstimator):
 
     #: does ``fit`` need side information (labels or pairs)?
     _needs_side_info: bool = True
+    #: the current fit's checkpointer (set by :meth:`_begin_checkpoint`; None: no checkpoints)
+    _checkpoint = None
     #: parameters that may change between a checkpointed fit and its resumption
     _resume_may_change: tuple = ("checkpoint_dir", "checkpoint_every", "verbose", "device", "time_limit", "max_steps")
 
