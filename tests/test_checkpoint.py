@@ -17,6 +17,12 @@ import torch
 from dmshift.checkpoint import CheckpointError
 from _tiny import SUPERVISED, TRAINED, blobs, make
 
+@pytest.fixture(autouse=True)
+def _records_reach_caplog(monkeypatch):
+    """The CLI tests configure the "dmshift" logger not to propagate; caplog listens at the root."""
+    monkeypatch.setattr(logging.getLogger("dmshift"), "propagate", True)
+
+
 STEPS = {"dms": dict(max_steps=8), "kcl": dict(max_steps=8), "mcl": dict(max_steps=8),
          "ddc": dict(max_steps=6, n_init=2), "mmdc": dict(n_epochs=3), "l2c": dict(max_steps=8)}
 
