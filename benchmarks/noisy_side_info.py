@@ -113,7 +113,8 @@ def write_markdown(path: Path, res: dict) -> None:
             cells = []
             for m in methods:
                 v = [r[metric] for r in rows if r["method"] == m and r["noise"] == f]
-                cells.append("-" if not v else f"{np.mean(v):.3f}" + (f" [{min(v):.3f}-{max(v):.3f}]" if len(v) > 1 else ""))
+                spread = f" [{min(v):.3f}-{max(v):.3f}]" if len(v) > 1 else ""
+                cells.append("-" if not v else f"{np.mean(v):.3f}{spread}")
             lines.append(f"| {f:.0%} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["## Runs", "", "| method | flipped | seed | NMI | ACC | clusters | noise share | conflicts | fit (s) |",
@@ -169,7 +170,8 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     res = {"data": args.data, "quick": args.quick, "n": n, "rows": rows,
            "command": "python " + " ".join([f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
-           "commit": git_commit(), "machine": machine(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "commit": git_commit(), "machine": machine(),
+           "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "setup": {"data": f"{args.data} {kw or '(all)'}: {n} points x {X.shape[1]} features, {k} classes",
                      "labelled": args.labelled, "n_labelled": n_lab, "n_pairs": m,
                      "methods": "; ".join(f"{name}: {method_params(name, k, args.quick, args.steps)[1]}"

@@ -81,7 +81,8 @@ def _check_pairs(pairs, n_samples: int) -> np.ndarray:
             raise ValueError("The 'pairs' parameter must hold integers (indices and same in {0, 1}). "
                              f"Got row {r} = {tuple(P[r].tolist())} instead.")
     elif P.dtype.kind not in "iub":
-        raise ValueError(f"The 'pairs' parameter must hold integers (indices and same in {{0, 1}}). Got dtype {P.dtype} instead.")
+        raise ValueError("The 'pairs' parameter must hold integers (indices and same in {0, 1}). "
+                         f"Got dtype {P.dtype} instead.")
     if P.dtype.kind in "uf" and np.any(np.abs(P) > big):  # would wrap around in int64
         r = int(np.flatnonzero((np.abs(P) > big).any(1))[0])
         raise ValueError(f"The 'pairs' parameter must hold indices in [0, {n_samples}). "
