@@ -17,6 +17,7 @@ Usage::
     python benchmarks/noisy_side_info.py --data mnist --quick     # CPU-small: 3000 points, 1 seed
     python benchmarks/noisy_side_info.py --data mnist              # 10000 points, 3 seeds
     python benchmarks/noisy_side_info.py --data coil100            # 7200 images, 3 seeds
+    python benchmarks/noisy_side_info.py --data mnist --set dms:inference_side_info=false
 
 Results go to ``benchmarks/results/noisy_side_info_<data>[_quick].{json,md}``.
 """
@@ -51,8 +52,8 @@ DATA = {  # name: (load kwargs for the full run, for --quick)
 }
 
 
-def method_params(name: str, k: int, quick: bool, steps: int | None) -> tuple[type, dict]:
-    """Estimator and parameters; --quick shortens training, --steps overrides it."""
+def method_params(name: str, k: int, quick: bool, steps: int | None, extra: dict | None = None) -> tuple[type, dict]:
+    """Estimator and parameters; --quick shortens training, --steps and --set override them."""
     if name == "dms":
         p = dict(hidden=(64, 32), batch_size=64, instance_size=(100, 150), n_seeds=300,
                  max_steps=400 if quick else 1500)
@@ -62,7 +63,25 @@ def method_params(name: str, k: int, quick: bool, steps: int | None) -> tuple[ty
         cls = KCLClustering if name == "kcl" else MCLClustering
     if steps is not None:
         p["max_steps"] = steps
-    return cls, {**p, "on_conflict": "majority"}
+    return cls, {**p, "on_conflict": "majority", **(extra or {}).get(name, {})}
+
+
+def parse_sets(items) -> dict:
+    """``["dms:inference_side_info=false"]`` -> ``{"dms": {"inference_side_info": False}}``."""
+    import ast
+    out: dict = {}
+    for item in items or []:
+        method, _, kv = item.partition(":")
+        key, _, text = kv.partition("=")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                value = text
+        out.setdefault(method, {})[key] = tuple(value) if isinstance(value, list) else value
+    return out
 
 
 def sample_pairs(y: np.ndarray, labelled: np.ndarray, m: int, noise: float, rng: np.random.Generator) -> np.ndarray:
@@ -146,6 +165,8 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default="dms,kcl,mcl")
     ap.add_argument("--seeds", type=int, help="number of seeds (default: 3, --quick: 1)")
     ap.add_argument("--steps", type=int, help="training steps of every method (overrides the defaults)")
+    ap.add_argument("--set", action="append", metavar="METHOD:KEY=VALUE",
+                    help="an estimator parameter of one method, e.g. dms:inference_side_info=false (repeatable)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
@@ -161,6 +182,7 @@ def main(argv=None) -> int:
     seeds = args.seeds or (1 if args.quick else 3)
     noises = [float(v) for v in args.noise.split(",")]
     methods = args.methods.split(",")
+    extra = parse_sets(args.set)
     n_lab = int(round(args.labelled * n))
     m = int(round(args.pairs_per_point * n_lab))
     print(f"{args.data}: {n} points x {X.shape[1]} features, {k} classes; {n_lab} labelled, {m} pairs", flush=True)
@@ -174,7 +196,7 @@ def main(argv=None) -> int:
            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "setup": {"data": f"{args.data} {kw or '(all)'}: {n} points x {X.shape[1]} features, {k} classes",
                      "labelled": args.labelled, "n_labelled": n_lab, "n_pairs": m,
-                     "methods": "; ".join(f"{name}: {method_params(name, k, args.quick, args.steps)[1]}"
+                     "methods": "; ".join(f"{name}: {method_params(name, k, args.quick, args.steps, extra)[1]}"
                                          for name in methods)}}
     for seed in range(seeds):
         rng = np.random.default_rng(seed)
@@ -182,7 +204,7 @@ def main(argv=None) -> int:
         for f in noises:
             P = sample_pairs(y, labelled, m, f, np.random.default_rng([seed, int(round(f * 1000))]))
             for name in methods:
-                cls, params = method_params(name, k, args.quick, args.steps)
+                cls, params = method_params(name, k, args.quick, args.steps, extra)
                 est = cls(**params, device=args.device, random_state=seed)
                 t0 = time.perf_counter()
                 est.fit(X, pairs=P)
