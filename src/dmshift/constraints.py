@@ -28,6 +28,15 @@ def _check_labels(y, n_samples: int) -> np.ndarray:
         raise ValueError(
             f"The 'y' parameter must have one label per sample ({n_samples}). Got {y.shape[0]} labels instead."
         )
+    if y.dtype == object:  # numbers held as objects are read as numbers; anything else is refused
+        try:
+            y = y.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError("Unknown label type: the 'y' parameter must hold integer class labels (-1 for unknown). "
+                             "Got non-numeric objects instead.") from None
+    if y.dtype.kind == "u" and y.size and y.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"The 'y' parameter must hold labels >= 0, or -1 for unknown, that fit in int64. "
+                         f"Got {int(y.max())} instead.")
     if y.dtype.kind == "f":
         if not np.all(np.isfinite(y)):
             raise ValueError("The 'y' parameter must not contain NaN or inf; mark unknown points with -1.")
@@ -55,13 +64,29 @@ def _check_pairs(pairs, n_samples: int) -> np.ndarray:
         raise ValueError(
             f"The 'pairs' parameter must be an (m, 3) array of (i, j, same) rows. Got an array of shape {P.shape} instead."
         )
+    big = np.iinfo(np.int64).max
+    if P.dtype == object:  # e.g. Python ints beyond int64, or mixed values
+        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in P.ravel()):
+            raise ValueError("The 'pairs' parameter must hold integers (indices and same in {0, 1}). "
+                             "Got non-integer values instead.")
+        r = next((r for r, row in enumerate(P.tolist()) if any(v < 0 or v > big for v in row)), None)
+        if r is not None:
+            raise ValueError(f"The 'pairs' parameter must hold indices in [0, {n_samples}). "
+                             f"Got row {r} = {tuple(P[r].tolist())} instead.")
+        P = P.astype(np.int64)
     if P.dtype.kind == "f":
-        if not np.all(np.isfinite(P)) or np.any(P != np.round(P)):
-            raise ValueError("The 'pairs' parameter must hold integers (indices and same in {0, 1}). Got non-integer values instead.")
+        bad = ~np.isfinite(P) | (P != np.round(P))
+        if bad.any():
+            r = int(np.flatnonzero(bad.any(1))[0])
+            raise ValueError("The 'pairs' parameter must hold integers (indices and same in {0, 1}). "
+                             f"Got row {r} = {tuple(P[r].tolist())} instead.")
     elif P.dtype.kind not in "iub":
-        raise ValueError(f"The 'pairs' parameter must hold integers. Got dtype {P.dtype} instead.")
-    if P.dtype.kind == "u" and P.max() > np.iinfo(np.int64).max:
-        raise ValueError("The 'pairs' parameter holds indices too large for int64.")
+        raise ValueError("The 'pairs' parameter must hold integers (indices and same in {0, 1}). "
+                         f"Got dtype {P.dtype} instead.")
+    if P.dtype.kind in "uf" and np.any(np.abs(P) > big):  # would wrap around in int64
+        r = int(np.flatnonzero((np.abs(P) > big).any(1))[0])
+        raise ValueError(f"The 'pairs' parameter must hold indices in [0, {n_samples}). "
+                         f"Got row {r} = {tuple(P[r].tolist())} instead.")
     P = P.astype(np.int64)
     i, j, s = P[:, 0], P[:, 1], P[:, 2]
     bad = (i < 0) | (j < 0) | (i >= n_samples) | (j >= n_samples)
@@ -70,12 +95,16 @@ def _check_pairs(pairs, n_samples: int) -> np.ndarray:
         raise ValueError(
             f"The 'pairs' parameter must hold indices in [0, {n_samples}). Got row {r} = {tuple(int(v) for v in P[r])} instead."
         )
-    if np.any((s != 0) & (s != 1)):
-        raise ValueError("The 'pairs' parameter's third column (same) must be 0 or 1. Got other values instead.")
+    bad = (s != 0) & (s != 1)
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        raise ValueError("The 'pairs' parameter's third column (same) must be 0 or 1. "
+                         f"Got row {r} = {tuple(int(v) for v in P[r])} instead.")
     self_diff = (i == j) & (s == 0)
     if self_diff.any():
         r = int(np.flatnonzero(self_diff)[0])
-        raise ValueError(f"The 'pairs' parameter marks point {int(i[r])} as different from itself (row {r}).")
+        raise ValueError("The 'pairs' parameter must not mark a point as different from itself. "
+                         f"Got row {r} = {tuple(int(v) for v in P[r])} instead.")
     return P
 
 
@@ -128,6 +157,9 @@ class SideInfo:
             different into one group. ``"raise"`` refuses the input; ``"majority"`` keeps,
             for each conflicting group, the relation supported by more pairs: it drops
             the "same" pairs inside the group that are outvoted by "different" pairs.
+            Labels count as pairs too: a class as a chain of "same" pairs, and two
+            classes as one "different" pair, so a pair joining two labelled classes is
+            a conflict.
         """
         if on_conflict not in ("raise", "majority"):
             raise ValueError(f"The 'on_conflict' parameter must be 'raise' or 'majority'. Got {on_conflict!r} instead.")
@@ -144,6 +176,12 @@ class SideInfo:
                 chain = ly[1:] == ly[:-1]
                 same_i.append(order[:-1][chain])
                 same_j.append(order[1:][chain])
+                # one "different" pair per two labels (between their first points), so that a same pair
+                # joining two labels is seen as the contradiction it is
+                reps = order[np.concatenate(([True], ~chain))]
+                a, b = np.triu_indices(reps.size, 1)
+                diff_i.append(reps[a])
+                diff_j.append(reps[b])
             label_of = yl
         if pairs is not None:
             P = _check_pairs(pairs, n_samples)
@@ -198,7 +236,8 @@ class SideInfo:
             r = int(np.flatnonzero(conflict)[0])
             raise ValueError(
                 "The side information is contradictory: points "
-                f"{int(di[r])} and {int(dj[r])} are marked different but are linked as the same through "
+                f"{int(di[r])} and {int(dj[r])} are marked different (by a pair or by their labels) but are linked "
+                "as the same through "
                 f"labels or same pairs ({n_conflicts} such pairs in all). Fix the input, or pass "
                 "on_conflict='majority' to resolve contradictions by vote."
             )

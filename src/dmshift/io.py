@@ -63,6 +63,7 @@ def save_model(estimator, path) -> Path:
         "estimator": type(estimator).__name__,
         "params": _jsonable(params),
         "n_features_in": int(estimator.n_features_in_),
+        "n_samples_fit": int(len(estimator.labels_)),
         "state": _jsonable(meta),
     }
     path = Path(path)
@@ -106,7 +107,7 @@ def load_model(path, *, device: str = "auto"):
         raise ValueError(f"The model at {path!s} has format version {fv!r}; this dmshift reads version {FORMAT_VERSION}.")
     name = config.get("estimator")
     reg = _registry()
-    if name not in reg:
+    if not isinstance(name, str) or name not in reg:
         raise ValueError(f"The model at {path!s} is of unknown estimator {name!r}; known: {sorted(reg)}.")
     dev = resolve_device(device)
     try:
@@ -114,14 +115,37 @@ def load_model(path, *, device: str = "auto"):
     except (SafetensorError, OSError, RuntimeError) as exc:
         raise ValueError(f"The model weights {w_path!s} are truncated or corrupted: {exc}") from None
     tensors = {k: v.to(dev) for k, v in tensors.items()}
-    params = dict(config["params"])
+    params = config.get("params")
+    if not isinstance(params, dict) or not isinstance(config.get("state"), dict):
+        raise ValueError(f"The model config {cfg_path!s} is corrupted: 'params' and 'state' must be objects.")
+    params = dict(params)
     est = reg[name]()
     valid = est.get_params(deep=False)
     est.set_params(**{k: (tuple(v) if isinstance(v, list) and isinstance(valid.get(k), tuple) else v)
                       for k, v in params.items() if k in valid})
-    est.n_features_in_ = int(config["n_features_in"])
     try:
+        est.n_features_in_ = int(config["n_features_in"])
         est._import_state(tensors, config["state"])
+        expected, _ = est._export_state()
+        d = est.n_features_in_
+        est.predict(np.zeros((2, d), dtype=np.float32))  # the parts must fit together (centers, nets, means)
     except KeyError as exc:
         raise ValueError(f"The model at {path!s} is incomplete: missing {exc}.") from None
+    except (RuntimeError, ValueError, TypeError, IndexError, AttributeError) as exc:
+        msg = " ".join(str(exc).split())
+        raise ValueError(f"The model at {path!s} does not match its config ({name}): {msg}") from None
+    # the file must hold exactly the tensors this estimator writes, with the shapes it writes
+    extra = sorted(set(tensors) - set(expected))
+    missing = sorted(set(expected) - set(tensors))
+    if extra or missing:
+        what = f"unexpected tensors {extra}" if extra else f"missing tensors {missing}"
+        raise ValueError(f"The model weights {w_path!s} do not match a {name}: {what}.")
+    n = config.get("n_samples_fit")
+    for k, dim in (("labels", 0), ("confidence", 0), ("vote_labels", 1), ("mean", 0), ("input_mean", 0),
+                   ("cluster_centers", 1)):
+        size = d if k in ("mean", "input_mean", "cluster_centers") else n
+        t = tensors.get(k)
+        if t is not None and size is not None and (t.dim() <= dim or t.shape[dim] != size):
+            raise ValueError(f"The model weights {w_path!s} do not match a {name}: tensor {k!r} has shape "
+                             f"{tuple(t.shape)}, expected {size} along dimension {dim}.")
     return est

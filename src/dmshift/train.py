@@ -4,7 +4,8 @@ It owns the optimiser, the learning-rate schedule, evaluation and early stopping
 best-state restore, a wall-clock limit, Ctrl-C handling (the best model so far is kept)
 and progress reporting. It knows nothing of any model: a method passes a function that
 returns the loss of one step, and optionally one that scores the model on held-back data
-(lower is better).
+(lower is better). Given a :class:`~dmshift.checkpoint.Checkpointer`, it writes the whole
+training state every ``checkpoint.every`` steps and at the end, and resumes from it.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class TrainResult:
     best_score: float = math.inf
     stop_reason: str = "max_steps"
     history: list = field(default_factory=list)  # (step, train_loss, eval_score or None)
+    resumed_from: int | None = None  # step of the checkpoint this run continued from
 
 
 def _lr_factor(cfg: TrainConfig, step: int) -> float:
@@ -77,17 +79,64 @@ def _lr_factor(cfg: TrainConfig, step: int) -> float:
 def train_loop(model: torch.nn.Module, step_loss: Callable[[int], torch.Tensor], cfg: TrainConfig, *,
                evaluate: Callable[[], float] | None = None, params=None,
                on_step: Callable[[int, torch.optim.Optimizer], None] | None = None,
-               start_step: int = 0, optimizer: torch.optim.Optimizer | None = None) -> TrainResult:
+               start_step: int = 0, optimizer: torch.optim.Optimizer | None = None,
+               checkpoint=None, seed: int | None = None) -> TrainResult:
     """Run optimisation steps; returns a :class:`TrainResult`. The model ends in its best state.
 
-    ``on_step(step, optimizer)`` is called after every step (checkpointing hooks use it).
+    With ``seed``, the loop runs on a forked global torch generator seeded with it, so what
+    draws from the global generator during training (dropout) is reproducible and the
+    caller's generator is left as it was.
+
+    ``on_step(step, optimizer)`` is called after every step. ``checkpoint`` (a
+    :class:`~dmshift.checkpoint.Checkpointer`) writes the model, optimiser, step, random
+    generators (global torch, and those of ``step_loss``, see
+    :func:`dmshift.checkpoint.step_state`), best state and history every
+    ``checkpoint.every`` steps and after the last one; when it is resuming, the loop starts
+    from the checkpoint this run wrote, if any.
     """
+    if seed is None:
+        return _train_loop(model, step_loss, cfg, evaluate, params, on_step, start_step, optimizer, checkpoint)
+    devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(seed))
+        return _train_loop(model, step_loss, cfg, evaluate, params, on_step, start_step, optimizer, checkpoint)
+
+
+def _train_loop(model, step_loss, cfg, evaluate, params, on_step, start_step, optimizer, checkpoint) -> TrainResult:
     params = list(model.parameters()) if params is None else list(params)
     opt = optimizer or torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(cfg, s + start_step))
     res = TrainResult(steps=start_step)
     best_state = None
     bad_evals = 0
+    run, fn_state = None, None
+    if checkpoint is not None:
+        from .checkpoint import step_state
+        run, fn_state = checkpoint.begin_run(), step_state(step_loss)
+        loaded = checkpoint.load(run) if checkpoint.resume else None
+        if loaded is not None:
+            meta, tensors = loaded
+            best_state = checkpoint.restore(meta, tensors, model=model, optimizer=opt, step_fn_state=fn_state)
+            loop = meta["loop"]
+            start_step = int(loop["step"])
+            res = TrainResult(steps=start_step, best_step=int(loop["best_step"]),
+                              best_score=math.inf if loop["best_score"] is None else float(loop["best_score"]),
+                              stop_reason=loop["stop_reason"], history=[tuple(h) for h in loop["history"]],
+                              resumed_from=start_step)
+            bad_evals = int(loop["bad_evals"])
+            logger.info("Resuming training run %d from the checkpoint at step %d in %s.", run, start_step,
+                        checkpoint.directory)
+            if loop["stop_reason"] == "early_stopping":
+                start_step = cfg.max_steps  # that run had finished; nothing is left to do
+            res.stop_reason = "max_steps" if start_step < cfg.max_steps else res.stop_reason
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(cfg, s + start_step))
+    last_saved = start_step
+
+    def save(step: int) -> None:
+        checkpoint.save(run, model=model, optimizer=opt, step_fn_state=fn_state, best_state=best_state,
+                        loop={"step": step, "best_step": res.best_step,
+                              "best_score": None if math.isinf(res.best_score) else res.best_score,
+                              "bad_evals": bad_evals, "stop_reason": res.stop_reason,
+                              "history": [list(h) for h in res.history]})
     t0 = time.monotonic()
     bar = None
     if cfg.verbose:
@@ -122,16 +171,27 @@ def train_loop(model: torch.nn.Module, step_loss: Callable[[int], torch.Tensor],
                 bar.set_postfix(loss=f"{running:.4f}", **({} if score is None else {"val": f"{score:.4f}"}))
             if on_step is not None:
                 on_step(step + 1, opt)
+            stop = None
             if cfg.patience is not None and bad_evals >= cfg.patience:
-                res.stop_reason = "early_stopping"
-                break
-            if cfg.time_limit is not None and time.monotonic() - t0 > cfg.time_limit:
-                res.stop_reason = "time_limit"
+                stop = "early_stopping"
+            elif cfg.time_limit is not None and time.monotonic() - t0 > cfg.time_limit:
+                stop = "time_limit"
+            if checkpoint is not None and (stop is not None or last or (step + 1) % checkpoint.every == 0):
+                res.stop_reason = stop or "max_steps"
+                save(step + 1)
+                last_saved = step + 1
+            if stop is not None:
+                res.stop_reason = stop
                 break
     except KeyboardInterrupt:
         res.stop_reason = "interrupted"
-        logger.warning("Training interrupted at step %d; keeping the best model so far (step %d).",
-                       res.steps, res.best_step or res.steps)
+        where = ""
+        if checkpoint is not None:
+            where = (f" The last checkpoint (step {last_saved}) is in {checkpoint.directory}; fit again with "
+                     "resume=True to continue from it." if last_saved > 0 else
+                     f" No checkpoint was written yet (every {checkpoint.every} steps, in {checkpoint.directory}).")
+        logger.warning("Training interrupted at step %d; keeping the best model so far (step %d).%s",
+                       res.steps, res.best_step or res.steps, where)
     finally:
         if bar is not None:
             bar.close()

@@ -51,6 +51,8 @@ examples:
   dmshift fit X.npy --labels y_partial.npy -o model --param max_steps=500 --param n_seeds=200
   dmshift fit X.npy --pairs pairs.csv -o model --method kcl --param n_clusters=20
   dmshift fit --method dms --list-params         # every parameter and its default
+  dmshift fit X.npy --labels y.npy -o model --checkpoint-dir ckpt   # checkpoint every 100 steps
+  dmshift fit X.npy --labels y.npy -o model --checkpoint-dir ckpt --resume  # after Ctrl-C or a crash
 
 --param values are JSON or Python literals (30, 0.5, true, null, [64,32]); anything else
 is a string (--param kernel=concat). Unknown parameter names are refused."""
@@ -146,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="estimator parameter (repeatable)")
     p.add_argument("--labels-out", metavar="FILE", help="also write the labels of the training points")
     p.add_argument("--list-params", action="store_true", help="list the method's parameters and exit")
+    p.add_argument("--checkpoint-dir", metavar="DIR",
+                   help="write training checkpoints to DIR (every --param checkpoint_every=N steps, default 100)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the training whose checkpoints are in --checkpoint-dir (same data and parameters)")
 
     p = add("predict", "label points with a saved model", _PREDICT_EPILOG, cmd_predict)
     p.add_argument("model", metavar="MODEL_DIR", help="model folder written by 'dmshift fit'")

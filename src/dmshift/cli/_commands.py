@@ -62,6 +62,15 @@ def cmd_fit(args) -> int:
     params = parse_params(args.param)
     if args.labels_out is not None:
         check_output(args.labels_out)
+    checkpoint_dir = getattr(args, "checkpoint_dir", None)
+    if getattr(args, "resume", False) and checkpoint_dir is None and "checkpoint_dir" not in params:
+        raise UserError("--resume needs --checkpoint-dir DIR: the folder the interrupted fit wrote its checkpoints to")
+    if checkpoint_dir is not None:
+        if "checkpoint_dir" not in valid_params(resolve_method(args.method)):
+            raise UserError(f"method {args.method!r} does not train by steps and writes no checkpoints")
+        if "checkpoint_dir" in params:
+            raise UserError("give the checkpoint folder once: either --checkpoint-dir or --param checkpoint_dir")
+        params["checkpoint_dir"] = checkpoint_dir
     est = make_estimator(args.method, params, seed=args.seed, device=args.device, progress=_progress(args))
     check = getattr(est, "_check_params", None)
     if callable(check) and not any(p.default is p.empty for p in inspect.signature(check).parameters.values()):
@@ -86,6 +95,9 @@ def cmd_fit(args) -> int:
     if not needs and has_side:
         logger.warning("method %r is unsupervised: the side information is not used.", args.method)
         y, fit_kwargs = None, {}
+    if getattr(args, "resume", False):
+        fit_kwargs["resume"] = True
+        logger.info("resuming from the checkpoints in %s", est.checkpoint_dir)
     n_known = int(np.sum(y != UNLABELLED)) if y is not None else 0
     logger.info("fitting %s on %d points x %d features (%d labelled points, %d pairs) ...", args.method, n,
                 X.shape[1], n_known, 0 if pairs is None else len(pairs))

@@ -8,13 +8,15 @@ safetensors + JSON.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._validation import resolve_device, resolve_seed
+from .._validation import check_positive_int, resolve_device, resolve_seed
 
 __all__ = ["BaseClustering"]
 
@@ -24,9 +26,14 @@ class BaseClustering(ClusterMixin, BaseEstimator):
 
     #: does ``fit`` need side information (labels or pairs)?
     _needs_side_info: bool = True
+    #: the current fit's checkpointer (set by :meth:`_begin_checkpoint`; None: no checkpoints)
+    _checkpoint = None
+    #: parameters that may change between a checkpointed fit and its resumption
+    _resume_may_change: tuple = ("checkpoint_dir", "checkpoint_every", "verbose", "device", "time_limit", "max_steps")
 
     def _check_X(self, X, *, reset: bool) -> np.ndarray:
         """Validated dense float32/float64 (n, d) array; sparse input is densified."""
+        _check_numeric(X)
         X = validate_data(self, X, reset=reset, accept_sparse=("csr", "csc", "coo"),
                           dtype=(np.float32, np.float64), ensure_min_samples=1 if not reset else 2,
                           ensure_all_finite=True)
@@ -35,8 +42,42 @@ class BaseClustering(ClusterMixin, BaseEstimator):
         return X
 
     def _setup(self) -> tuple[torch.device, int]:
-        """Resolve ``device`` and ``random_state`` once per fit."""
-        return resolve_device(getattr(self, "device", "auto")), resolve_seed(getattr(self, "random_state", None))
+        """Resolve ``device`` and ``random_state`` once per fit (a resumed fit takes its checkpoint's seed)."""
+        device = resolve_device(getattr(self, "device", "auto"))
+        ckpt = getattr(self, "_checkpoint", None)
+        if ckpt is not None and ckpt.seed_claimed:
+            ckpt = None  # left by an earlier fit: it has nothing to say about this one
+        if ckpt is not None:
+            ckpt.seed_claimed = True
+            if ckpt.seed is not None:
+                return device, ckpt.seed
+        seed = resolve_seed(getattr(self, "random_state", None))
+        if ckpt is not None:
+            ckpt.seed = seed
+        return device, seed
+
+    def _begin_checkpoint(self, X, y=None, pairs=None, *, resume=False) -> None:
+        """Set ``self._checkpoint`` for this fit: a :class:`~dmshift.checkpoint.Checkpointer` or None.
+
+        Called by ``fit`` after ``X`` is validated and before :meth:`_setup`; the training
+        loop writes to it every ``checkpoint_every`` steps when ``checkpoint_dir`` is set.
+        """
+        from ..checkpoint import Checkpointer, fingerprint_of
+        self._checkpoint = None
+        directory = getattr(self, "checkpoint_dir", None)
+        if not isinstance(resume, (bool, np.bool_)):
+            raise ValueError(f"The 'resume' parameter of fit must be a bool. Got {resume!r} instead.")
+        if directory is None:
+            if resume:
+                raise ValueError("The 'resume' parameter of fit needs the 'checkpoint_dir' parameter: set "
+                                 "checkpoint_dir to the folder the interrupted fit wrote to. Got checkpoint_dir=None "
+                                 "instead.")
+            return
+        if not isinstance(directory, (str, os.PathLike)) or not str(directory):
+            raise ValueError(f"The 'checkpoint_dir' parameter must be a folder path or None. Got {directory!r} instead.")
+        check_positive_int("checkpoint_every", getattr(self, "checkpoint_every", 100))
+        fp = fingerprint_of(self, X, y, pairs, ignore=self._resume_may_change)
+        self._checkpoint = Checkpointer(directory, int(self.checkpoint_every), fp, resume=bool(resume))
 
     def fit_predict(self, X, y=None, **kwargs):
         """Fit and return ``labels_`` (NOISE = -1 for points no cluster claims)."""
@@ -70,3 +111,22 @@ class BaseClustering(ClusterMixin, BaseEstimator):
         if not isinstance(model, cls):
             raise ValueError(f"The model at {path!s} is a {type(model).__name__}, not a {cls.__name__}.")
         return model
+
+
+def _check_numeric(X) -> None:
+    """Refuse what scikit-learn would reject with a NumPy message (None, ragged rows, text)."""
+    if X is None:
+        raise ValueError("The 'X' parameter must be an array-like of shape (n_samples, n_features). Got None instead.")
+    if sp.issparse(X) or hasattr(X, "__array_namespace__") and not isinstance(X, np.ndarray):
+        return
+    if hasattr(X, "dtypes") or hasattr(X, "__dataframe__"):  # data frames: scikit-learn reads them column-wise
+        return
+    try:
+        A = np.asarray(X)
+    except ValueError:
+        raise ValueError("The 'X' parameter must be an array-like of shape (n_samples, n_features) with rows of one "
+                         "length. Got rows of different lengths instead.") from None
+    # other objects (a dict in a cell) get NumPy's TypeError, as scikit-learn's checks expect
+    if A.dtype.kind in "US" or A.dtype.kind == "O" and any(isinstance(v, (str, bytes)) for v in A.ravel()):
+        raise ValueError(f"The 'X' parameter must hold numbers (features as float32 or float64). Got text of "
+                         f"dtype {A.dtype} instead.")

@@ -109,7 +109,7 @@ class SoftmaxClustering(BaseClustering):
         return ClusterNet(body, int(self.n_clusters))
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y=None, *, pairs=None):
+    def fit(self, X, y=None, *, pairs=None, resume=False):
         """Train the network(s) and label ``X``.
 
         Parameters
@@ -120,6 +120,9 @@ class SoftmaxClustering(BaseClustering):
             Partial labels: a class id for points with side information, -1 elsewhere.
         pairs : array-like of shape (m, 3), optional
             Rows ``(i, j, same)``: points i and j are in the same cluster (1) or not (0).
+        resume : bool, default=False
+            Continue training from the checkpoints in ``checkpoint_dir`` (runs that had
+            finished are reloaded, the interrupted one continues).
 
         Returns
         -------
@@ -133,6 +136,7 @@ class SoftmaxClustering(BaseClustering):
         self.input_shape_ = self._image_shape(d)
         self.hidden_ = self._hidden()
         side = self._side_info(n, y, pairs)
+        self._begin_checkpoint(X, y, pairs, resume=resume)
         device, seed = self._setup()
 
         Xt = as_float_tensor(X, device).float()
@@ -155,7 +159,8 @@ class SoftmaxClustering(BaseClustering):
             tcfg = TrainConfig(max_steps=self.max_steps, lr=self.lr, weight_decay=self.weight_decay,
                                schedule=self.schedule, time_limit=self.time_limit, verbose=self.verbose)
             ts = time.perf_counter()
-            res = train_loop(net, self._step_loss(net, Xs, side, np.random.default_rng(run_seed)), tcfg)
+            res = train_loop(net, self._step_loss(net, Xs, side, np.random.default_rng(run_seed)), tcfg,
+                             checkpoint=self._checkpoint, seed=run_seed)
             score = float(self._score(net, Xs, side, seed))
             scores.append(score)
             runs.append((score, r, net, {"steps": res.steps, "stop_reason": res.stop_reason,

@@ -121,6 +121,11 @@ class DDCClustering(SoftmaxClustering):
     verbose : bool, default=False
     device : str, default="auto"
     random_state : int, RandomState or None, default=None
+    checkpoint_dir : str, path or None, default=None
+        Folder for training checkpoints (see :mod:`dmshift.checkpoint`); ``fit(...,
+        resume=True)`` continues from them.
+    checkpoint_every : int, default=100
+        Training steps between checkpoints.
 
     Attributes
     ----------
@@ -149,7 +154,8 @@ class DDCClustering(SoftmaxClustering):
 
     def __init__(self, *, n_clusters=10, hidden=None, input_shape=None, rel_sigma=0.15, bandwidth="distance",
                  n_init=1, vote=False, max_steps=5000, batch_size=100, lr=1e-3, weight_decay=0.0, schedule="constant",
-                 standardize=True, time_limit=None, verbose=False, device="auto", random_state=None):
+                 standardize=True, time_limit=None, verbose=False, device="auto", random_state=None,
+                 checkpoint_dir=None, checkpoint_every=100):
         self.n_clusters = n_clusters
         self.hidden = hidden
         self.input_shape = input_shape
@@ -167,6 +173,8 @@ class DDCClustering(SoftmaxClustering):
         self.verbose = verbose
         self.device = device
         self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
 
     def _check_params(self):
         self._check_common_params()

@@ -124,6 +124,14 @@ class DMSClustering(BaseClustering):
     verbose : bool, default=False
     device : str, default="auto"
     random_state : int, RandomState or None, default=None
+    on_conflict : {"raise", "majority"}, default="raise"
+        Contradictory (noisy) side information: refuse it, or resolve it by vote (see
+        :meth:`dmshift.constraints.SideInfo.build`).
+    checkpoint_dir : str, path or None, default=None
+        Folder for training checkpoints (see :mod:`dmshift.checkpoint`); ``fit(...,
+        resume=True)`` continues from them.
+    checkpoint_every : int, default=100
+        Training steps between checkpoints.
 
     Attributes
     ----------
@@ -148,7 +156,7 @@ class DMSClustering(BaseClustering):
                  n_seeds=500, max_iter=50, inference_side_info=True, similarity="cosine", threshold=0.5,
                  noise_threshold=0.01, standardize=True,
                  memory_budget=DEFAULT_MEMORY_BUDGET, time_limit=None, verbose=False, device="auto",
-                 random_state=None):
+                 random_state=None, on_conflict="raise", checkpoint_dir=None, checkpoint_every=100):
         self.kernel = kernel
         self.init = init
         self.init_quantile = init_quantile
@@ -186,6 +194,9 @@ class DMSClustering(BaseClustering):
         self.verbose = verbose
         self.device = device
         self.random_state = random_state
+        self.on_conflict = on_conflict
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
@@ -232,7 +243,7 @@ class DMSClustering(BaseClustering):
             check_fraction("time_limit", self.time_limit, low=0.0, high=math.inf)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y=None, *, pairs=None):
+    def fit(self, X, y=None, *, pairs=None, resume=False):
         """Learn a kernel from side information and cluster ``X``.
 
         Parameters
@@ -242,6 +253,8 @@ class DMSClustering(BaseClustering):
             Partial labels: a class id for points with side information, -1 elsewhere.
         pairs : array-like of shape (m, 3), optional
             Rows ``(i, j, same)``: points i and j are in the same cluster (1) or not (0).
+        resume : bool, default=False
+            Continue training from the checkpoints in ``checkpoint_dir``.
 
         Returns
         -------
@@ -255,8 +268,9 @@ class DMSClustering(BaseClustering):
             )
         X = self._check_X(X, reset=True)
         n, d = X.shape
-        side = SideInfo.build(n, y=y, pairs=pairs)
+        side = SideInfo.build(n, y=y, pairs=pairs, on_conflict=self.on_conflict)
         side.check_trainable()
+        self._begin_checkpoint(X, y, pairs, resume=resume)
         device, seed = self._setup()
         rng = np.random.default_rng(seed)
 
@@ -375,7 +389,8 @@ class DMSClustering(BaseClustering):
         tcfg = TrainConfig(max_steps=self.max_steps, lr=self.lr, weight_decay=self.weight_decay,
                            schedule=self.schedule, eval_every=self.eval_every, patience=self.patience,
                            time_limit=self.time_limit, verbose=self.verbose and plan.verbose)
-        res = train_loop(module, step_loss, tcfg, evaluate=evaluate)
+        res = train_loop(module, step_loss, tcfg, evaluate=evaluate, seed=seed,
+                         checkpoint=None if parallel else self._checkpoint)
         return {"steps": res.steps, "best_step": res.best_step, "stop_reason": res.stop_reason,
                 "best_val_loss": None if evaluate is None else res.best_score,
                 "history": res.history, "n_train_points": int(train_points.size), "n_val_points": int(val_points.size)}

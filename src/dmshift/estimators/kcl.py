@@ -55,6 +55,11 @@ class KCLClustering(PairwiseClustering):
     verbose : bool, default=False
     device : str, default="auto"
     random_state : int, RandomState or None, default=None
+    checkpoint_dir : str, path or None, default=None
+        Folder for training checkpoints (see :mod:`dmshift.checkpoint`); ``fit(...,
+        resume=True)`` continues from them.
+    checkpoint_every : int, default=100
+        Training steps between checkpoints.
 
     Attributes
     ----------
@@ -85,7 +90,8 @@ class KCLClustering(PairwiseClustering):
 
     def __init__(self, *, n_clusters=10, hidden=None, input_shape=None, margin=2.0, n_init=1, max_steps=2000,
                  batch_size=100, lr=1e-3, weight_decay=0.0, schedule="constant", on_conflict="raise",
-                 standardize=True, time_limit=None, verbose=False, device="auto", random_state=None):
+                 standardize=True, time_limit=None, verbose=False, device="auto", random_state=None,
+                 checkpoint_dir=None, checkpoint_every=100):
         self.n_clusters = n_clusters
         self.hidden = hidden
         self.input_shape = input_shape
@@ -102,6 +108,8 @@ class KCLClustering(PairwiseClustering):
         self.verbose = verbose
         self.device = device
         self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
 
     def _check_params(self):
         super()._check_params()

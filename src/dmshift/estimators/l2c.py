@@ -245,6 +245,14 @@ class L2CClustering(BaseClustering):
     verbose : bool, default=False
     device : str, default="auto"
     random_state : int, RandomState or None, default=None
+    on_conflict : {"raise", "majority"}, default="raise"
+        Contradictory (noisy) side information: refuse it, or resolve it by vote (see
+        :meth:`dmshift.constraints.SideInfo.build`).
+    checkpoint_dir : str, path or None, default=None
+        Folder for training checkpoints (see :mod:`dmshift.checkpoint`); ``fit(...,
+        resume=True)`` continues from them.
+    checkpoint_every : int, default=100
+        Training steps between checkpoints.
 
     Attributes
     ----------
@@ -264,7 +272,8 @@ class L2CClustering(BaseClustering):
                  width=288, n_layers=14, count_units=128, count_hidden=256, assignment_weight=5.0,
                  set_size=(20, 72), max_set_size=None, max_steps=2000, batch_size=32, lr=1e-3, weight_decay=0.0,
                  schedule="constant", validation_fraction=0.0, patience=None, eval_every=100, standardize=True,
-                 time_limit=None, verbose=False, device="auto", random_state=None):
+                 time_limit=None, verbose=False, device="auto", random_state=None, on_conflict="raise",
+                 checkpoint_dir=None, checkpoint_every=100):
         self.image_shape = image_shape
         self.embedding = embedding
         self.widths = widths
@@ -290,6 +299,9 @@ class L2CClustering(BaseClustering):
         self.verbose = verbose
         self.device = device
         self.random_state = random_state
+        self.on_conflict = on_conflict
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
 
     # ------------------------------------------------------------------ checks
     def _check_params(self, n_features: int) -> dict:
@@ -346,7 +358,7 @@ class L2CClustering(BaseClustering):
         return (as_float_tensor(X, device).float() - self.input_mean_) / self.input_scale_
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y=None, *, pairs=None):
+    def fit(self, X, y=None, *, pairs=None, resume=False):
         """Train the set model on sets sampled from side information, and cluster X if it is one set.
 
         Parameters
@@ -357,6 +369,8 @@ class L2CClustering(BaseClustering):
         pairs : array-like of shape (m, 3), optional
             Rows ``(i, j, same)``. Training sets are drawn from groups of points linked
             by "same" that "different" pairs separate.
+        resume : bool, default=False
+            Continue training from the checkpoints in ``checkpoint_dir``.
 
         Points without side information take no part in training (a training set needs
         every pair's relation); X is clustered as one set only if it has at most
@@ -372,9 +386,10 @@ class L2CClustering(BaseClustering):
         X = self._check_X(X, reset=True)
         n, d = X.shape
         self._config_ = self._check_params(d)
-        side = SideInfo.build(n, y=_integer_labels(y), pairs=pairs)
+        side = SideInfo.build(n, y=_integer_labels(y), pairs=pairs, on_conflict=self.on_conflict)
         side.check_trainable()
         self.side_info_ = side.summary()
+        self._begin_checkpoint(X, y, pairs, resume=resume)
         device, seed = self._setup()
         rng = np.random.default_rng(seed)
 
@@ -399,7 +414,7 @@ class L2CClustering(BaseClustering):
         self.max_set_size_ = int(self.max_set_size) if self.max_set_size is not None else self._config_["set_size"][1]
 
         t0 = time.perf_counter()
-        self.training_ = self._train(Xs, side, rng, device)
+        self.training_ = self._train(Xs, side, rng, device, seed)
         self.training_["seconds"] = time.perf_counter() - t0
 
         if n <= self.max_set_size_:
@@ -415,7 +430,8 @@ class L2CClustering(BaseClustering):
             self.n_clusters_ = 0
         return self
 
-    def _train(self, Xs: torch.Tensor, side: SideInfo, rng: np.random.Generator, device: torch.device) -> dict:
+    def _train(self, Xs: torch.Tensor, side: SideInfo, rng: np.random.Generator, device: torch.device,
+               seed: int | None = None) -> dict:
         cfg = self._config_
         groups = np.arange(side.n_groups)
         val_groups = np.zeros(0, dtype=np.int64)
@@ -449,7 +465,7 @@ class L2CClustering(BaseClustering):
         tcfg = TrainConfig(max_steps=int(self.max_steps), lr=self.lr, weight_decay=self.weight_decay,
                            schedule=self.schedule, eval_every=int(self.eval_every), patience=self.patience,
                            time_limit=self.time_limit, verbose=self.verbose)
-        res = train_loop(net, step_loss, tcfg, evaluate=evaluate)
+        res = train_loop(net, step_loss, tcfg, evaluate=evaluate, checkpoint=self._checkpoint, seed=seed)
         return {"steps": res.steps, "best_step": res.best_step, "stop_reason": res.stop_reason,
                 "best_val_loss": None if evaluate is None else res.best_score, "history": res.history,
                 "n_train_groups": int(train_groups.size), "n_val_groups": int(val_groups.size)}
@@ -580,7 +596,8 @@ def _integer_labels(y):
         except (TypeError, ValueError):
             yi = None
         if yi is None or not np.array_equal(yi, y):
-            raise ValueError("Unknown label type: the 'y' parameter must hold integer class labels (-1 for unknown).")
+            raise ValueError("Unknown label type: the 'y' parameter must hold integer class labels (-1 for unknown). "
+                             "Got non-numeric objects instead.")
         return yi
     return y
 

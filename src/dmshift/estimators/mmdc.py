@@ -203,6 +203,11 @@ class MMDCClustering(BaseClustering):
     verbose : bool, default=False
     device : str, default="auto"
     random_state : int, RandomState or None, default=None
+    checkpoint_dir : str, path or None, default=None
+        Folder for training checkpoints (see :mod:`dmshift.checkpoint`); ``fit(...,
+        resume=True)`` continues from them.
+    checkpoint_every : int, default=100
+        Training steps between checkpoints.
 
     Attributes
     ----------
@@ -223,7 +228,7 @@ class MMDCClustering(BaseClustering):
                  target_dim=None, means="onehot", sigma=0.0, rotation="auto", n_epochs=50, n_refine_epochs=0,
                  batch_size=128, lr=0.05, momentum=0.9, weight_decay=5e-4, schedule="cosine", augment=True,
                  max_shift=0.1, max_rotate=10.0, max_scale=0.1, noise=0.1, standardize=True, time_limit=None,
-                 verbose=False, device="auto", random_state=None):
+                 verbose=False, device="auto", random_state=None, checkpoint_dir=None, checkpoint_every=100):
         self.n_clusters = n_clusters
         self.image_shape = image_shape
         self.widths = widths
@@ -249,6 +254,8 @@ class MMDCClustering(BaseClustering):
         self.verbose = verbose
         self.device = device
         self.random_state = random_state
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
 
     # ------------------------------------------------------------------ checks
     def _check_params(self, n_features: int) -> dict:
@@ -314,7 +321,7 @@ class MMDCClustering(BaseClustering):
         return x + self.noise * torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y=None, *, pairs=None):
+    def fit(self, X, y=None, *, pairs=None, resume=False):
         """Train the network on X without supervision and cluster X.
 
         Parameters
@@ -323,6 +330,8 @@ class MMDCClustering(BaseClustering):
             Vectors, or flattened images when ``image_shape`` is given.
         y, pairs : ignored
             MMDC is unsupervised; side information triggers a warning and is not used.
+        resume : bool, default=False
+            Continue training from the checkpoints in ``checkpoint_dir``.
 
         Returns
         -------
@@ -334,6 +343,7 @@ class MMDCClustering(BaseClustering):
         if y is not None or pairs is not None:
             warnings.warn("MMDCClustering is unsupervised: the side information (y / pairs) is ignored.",
                           UserWarning, stacklevel=2)
+        self._begin_checkpoint(X, resume=resume)
         device, seed = self._setup()
         rng = np.random.default_rng(seed)
 
@@ -434,7 +444,7 @@ class MMDCClustering(BaseClustering):
         opt = torch.optim.SGD(net.parameters(), lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
         tcfg = TrainConfig(max_steps=max_steps, lr=self.lr, weight_decay=self.weight_decay, schedule=self.schedule,
                            time_limit=self.time_limit, verbose=self.verbose)
-        res = train_loop(net, step_loss, tcfg, optimizer=opt)
+        res = train_loop(net, step_loss, tcfg, optimizer=opt, checkpoint=self._checkpoint, seed=seed)
         return {"steps": res.steps, "stop_reason": res.stop_reason, "iters_per_epoch": iters,
                 "main_steps": main_steps, "refine_steps": max_steps - main_steps,
                 "reassigned": state["reassigned"], "history": res.history}
