@@ -208,3 +208,33 @@ def test_model_file_round_trip(X, bandwidth):
     np.testing.assert_array_equal(back.labels_, est.labels_)
     np.testing.assert_array_equal(back.predict(X), est.predict(X))
     np.testing.assert_array_equal(back.cluster_centers_, est.cluster_centers_)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=st.sampled_from(["dms", "kcl", "mcl", "ddc", "meanshift"]),
+       n=st.integers(6, 40), d=st.integers(1, 5), n_classes=st.integers(2, 4),
+       known=st.floats(0.2, 1.0), dtype=st.sampled_from([np.float32, np.float64, np.int64]),
+       seed=st.integers(0, 2**16))
+def test_estimators_label_in_range_and_predict_agrees_with_labels(name, n, d, n_classes, known, dtype, seed):
+    """On random shapes, dtypes and labellings: a fit either succeeds with labels in
+    {NOISE} ∪ [0, n_clusters) that ``predict`` reproduces on the training data, or refuses
+    the input with a ValueError (e.g. side information with no positive pair)."""
+    import warnings
+
+    from tests._tiny import SUPERVISED, make
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, n_classes, size=n)
+    X = (rng.normal(size=(n, d)) * 3 + y[:, None] * 4).astype(dtype)
+    yp = np.where(rng.random(n) < known, y, -1)
+    est = make(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            est.fit(X, yp if name in SUPERVISED else None)
+        except ValueError:
+            return
+    labels = np.asarray(est.labels_)
+    assert labels.shape == (n,)
+    k = est.n_clusters_ if hasattr(est, "n_clusters_") else len(est.cluster_centers_)
+    assert np.all((labels == NOISE) | ((labels >= 0) & (labels < k)))
+    np.testing.assert_array_equal(est.predict(X), labels)
