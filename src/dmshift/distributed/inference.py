@@ -238,7 +238,7 @@ def _cluster_shard(model, Xs: torch.Tensor, layout: ShardLayout, comm: Comm, rng
         res = concat_centers(res, fixed)
         center_group = np.concatenate([np.full(res.qc.shape[0] - fixed.qc.shape[0], -1), anchors["group"]])
         cannot = anchors["cannot"]
-    comp = _merge(kernel, px, res.qc, model.similarity, model.threshold, layout.n_total, comm, budget,
+    comp = _merge(kernel, px, res.qc, model.similarity, model._merge_threshold(anchors), layout.n_total, comm, budget,
                   center_group, cannot)
     a = assign(kernel, px, res.qc, comp, model.noise_threshold, budget)
     counts = np.bincount(a.labels[a.labels != NOISE], minlength=comp.size)

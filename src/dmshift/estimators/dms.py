@@ -106,10 +106,13 @@ class DMSClustering(BaseClustering):
         information mentions are found as before. False is the paper's inference.
     similarity : {"cosine", "bistochastic", "bistochastic-cosine", "jaccard"}, default="cosine"
         How centers are compared before merging (see :mod:`dmshift.merge`).
-    threshold : float, default=0.5
-        Centers with similarity >= threshold are merged (the paper's value, on the cosine
-        similarity; with side information at inference, groups known to differ are never
-        merged, so a low threshold only joins what no side information separates).
+    threshold : "auto" or float, default="auto"
+        Centers with similarity >= threshold are merged. "auto" is 0.5 (the paper's value)
+        when side-information anchors constrain the merge (groups known to differ are never
+        joined, so a low threshold only joins what no side information separates) and 0.8
+        otherwise (pairs only, whose groups give no anchors, or ``inference_side_info=False``):
+        on digits, 0.5 gave ACC 0.890 vs 0.872 at 0.8 with labels, and 0.70 vs 0.75 with
+        sparse pairs.
     noise_threshold : float, default=0.01
         A point whose best confidence is below this is NOISE (0 assigns every point; the
         paper's rule is 0.5). Held-out points often get modest confidences from a kernel
@@ -153,7 +156,7 @@ class DMSClustering(BaseClustering):
                  instance_size=(200, 300), labelled_ratio=(1 / 3, 1.0), positive_ratio=(1 / 20, 1 / 10),
                  lr=1e-3, weight_decay=1.0, prior_decay=0.0, schedule="constant", loss_balance="none",
                  input_noise=0.3, validation_fraction=0.0, patience=None, eval_every=50, seeding="random",
-                 n_seeds=500, max_iter=50, inference_side_info=True, similarity="cosine", threshold=0.5,
+                 n_seeds=500, max_iter=50, inference_side_info=True, similarity="cosine", threshold="auto",
                  noise_threshold=0.01, standardize=True,
                  memory_budget=DEFAULT_MEMORY_BUDGET, time_limit=None, verbose=False, device="auto",
                  random_state=None, on_conflict="raise", checkpoint_dir=None, checkpoint_every=100):
@@ -236,7 +239,11 @@ class DMSClustering(BaseClustering):
         if not isinstance(self.inference_side_info, (bool, np.bool_)):
             raise ValueError(f"The 'inference_side_info' parameter must be a bool. Got {self.inference_side_info!r} instead.")
         check_param("similarity", self.similarity, SIMILARITIES)
-        check_fraction("threshold", self.threshold, low=0.0, high=1.0, high_open=False)
+        if not (isinstance(self.threshold, str) and self.threshold == "auto"):
+            if isinstance(self.threshold, str):
+                raise ValueError(f"The 'threshold' parameter must be 'auto' or a float in (0, 1]. "
+                                 f"Got {self.threshold!r} instead.")
+            check_fraction("threshold", self.threshold, low=0.0, high=1.0, high_open=False)
         check_fraction("noise_threshold", self.noise_threshold, low=0.0, high=1.0, low_open=False)
         check_positive_int("memory_budget", self.memory_budget, minimum=1024)
         if self.time_limit is not None:
@@ -429,9 +436,9 @@ class DMSClustering(BaseClustering):
         H = confidence_matrix(kernel, px, res.qc, budget)  # (M, n)
         S = center_similarity(H, self.similarity, kernel.inlier_threshold)  # (M, M)
         if anchor_idx.size:
-            comp = merge_constrained(S, self.threshold, center_group, anchors["cannot"])
+            comp = merge_constrained(S, self._merge_threshold(anchors), center_group, anchors["cannot"])
         else:
-            comp = merge_centers(S, self.threshold)
+            comp = merge_centers(S, self._merge_threshold(None))
         del H, S
         a = assign(kernel, px, res.qc, comp, self.noise_threshold, budget)
         labels, center_cluster = relabel_by_size(a.labels, comp)
@@ -448,6 +455,12 @@ class DMSClustering(BaseClustering):
             members = np.flatnonzero(self.center_cluster_ == k)
             best[k] = members[np.argmax(res.count[members])]
         self.cluster_centers_ = centers[torch.as_tensor(best, device=centers.device)].cpu().numpy().astype(np.float32)
+
+    def _merge_threshold(self, anchors: dict | None) -> float:
+        """The merge threshold in force: ``threshold``, or for "auto" 0.5 with anchors, 0.8 without."""
+        if isinstance(self.threshold, str):
+            return AUTO_THRESHOLD_ANCHORED if anchors is not None else AUTO_THRESHOLD
+        return float(self.threshold)
 
     @torch.no_grad()
     def predict(self, X):
@@ -520,6 +533,11 @@ class DMSClustering(BaseClustering):
         return tags
 
 
+#: Merge thresholds of ``threshold="auto"``: with side-information anchors, merging is
+#: constrained and a low threshold only joins what no side information separates;
+#: without them (pairs only, other data) a stricter threshold keeps classes apart.
+AUTO_THRESHOLD_ANCHORED = 0.5
+AUTO_THRESHOLD = 0.8
 #: Most points of one side-information group kept as fixed centers at inference.
 MAX_ANCHORS_PER_GROUP = 64
 #: Fewest points a group needs to give fixed centers: the groups of isolated "same" pairs
