@@ -154,3 +154,16 @@ def test_groups_of_isolated_pairs_give_no_anchors():
     assert select_anchors(SideInfo.build(10, pairs=pairs)) is None
     a = select_anchors(SideInfo.build(10, pairs=np.vstack([pairs, [[1, 6, 1]]])))
     assert a["index"].tolist() == [0, 1, 6]
+
+
+def test_auto_threshold_follows_the_kind_of_side_information():
+    from dmshift.constraints import SideInfo
+    from dmshift.estimators.dms import AUTO_THRESHOLD, AUTO_THRESHOLD_ANCHORED, select_anchors
+    m = DMSClustering()
+    labels = select_anchors(SideInfo.build(9, y=np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])))
+    assert m._merge_threshold(labels) == AUTO_THRESHOLD_ANCHORED
+    # same-chains of 3 points but only one "different" pair between three groups: not label-like
+    pairs = np.array([[0, 1, 1], [1, 2, 1], [3, 4, 1], [4, 5, 1], [6, 7, 1], [7, 8, 1], [0, 3, 0]])
+    assert m._merge_threshold(select_anchors(SideInfo.build(9, pairs=pairs))) == AUTO_THRESHOLD
+    assert m._merge_threshold(None) == AUTO_THRESHOLD
+    assert DMSClustering(threshold=0.3)._merge_threshold(labels) == 0.3
