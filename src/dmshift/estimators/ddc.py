@@ -146,6 +146,8 @@ class DDCClustering(SoftmaxClustering):
     training_ : dict
     """
 
+    _needs_side_info = False  # unsupervised: side information is ignored with a warning
+
     _default_mlp_hidden = (200, 200, 500)
     _default_image_fc = (100,)
     _lenet_channels = (32, 64)
