@@ -113,6 +113,21 @@ class BaseClustering(ClusterMixin, BaseEstimator):
         return model
 
 
+def standardization(Xt: torch.Tensor, enabled: bool = True, *, image: bool = False) -> tuple[torch.Tensor, float]:
+    """Mean (d,) and scale of the standardisation every estimator applies to its input.
+
+    Features are centred and divided by the root of their mean variance (one scale for
+    all, so relative feature scales are kept); ``image=True`` uses one mean and one
+    standard deviation over all pixels. ``enabled=False`` gives the identity.
+    """
+    d = Xt.shape[1]
+    if not enabled:
+        return torch.zeros(d, device=Xt.device, dtype=Xt.dtype), 1.0
+    if image:
+        return Xt.mean().expand(d).clone(), float(Xt.std(unbiased=False).clamp_min(1e-12))
+    return Xt.mean(0), float(torch.sqrt(Xt.var(0, unbiased=False).mean()).clamp_min(1e-12))
+
+
 def _check_numeric(X) -> None:
     """Refuse what scikit-learn would reject with a NumPy message (None, ragged rows, text)."""
     if X is None:

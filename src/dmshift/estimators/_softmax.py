@@ -23,7 +23,7 @@ from .._validation import as_float_tensor, check_fraction, check_param, check_po
 from ..nets.lenet import LeNet, image_shape
 from ..nets.mlp import MLP
 from ..train import TrainConfig, train_loop
-from ._base import BaseClustering
+from ._base import BaseClustering, standardization
 
 __all__ = ["SoftmaxClustering", "ClusterNet"]
 
@@ -140,11 +140,7 @@ class SoftmaxClustering(BaseClustering):
         device, seed = self._setup()
 
         Xt = as_float_tensor(X, device).float()
-        if self.standardize:
-            mean = Xt.mean(0)
-            scale = float(torch.sqrt(Xt.var(0, unbiased=False).mean()).clamp_min(1e-12))
-        else:
-            mean, scale = torch.zeros(d, device=device), 1.0
+        mean, scale = standardization(Xt, self.standardize)
         self.mean_, self.scale_ = mean, scale
         Xs = (Xt - mean) / scale  # (n, d)
 

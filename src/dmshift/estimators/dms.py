@@ -30,7 +30,7 @@ from ..merge import (SIMILARITIES, assign, center_similarity, confidence_matrix,
                      relabel_by_size)
 from ..sampling import InstanceSampler, SamplerConfig
 from ..train import TrainConfig, train_loop
-from ._base import BaseClustering
+from ._base import BaseClustering, standardization
 
 __all__ = ["DMSClustering", "DataParallelPlan", "select_anchors", "MAX_ANCHORS_PER_GROUP"]
 
@@ -297,11 +297,7 @@ class DMSClustering(BaseClustering):
         """Standardise ``X``, build and initialise the kernel; returns the standardised points (n, d)."""
         n, d = X.shape
         Xt = as_float_tensor(X, device).float()
-        if self.standardize:
-            mean = Xt.mean(0)
-            scale = float(torch.sqrt(Xt.var(0, unbiased=False).mean()).clamp_min(1e-12))
-        else:
-            mean, scale = torch.zeros(d, device=device), 1.0
+        mean, scale = standardization(Xt, self.standardize)
         self.mean_ = mean
         self.scale_ = scale
         Xs = (Xt - mean) / scale  # (n, d)

@@ -42,7 +42,7 @@ from ..constraints import SideInfo
 from ..nets.set_lstm import SetLSTM
 from ..nets.vgg import SmallVGG, as_images
 from ..train import TrainConfig, train_loop
-from ._base import BaseClustering
+from ._base import BaseClustering, standardization
 from .mmdc import _check_int_tuple, _mlp, check_image_shape
 
 __all__ = ["L2CClustering", "pair_same_probability", "l2c_loss"]
@@ -394,14 +394,7 @@ class L2CClustering(BaseClustering):
         rng = np.random.default_rng(seed)
 
         Xt = as_float_tensor(X, device).float()
-        if not self.standardize:
-            mean, scale = torch.zeros(d, device=device), 1.0
-        elif self._config_["image_shape"] is None:
-            mean = Xt.mean(0)
-            scale = float(torch.sqrt(Xt.var(0, unbiased=False).mean()).clamp_min(1e-12))
-        else:
-            mean = Xt.mean().expand(d).clone()
-            scale = float(Xt.std(unbiased=False).clamp_min(1e-12))
+        mean, scale = standardization(Xt, self.standardize, image=self._config_["image_shape"] is not None)
         self.input_mean_, self.input_scale_ = mean, scale
         Xs = (Xt - mean) / scale  # (n, d)
         del Xt

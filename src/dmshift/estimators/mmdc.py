@@ -32,7 +32,7 @@ from torch import nn
 from .._validation import as_float_tensor, check_fraction, check_param, check_positive_int
 from ..nets.vgg import SmallVGG, as_images
 from ..train import TrainConfig, train_loop
-from ._base import BaseClustering
+from ._base import BaseClustering, standardization
 
 __all__ = ["MMDCClustering", "mixture_means", "sample_targets", "assign_targets"]
 
@@ -348,14 +348,7 @@ class MMDCClustering(BaseClustering):
         rng = np.random.default_rng(seed)
 
         Xt = as_float_tensor(X, device).float()
-        if not self.standardize:
-            mean, scale = torch.zeros(d, device=device), 1.0
-        elif self._config_["image_shape"] is None:
-            mean = Xt.mean(0)
-            scale = float(torch.sqrt(Xt.var(0, unbiased=False).mean()).clamp_min(1e-12))
-        else:
-            mean = Xt.mean().expand(d).clone()
-            scale = float(Xt.std(unbiased=False).clamp_min(1e-12))
+        mean, scale = standardization(Xt, self.standardize, image=self._config_["image_shape"] is not None)
         self.input_mean_, self.input_scale_ = mean, scale
         Xin = self._inputs(X, device)
         del Xt
