@@ -362,9 +362,10 @@ class DMSClustering(BaseClustering):
             x = Xs[torch.as_tensor(uniq, device=device)]
             if noise > 0:  # one draw per distinct point of the batch, the same in every part
                 x = x + noise * torch.randn(x.shape, generator=gen, device=device, dtype=x.dtype)
-            mine, rows = np.unique(inv[lo:hi], return_inverse=True)  # the points this part embeds
-            return (x[torch.as_tensor(mine, device=device)], torch.as_tensor(rows.reshape(hi - lo, -1), device=device),
-                    torch.as_tensor(tgt, device=device))
+            if (lo, hi) != (0, len(idx)):  # a part of the batch embeds only the points it needs
+                mine, rows = np.unique(inv[lo:hi], return_inverse=True)
+                x, inv = x[torch.as_tensor(mine, device=device)], rows.reshape(hi - lo, -1)
+            return x, torch.as_tensor(inv, device=device), torch.as_tensor(tgt, device=device)
 
         anchor = [p.detach().clone() for p in kernel.parameters()] if self.prior_decay > 0 else None
         anchor_norm = sum(float(a.pow(2).sum()) for a in anchor) if anchor else 1.0
@@ -562,7 +563,7 @@ def select_anchors(side: SideInfo) -> dict | None:
         return None
     index = np.concatenate(idx)
     order = np.argsort(index, kind="stable")
-    used = np.unique(np.concatenate(grp))
+    used = np.array([g[0] for g in grp])  # the anchored groups, one entry each
     known = side.cannot.tocsr()[used][:, used]
     # label-like side information: every two anchored groups are known to differ
     complete = bool(known.count_nonzero() == used.size * (used.size - 1))
