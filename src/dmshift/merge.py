@@ -33,7 +33,8 @@ from scipy.sparse.csgraph import connected_components
 from .constants import NOISE
 from .kernels.base import DEFAULT_MEMORY_BUDGET, PairwiseKernel, tile_sizes
 
-__all__ = ["SIMILARITIES", "confidence_matrix", "sinkhorn", "center_similarity", "merge_centers",
+__all__ = ["SIMILARITIES", "confidence_matrix", "sinkhorn", "center_similarity", "center_similarity_tiled",
+           "similarity_sums", "similarity_from_sums", "merge_centers",
            "merge_constrained", "assign", "Assignment"]
 
 SIMILARITIES = ("cosine", "bistochastic", "bistochastic-cosine", "jaccard")
@@ -79,6 +80,61 @@ def center_similarity(H: torch.Tensor, similarity: str = "cosine", inlier_thresh
         union = size[:, None] + size[None, :] - inter
         return torch.where(union > 0, inter / union.clamp_min(1.0), torch.eye(H.shape[0], dtype=B.dtype, device=B.device))
     raise ValueError(f"The 'similarity' parameter must be one of {SIMILARITIES}. Got {similarity!r} instead.")
+
+
+@torch.no_grad()
+def similarity_sums(kernel: PairwiseKernel, px: torch.Tensor, qc: torch.Tensor, similarity: str,
+                    memory_budget: int = DEFAULT_MEMORY_BUDGET) -> torch.Tensor:
+    """The sums over points that ``"cosine"`` or ``"jaccard"`` needs, without holding ``H`` whole.
+
+    Returns ``H Hᵀ`` (M, M) for cosine, and for Jaccard the inlier overlaps with the inlier
+    counts as an extra column (M, M + 1); float64. ``H`` is evaluated in tiles of points
+    that fit ``memory_budget``, and sums over disjoint sets of points add up, so shards of
+    the points (one per process) can each call this and add the results.
+    """
+    if similarity not in ("cosine", "jaccard"):
+        raise ValueError(f"The 'similarity' parameter must be 'cosine' or 'jaccard' for sums over points. "
+                         f"Got {similarity!r} instead.")
+    M, n = qc.shape[0], px.shape[0]
+    G = torch.zeros((M, M + (similarity == "jaccard")), dtype=torch.float64, device=px.device)
+    _, tn = tile_sizes(M, n, kernel.bytes_per_pair(px) + 12, memory_budget)  # + H and its float64 copy
+    for j in range(0, n, tn):
+        H = kernel.pairwise(px[j:j + tn], qc, memory_budget=memory_budget)  # (M, tn)
+        if similarity == "jaccard":
+            B = (H > kernel.inlier_threshold).double()
+            G[:, :M] += B @ B.T
+            G[:, M] += B.sum(1)
+        else:
+            Hd = H.double()
+            G += Hd @ Hd.T
+    return G
+
+
+def similarity_from_sums(G: torch.Tensor, similarity: str) -> torch.Tensor:
+    """Center similarity (M, M) from :func:`similarity_sums` (or ``H̃ H̃ᵀ`` for the Sinkhorn kinds)."""
+    M = G.shape[0]
+    if similarity == "jaccard":
+        inter, size = G[:, :M], G[:, M]
+        union = size[:, None] + size[None, :] - inter
+        return torch.where(union > 0, inter / union.clamp_min(1.0), torch.eye(M, dtype=G.dtype, device=G.device))
+    if similarity == "bistochastic":
+        return G
+    return _cosine(G)
+
+
+@torch.no_grad()
+def center_similarity_tiled(kernel: PairwiseKernel, px: torch.Tensor, qc: torch.Tensor, similarity: str = "cosine",
+                            memory_budget: int = DEFAULT_MEMORY_BUDGET) -> torch.Tensor:
+    """:func:`center_similarity` of the confidences of centers ``qc`` on points ``px``.
+
+    Cosine and Jaccard are accumulated tile by tile over the points, so memory stays
+    within ``memory_budget`` plus the (M, M) result for any number of points. The
+    Sinkhorn similarities scale whole rows and columns and need the (M, n) matrix.
+    """
+    if similarity in ("cosine", "jaccard"):
+        return similarity_from_sums(similarity_sums(kernel, px, qc, similarity, memory_budget), similarity)
+    H = confidence_matrix(kernel, px, qc, memory_budget)
+    return center_similarity(H, similarity, kernel.inlier_threshold)
 
 
 def merge_centers(S: torch.Tensor, threshold: float) -> np.ndarray:

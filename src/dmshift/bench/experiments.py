@@ -120,12 +120,11 @@ def recluster(model, X: np.ndarray, seed: int) -> tuple[np.ndarray, float]:
     Uses the estimator's private ``_cluster`` step, the one ``fit`` ends with, so that a
     sweep over inference parameters trains one kernel instead of one per setting.
     """
-    import torch
     step = getattr(model, "_cluster", None)
     if step is None:
         raise RuntimeError("this DMSClustering has no _cluster(Xs, rng) step to re-run inference with")
     t0 = time.perf_counter()
-    Xs = (torch.as_tensor(X, device=model.mean_.device).float() - model.mean_) / model.scale_  # (n, d)
+    Xs = model._transform(X)  # (n, kernel input width)
     step(Xs, np.random.default_rng(seed), getattr(model, "anchors_", None))  # X is the training data
     return np.asarray(model.labels_, dtype=np.int64), time.perf_counter() - t0
 

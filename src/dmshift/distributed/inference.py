@@ -29,12 +29,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .._validation import as_float_tensor
 from ..constants import NOISE
 from ..kernels.base import tile_sizes
 from ..meanshift import CenterResult, ShiftStats, find_centers, max_confidence, point_keys, select, unique_centers
 from ..estimators.dms import anchor_centers, concat_centers
-from ..merge import _cosine, assign, confidence_matrix, merge_centers, merge_constrained
+from ..merge import assign, confidence_matrix, merge_centers, merge_constrained, similarity_from_sums, similarity_sums
 from ._comm import Comm, ShardLayout
 
 __all__ = ["ShardLabels", "sharded_cluster", "sharded_predict"]
@@ -158,22 +157,10 @@ def _gram(kernel, px: torch.Tensor, qc: torch.Tensor, similarity: str, n_total: 
     Cosine and Jaccard sums are accumulated tile by tile over points, so the (M, n_local)
     confidence matrix is never held whole; the Sinkhorn similarities need all of it.
     """
-    M, n = qc.shape[0], px.shape[0]
     if similarity in ("bistochastic", "bistochastic-cosine"):
         Ht = _sinkhorn(confidence_matrix(kernel, px, qc, budget), n_total, comm).double()  # (M, n_local)
         return Ht @ Ht.T
-    G = torch.zeros((M, M + (similarity == "jaccard")), dtype=torch.float64, device=px.device)
-    _, tn = tile_sizes(M, n, kernel.bytes_per_pair(px), budget)
-    for j in range(0, n, tn):
-        H = kernel.pairwise(px[j:j + tn], qc, memory_budget=budget)  # (M, tn)
-        if similarity == "jaccard":
-            B = (H > kernel.inlier_threshold).double()
-            G[:, :M] += B @ B.T
-            G[:, M] += B.sum(1)
-        else:
-            Hd = H.double()
-            G += Hd @ Hd.T
-    return G
+    return similarity_sums(kernel, px, qc, similarity, budget)
 
 
 def _merge(kernel, px: torch.Tensor, qc: torch.Tensor, similarity: str, threshold: float, n_total: int,
@@ -186,14 +173,7 @@ def _merge(kernel, px: torch.Tensor, qc: torch.Tensor, similarity: str, threshol
     G = comm.reduce_to0(_gram(kernel, px, qc, similarity, n_total, comm, budget), "center similarity")
     comp = None
     if comm.rank == 0:
-        if similarity == "jaccard":
-            inter, size = G[:, :M], G[:, M]
-            union = size[:, None] + size[None, :] - inter
-            S = torch.where(union > 0, inter / union.clamp_min(1.0), torch.eye(M, dtype=G.dtype, device=G.device))
-        elif similarity == "bistochastic":
-            S = G
-        else:
-            S = _cosine(G)
+        S = similarity_from_sums(G, similarity)
         if center_group is not None:
             comp = merge_constrained(S, threshold, center_group, cannot)
         else:
@@ -266,7 +246,7 @@ def _cluster_centers(model, px, Xs, res: CenterResult, comm: Comm) -> np.ndarray
         nd[:, :d] += K @ Xs[j:j + tn]
         nd[:, d] += K.sum(1)
     nd = comm.all_reduce(nd, "cluster centers")
-    centers = nd[:, :d] / nd[:, d].clamp_min(1e-6)[:, None] * model.scale_ + model.mean_  # (M, d)
+    centers = model._to_input_space(nd[:, :d] / nd[:, d].clamp_min(1e-6)[:, None])  # (M, n_features)
     best = np.zeros(model.n_clusters_, dtype=np.int64)
     for k in range(model.n_clusters_):
         members = np.flatnonzero(model.center_cluster_ == k)
@@ -287,8 +267,7 @@ def _standardised_shard(model, X_shard, comm: Comm, what: str) -> tuple[torch.Te
     layout = comm.layout(_shape(X_shard), what, n_features=n_features)
     with comm.stage(f"{what} (input)"):
         X = model._check_X(X_shard, reset=False)
-        device = model.mean_.device
-        Xs = (as_float_tensor(X, device).float() - model.mean_) / model.scale_  # (n_local, d)
+        Xs = model._transform(X)  # (n_local, kernel input width)
     return Xs, layout
 
 
