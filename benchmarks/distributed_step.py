@@ -55,7 +55,7 @@ def _worker(rank, world, port, folder, n_centers, n_steps):
     t_load = time.perf_counter() - t0
     comm = Comm()
     layout = comm.layout(shard.X.shape, "benchmark")
-    Xs = (torch.as_tensor(shard.X) - model.mean_) / model.scale_
+    Xs = model._transform(shard.X)
     kernel, budget = model.kernel_, int(model.memory_budget)
     with torch.no_grad():
         px, qx = model._embed(Xs)

@@ -78,7 +78,7 @@ def run_cell(X, y, novel, variant, params, seed, fraction):
     # the same clusters with every point given to its most confident center
     assigned = np.asarray(m.labels_).copy()
     if (assigned == NOISE).any():
-        Xs = (torch.as_tensor(X[assigned == NOISE], dtype=torch.float32) - m.mean_.cpu()) / m.scale_
+        Xs = m._transform(X[assigned == NOISE])
         from dmshift.merge import assign
         px = m.kernel_.embed_points(Xs.to(m.mean_.device))
         a = assign(m.kernel_, px, m.center_embeddings_, m.center_cluster_, 0.0)

@@ -42,7 +42,7 @@ def main(argv=None):
         rng = np.random.default_rng(seed)
         known = rng.random(len(y)) < args.fraction
         m = DMSClustering(random_state=seed).fit(X, np.where(known, y, -1))
-        Xs = (torch.as_tensor(X) - m.mean_) / m.scale_
+        Xs = m._transform(X)
         for sim in SIMILARITIES:
             for thr in THRESHOLDS:
                 for floor in FLOORS:

@@ -56,7 +56,7 @@ def one(n: int, device: str, threads: int, budget: int, seeding: str, model_name
     model.kernel_.precision = precision  # the fused GPU path's precision (CUDA + Triton only)
     X = points(n)
     dev = torch.device(device)
-    Xs = (torch.as_tensor(X, device=dev) - model.mean_) / model.scale_
+    Xs = model._transform(X)
     sync(dev)
     ref = None
     if compare:  # the unfused fp32 path's labels, same seeds

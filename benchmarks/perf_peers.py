@@ -51,7 +51,7 @@ def run_method(method: str, data: str, threads: int):
             model = trained_model(spec)
             if "no noise" in method:  # every point to its most confident cluster
                 model.set_params(noise_threshold=0.0)
-            Xs = (torch.as_tensor(X) - model.mean_) / model.scale_
+            Xs = model._transform(X)
             model._cluster(Xs, np.random.default_rng(0))
             labels = model.labels_
             extra["training (s)"] = float(model.training_.get("seconds", float("nan")))

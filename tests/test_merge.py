@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from dmshift.constants import NOISE
@@ -94,3 +95,37 @@ def test_merge_constrained_joins_one_group_and_allows_groups_not_known_to_differ
     assert comp[0] == comp[1] != comp[2]
     S2 = torch.ones((3, 3), dtype=torch.float64)  # groups 0 and 1 not known to differ: similarity may join them
     assert np.unique(merge_constrained(S2, 0.5, np.array([0, 0, 1]), _cannot(2, []))).size == 1
+
+
+def _tiny_kernel():
+    from dmshift.kernels import make_kernel
+    torch.manual_seed(0)
+    return make_kernel("subtract", 3, (8, 4)).eval()
+
+
+@pytest.mark.parametrize("similarity", ["cosine", "jaccard", "bistochastic", "bistochastic-cosine"])
+def test_tiled_similarity_equals_the_whole_matrix(similarity):
+    from dmshift.merge import center_similarity_tiled, confidence_matrix
+    kernel = _tiny_kernel()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(500, 3, generator=g)
+    with torch.no_grad():
+        px, qc = kernel.embed_points(x), kernel.embed_centers(x[:7])
+        whole = center_similarity(confidence_matrix(kernel, px, qc), similarity, kernel.inlier_threshold)
+        # a budget of a few kB forces tiles of a handful of points
+        tiled = center_similarity_tiled(kernel, px, qc, similarity, memory_budget=4096)
+    torch.testing.assert_close(tiled.double(), whole.double(), atol=1e-9, rtol=1e-6)
+
+
+def test_similarity_sums_of_shards_add_up():
+    from dmshift.merge import similarity_from_sums, similarity_sums
+    kernel = _tiny_kernel()
+    x = torch.randn(300, 3, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        px, qc = kernel.embed_points(x), kernel.embed_centers(x[:5])
+        whole = similarity_sums(kernel, px, qc, "cosine")
+        parts = similarity_sums(kernel, px[:120], qc, "cosine") + similarity_sums(kernel, px[120:], qc, "cosine")
+    torch.testing.assert_close(parts, whole)
+    assert torch.allclose(torch.diagonal(similarity_from_sums(whole, "cosine")), torch.ones(5, dtype=whole.dtype))
+    with pytest.raises(ValueError, match="'similarity' parameter"):
+        similarity_sums(kernel, px, qc, "bistochastic")
