@@ -131,6 +131,17 @@ class DMSClustering(BaseClustering):
         of the variance, at most 128. The first layer's cost and parameter count follow
         the kernel's input width, so on wide inputs this is what keeps training fast
         (MNIST-10k, 784 pixels: the same ACC, 0.848 vs 0.845, about 15x less CPU time).
+    self_training : int, default=1
+        Rounds of self-training. After clustering, the most confident
+        ``self_training_share`` of the points of each cluster (beyond those with side
+        information) become pseudo-labels: the cluster's label, joined to the side
+        information group the cluster holds. The kernel is trained again from its
+        initial weights on the side information plus the pseudo-labels, and the points
+        are clustered again with the original side information. Each round costs one more
+        training; 0 is the paper's method. With labels on 5% of digits, one round raised
+        ACC by 0.01-0.02 (pseudo-labels 99% right).
+    self_training_share : float, default=0.5
+        Share of each cluster's points, the most confident first, taken as pseudo-labels.
     memory_budget : int, default=256 MiB
         Bytes for one tile of pairwise intermediate values.
     time_limit : float or None, default=None
@@ -171,7 +182,8 @@ class DMSClustering(BaseClustering):
                  lr=1e-3, weight_decay=1.0, prior_decay=0.0, schedule="constant", loss_balance="none",
                  input_noise=0.3, validation_fraction=0.0, patience=None, eval_every=50, seeding="random",
                  n_seeds=500, max_iter=50, inference_side_info=True, similarity="cosine", threshold="auto",
-                 noise_threshold=0.01, standardize=True, n_components="auto",
+                 noise_threshold=0.01, standardize=True, n_components="auto", self_training=1,
+                 self_training_share=0.5,
                  memory_budget=DEFAULT_MEMORY_BUDGET, time_limit=None, verbose=False, device="auto",
                  random_state=None, on_conflict="raise", checkpoint_dir=None, checkpoint_every=100):
         self.kernel = kernel
@@ -207,6 +219,8 @@ class DMSClustering(BaseClustering):
         self.noise_threshold = noise_threshold
         self.standardize = standardize
         self.n_components = n_components
+        self.self_training = self_training
+        self.self_training_share = self_training_share
         self.memory_budget = memory_budget
         self.time_limit = time_limit
         self.verbose = verbose
@@ -260,6 +274,8 @@ class DMSClustering(BaseClustering):
                                  f"Got {self.threshold!r} instead.")
             check_fraction("threshold", self.threshold, low=0.0, high=1.0, high_open=False)
         check_fraction("noise_threshold", self.noise_threshold, low=0.0, high=1.0, low_open=False)
+        check_positive_int("self_training", self.self_training, minimum=0)
+        check_fraction("self_training_share", self.self_training_share, low=0.0, high=1.0, high_open=False)
         nc = self.n_components
         if not (nc is None or isinstance(nc, str) and nc == "auto"
                 or isinstance(nc, numbers.Integral) and not isinstance(nc, bool) and nc >= 1
@@ -304,13 +320,28 @@ class DMSClustering(BaseClustering):
 
         Xs = self._init_kernel(X, side, seed, device)
         self.anchors_ = select_anchors(side) if self.inference_side_info else None
-        t0 = time.perf_counter()
-        self.training_ = self._train(Xs, side, rng, seed, device)
-        self.training_["seconds"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        self._cluster(Xs, rng, self.anchors_)
-        self.inference_seconds_ = time.perf_counter() - t0
+        initial = {k: v.detach().clone() for k, v in self.kernel_.state_dict().items()}
+        train_seconds = infer_seconds = 0.0
+        rounds, n_pseudo = [], 0
+        for r in range(1 + int(self.self_training)):
+            if r > 0:  # self-training: pseudo-labels from the last clustering, a fresh kernel
+                y_r = pseudo_labels(side, self.labels_, self.confidence_, float(self.self_training_share))
+                side_r = SideInfo.build(n, y=y_r)
+                try:
+                    side_r.check_trainable()
+                except ValueError:  # one cluster only: nothing to tell apart
+                    break
+                n_pseudo = int(side_r.labelled.size - side.labelled.size)
+                self.kernel_.load_state_dict(initial)
+            t0 = time.perf_counter()
+            self.training_ = self._train(Xs, side if r == 0 else side_r, rng, seed + r, device)
+            train_seconds += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            self._cluster(Xs, rng, self.anchors_)
+            infer_seconds += time.perf_counter() - t0
+            rounds.append({"steps": self.training_["steps"], "n_clusters": self.n_clusters_})
+        self.training_.update(seconds=train_seconds, rounds=rounds, n_pseudo_labels=n_pseudo)
+        self.inference_seconds_ = infer_seconds
         return self
 
     def _init_kernel(self, X, side: SideInfo, seed: int, device) -> torch.Tensor:
@@ -631,6 +662,37 @@ class _InstanceShift(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:  # (U, d), (b, L) -> (b, L) logits
         return shift_instances(self.kernel, x, self.n_steps, index)
+
+
+def pseudo_labels(side: SideInfo, labels: np.ndarray, confidence: np.ndarray, share: float) -> np.ndarray:
+    """Partial labels (n,) for self-training: the side information plus confident cluster members.
+
+    Each side-information group takes the cluster most of its points are in (a group
+    whose points are all NOISE, or whose cluster already holds a group known to differ
+    from it, keeps a label of its own), so "same" and "different" stay true. Of the
+    points without side information, the ``share`` most confident of each cluster take
+    the cluster's label. -1 elsewhere.
+    """
+    n = side.n_samples
+    y = np.full(n, -1, dtype=np.int64)
+    fresh = int(labels.max(initial=-1)) + 1  # labels no cluster uses
+    cannot = side.cannot.tocsr()
+    taken: dict[int, list[int]] = {}  # cluster -> groups labelled with it
+    for g, members in enumerate(side.members()):
+        lab = labels[members]
+        lab = lab[lab >= 0]
+        c = int(np.bincount(lab).argmax()) if lab.size else -1
+        if c < 0 or any(cannot[g, h] for h in taken.get(c, ())):
+            c, fresh = fresh, fresh + 1
+        taken.setdefault(c, []).append(g)
+        y[members] = c
+    free = (side.group < 0) & (labels >= 0)
+    for k in np.unique(labels[free]):
+        idx = np.flatnonzero(free & (labels == k))
+        m = int(np.ceil(share * idx.size))
+        if m:
+            y[idx[np.argsort(-confidence[idx], kind="stable")[:m]]] = k
+    return y
 
 
 AUTO_COMPONENTS_MAX = 128
