@@ -155,3 +155,20 @@ def test_table2_on_shared_data(tmp_path):
                      "--methods", "kmeans,dms-subtract", "--max-steps", "3", "--out", str(tmp_path)]) == 0
     rows = _rows(tmp_path / "bench-table2-quick.csv")
     assert {r["task"] for r in rows} == {"parity", "ge5"} and {r["k"] for r in rows} == {"2"}
+
+
+@pytest.mark.parametrize("name", ["ddc", "mmdc"])
+def test_unsupervised_peers_are_rows_without_side_information(name):
+    import warnings
+
+    from dmshift.bench.methods import Options, run_method
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 40)
+    X = (np.array([[0, 0], [6, 0], [0, 6]])[y] + rng.normal(scale=0.5, size=(120, 2))).astype(np.float32)
+    y_side = np.where(np.arange(120) % 10 == 0, y, -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # DDC and MMDC warn when handed side information
+        fit = run_method(name, X, y_side, 3, 0, Options(device="cpu", max_steps=50))
+    assert fit.labels.shape == (120,)
+    assert set(np.unique(fit.labels)) <= {0, 1, 2}
+    assert fit.seconds > 0

@@ -100,6 +100,19 @@ def _peer(name):
     return run
 
 
+def _unsupervised_peer(name):
+    def run(X, y_side, k, seed, opts):
+        p = _learned_params(opts, seed)
+        if name == "ddc":
+            from ..estimators.ddc import DDCClustering as cls
+        else:
+            from ..estimators.mmdc import MMDCClustering as cls
+            p.pop("max_steps", None)  # MMDC trains for n_epochs
+        model = cls(n_clusters=k, **p).fit(X)  # unsupervised: the side information is not given
+        return Fit(model.labels_, 0.0, _training_note(model), model)
+    return run
+
+
 def _kmeans(X, y_side, k, seed, opts):
     from sklearn.cluster import KMeans
     return Fit(KMeans(n_clusters=k, init="k-means++", random_state=seed).fit_predict(X), 0.0)
@@ -168,6 +181,8 @@ METHODS = {
     "meanshift": ("MeanShift (estimated bandwidth)", _meanshift, False),
     "kcl": ("KCL (n_clusters = true k)", _peer("kcl"), True),
     "mcl": ("MCL (n_clusters = true k)", _peer("mcl"), True),
+    "ddc": ("DDC (true k)", _unsupervised_peer("ddc"), False),
+    "mmdc": ("MMDC (true k)", _unsupervised_peer("mmdc"), False),
 }
 DEFAULT_METHODS = ("dms-subtract", "dms-concat", "kmeans", "ward", "dbscan", "hdbscan", "meanshift")
 
@@ -178,7 +193,9 @@ NOTES = (
     f"{DBSCAN_MIN_SAMPLES - 1}-th-neighbour distances of up to {KDIST_QUERIES:,} random points; HDBSCAN has "
     "scikit-learn's defaults; MeanShift is dmshift's (scikit-learn's algorithm, bandwidth estimated with "
     f"quantile 0.3, at most {MEANSHIFT_SEEDS:,} random seeds); KCL and MCL get n_clusters = true k as an "
-    "upper bound. None of the classical methods uses the side information."
+    "upper bound; DDC and MMDC are unsupervised and given the true k. None of the classical methods, nor DDC "
+    "or MMDC, uses the side information. Learning to Cluster is not a row: it clusters one set of at most "
+    "its max_set_size points jointly, not a whole data set (see benchmarks/results/peers_l2c_coil.md)."
 )
 
 
