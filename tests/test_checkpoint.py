@@ -76,7 +76,9 @@ def test_files_are_safetensors_and_json_only(tmp_path):
     X, _, yp = blobs()
     make("dms", max_steps=5, checkpoint_dir=tmp_path, checkpoint_every=2).fit(X, yp)
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["ckpt-run0-step00000005.safetensors", "ckpt-run0.json"]  # old steps and temp files gone
+    # old steps and temp files gone; run 1 is the self-training round
+    assert names == ["ckpt-run0-step00000005.safetensors", "ckpt-run0.json",
+                     "ckpt-run1-step00000005.safetensors", "ckpt-run1.json"]
     meta = json.loads((tmp_path / "ckpt-run0.json").read_text())
     assert meta["loop"]["step"] == 5 and len(meta["loop"]["history"]) == 5
     assert meta["fingerprint"]["data_shape"] == [40, 2]
@@ -88,7 +90,8 @@ def test_new_fit_clears_old_checkpoints(tmp_path):
     make("ddc", max_steps=3, n_init=3, checkpoint_dir=tmp_path).fit(X)
     assert (tmp_path / "ckpt-run2.json").exists()
     make("dms", max_steps=3, checkpoint_dir=tmp_path).fit(X, yp)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-run0-step00000003.safetensors", "ckpt-run0.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-run0-step00000003.safetensors", "ckpt-run0.json",
+                                                          "ckpt-run1-step00000003.safetensors", "ckpt-run1.json"]
 
 
 def test_resume_errors(tmp_path):

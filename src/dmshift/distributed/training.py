@@ -16,7 +16,6 @@ slices of the training set, and every rank ends with the whole ``labels_``.
 from __future__ import annotations
 
 import logging
-import time
 
 import numpy as np
 import torch
@@ -126,17 +125,19 @@ def fit_ddp(model, X, y=None, *, pairs=None, group=None, timeout=None):
 
     Xs = model._init_kernel(X, side, seed, device)
     model.anchors_ = select_anchors(side) if model.inference_side_info else None
-    t0 = time.perf_counter()
-    model.training_ = model._train(Xs, side, rng, seed, device, parallel=_RankPlan(comm, device))
-    model.training_["world_size"] = comm.world_size
-    model.training_["seconds"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
+    plan = _RankPlan(comm, device)
     bounds = split_rows(n, comm.world_size)
     layout = ShardLayout(sizes=tuple(int(v) for v in np.diff(bounds)), rank=comm.rank)
     local = Xs[int(bounds[comm.rank]):int(bounds[comm.rank + 1])]
-    labels, conf = _cluster_shard(model, local, layout, comm, rng if comm.rank == 0 else None, model.anchors_)
-    model.labels_ = gather_labels(labels, group=group, timeout=timeout)
-    model.confidence_ = gather_labels(conf, group=group, timeout=timeout)
-    model.inference_seconds_ = time.perf_counter() - t0
+
+    def cluster():
+        labels, conf = _cluster_shard(model, local, layout, comm, rng if comm.rank == 0 else None, model.anchors_)
+        model.labels_ = gather_labels(labels, group=group, timeout=timeout)
+        model.confidence_ = gather_labels(conf, group=group, timeout=timeout)
+
+    # every rank holds all labels after each clustering, so all derive the same pseudo-labels
+    model._fit_rounds(side, seed, train=lambda side_r, seed_r, rng_r: model._train(Xs, side_r, rng_r or rng, seed_r,
+                                                                                   device, parallel=plan),
+                      cluster=cluster)
+    model.training_["world_size"] = comm.world_size
     return model

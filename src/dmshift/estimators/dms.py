@@ -320,13 +320,29 @@ class DMSClustering(BaseClustering):
 
         Xs = self._init_kernel(X, side, seed, device)
         self.anchors_ = select_anchors(side) if self.inference_side_info else None
+        self._fit_rounds(side, seed,
+                         train=lambda side_r, seed_r, rng_r: self._train(Xs, side_r, rng_r or rng, seed_r, device),
+                         cluster=lambda: self._cluster(Xs, rng, self.anchors_))
+        return self
+
+    def _fit_rounds(self, side: SideInfo, seed: int, train, cluster) -> None:
+        """Train and cluster, then ``self_training`` more rounds on pseudo-labels; sets ``training_``.
+
+        ``train(side, seed, rng)`` returns a training record (``rng`` None: the fit's own
+        generator; later rounds get one of their own, so that the ranks of a distributed fit,
+        whose generators the clustering advances differently, draw the same batches) and
+        ``cluster()`` sets ``labels_`` and ``confidence_`` for all points
+        (:func:`dmshift.distributed.fit_ddp` passes its data-parallel versions). Each round
+        restarts from the kernel's initial weights.
+        """
         initial = {k: v.detach().clone() for k, v in self.kernel_.state_dict().items()}
         train_seconds = infer_seconds = 0.0
         rounds, n_pseudo = [], 0
         for r in range(1 + int(self.self_training)):
+            side_r = side
             if r > 0:  # self-training: pseudo-labels from the last clustering, a fresh kernel
-                y_r = pseudo_labels(side, self.labels_, self.confidence_, float(self.self_training_share))
-                side_r = SideInfo.build(n, y=y_r)
+                side_r = SideInfo.build(side.n_samples, y=pseudo_labels(side, self.labels_, self.confidence_,
+                                                                        float(self.self_training_share)))
                 try:
                     side_r.check_trainable()
                 except ValueError:  # one cluster only: nothing to tell apart
@@ -334,15 +350,16 @@ class DMSClustering(BaseClustering):
                 n_pseudo = int(side_r.labelled.size - side.labelled.size)
                 self.kernel_.load_state_dict(initial)
             t0 = time.perf_counter()
-            self.training_ = self._train(Xs, side if r == 0 else side_r, rng, seed + r, device)
+            self.training_ = train(side_r, seed + r, None if r == 0 else np.random.default_rng([seed, r]))
             train_seconds += time.perf_counter() - t0
             t0 = time.perf_counter()
-            self._cluster(Xs, rng, self.anchors_)
+            cluster()
             infer_seconds += time.perf_counter() - t0
             rounds.append({"steps": self.training_["steps"], "n_clusters": self.n_clusters_})
+            if self.training_["stop_reason"] in ("interrupted", "time_limit"):
+                break  # Ctrl-C or the time limit ends the fit: no further round
         self.training_.update(seconds=train_seconds, rounds=rounds, n_pseudo_labels=n_pseudo)
         self.inference_seconds_ = infer_seconds
-        return self
 
     def _init_kernel(self, X, side: SideInfo, seed: int, device) -> torch.Tensor:
         """Standardise ``X``, build and initialise the kernel; returns the standardised points (n, d)."""
