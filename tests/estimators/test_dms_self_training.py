@@ -57,3 +57,14 @@ def test_round_is_recorded_and_keeps_quality(blobs):
     assert len(m1.training_["rounds"]) == 2 and m1.training_["n_pseudo_labels"] > 0
     assert accuracy(y, m1.labels_) > 0.95
     np.testing.assert_array_equal(m1.predict(X), m1.labels_)
+
+
+def test_time_limit_bounds_all_rounds(blobs):
+    X, y = blobs
+    part = np.where(np.arange(y.size) % 8 == 0, y, -1)
+    params = {**FAST, "max_steps": 100_000}
+    m = DMSClustering(**params, self_training=2, time_limit=0.5).fit(X, part)
+    assert m.training_["stop_reason"] == "time_limit"
+    assert len(m.training_["rounds"]) == 1  # the round the limit stopped is the last
+    assert m.training_["seconds"] < 5.0
+    assert m.labels_.shape == (y.size,)

@@ -145,7 +145,8 @@ class DMSClustering(BaseClustering):
     memory_budget : int, default=256 MiB
         Bytes for one tile of pairwise intermediate values.
     time_limit : float or None, default=None
-        Seconds of training after which the best model so far is kept.
+        Seconds of training (all self-training rounds together) after which the best model
+        so far is kept; a round stopped by it is the last.
     verbose : bool, default=False
     device : str, default="auto"
     random_state : int, RandomState or None, default=None
@@ -321,19 +322,21 @@ class DMSClustering(BaseClustering):
         Xs = self._init_kernel(X, side, seed, device)
         self.anchors_ = select_anchors(side) if self.inference_side_info else None
         self._fit_rounds(side, seed,
-                         train=lambda side_r, seed_r, rng_r: self._train(Xs, side_r, rng_r or rng, seed_r, device),
+                         train=lambda side_r, seed_r, rng_r, left: self._train(Xs, side_r, rng_r or rng, seed_r, device,
+                                                                               time_limit=left),
                          cluster=lambda: self._cluster(Xs, rng, self.anchors_))
         return self
 
     def _fit_rounds(self, side: SideInfo, seed: int, train, cluster) -> None:
         """Train and cluster, then ``self_training`` more rounds on pseudo-labels; sets ``training_``.
 
-        ``train(side, seed, rng)`` returns a training record (``rng`` None: the fit's own
+        ``train(side, seed, rng, time_left)`` returns a training record (``rng`` None: the fit's own
         generator; later rounds get one of their own, so that the ranks of a distributed fit,
         whose generators the clustering advances differently, draw the same batches) and
         ``cluster()`` sets ``labels_`` and ``confidence_`` for all points
         (:func:`dmshift.distributed.fit_ddp` passes its data-parallel versions). Each round
-        restarts from the kernel's initial weights.
+        restarts from the kernel's initial weights; ``time_limit`` bounds the training of
+        all rounds together.
         """
         initial = {k: v.detach().clone() for k, v in self.kernel_.state_dict().items()}
         train_seconds = infer_seconds = 0.0
@@ -350,7 +353,10 @@ class DMSClustering(BaseClustering):
                 n_pseudo = int(side_r.labelled.size - side.labelled.size)
                 self.kernel_.load_state_dict(initial)
             t0 = time.perf_counter()
-            self.training_ = train(side_r, seed + r, None if r == 0 else np.random.default_rng([seed, r]))
+            left = None if self.time_limit is None else float(self.time_limit) - train_seconds
+            if left is not None and left <= 0:
+                break
+            self.training_ = train(side_r, seed + r, None if r == 0 else np.random.default_rng([seed, r]), left)
             train_seconds += time.perf_counter() - t0
             t0 = time.perf_counter()
             cluster()
@@ -407,7 +413,8 @@ class DMSClustering(BaseClustering):
             return 0.5 * ((per * pos).sum() / n_pos + (per * neg).sum() / n_neg)
         return (per * lab).sum() / lab_all.sum().clamp_min(1)
 
-    def _train(self, Xs, side, rng, seed, device, parallel: "DataParallelPlan | None" = None) -> dict:
+    def _train(self, Xs, side, rng, seed, device, parallel: "DataParallelPlan | None" = None,
+               time_limit: float | None = None) -> dict:
         plan = parallel or DataParallelPlan()
         B = int(self.batch_size)
         cfg = SamplerConfig(batch_size=B, instance_size=tuple(int(v) for v in self.instance_size),
@@ -466,7 +473,8 @@ class DMSClustering(BaseClustering):
 
         tcfg = TrainConfig(max_steps=self.max_steps, lr=self.lr, weight_decay=self.weight_decay,
                            schedule=self.schedule, eval_every=self.eval_every, patience=self.patience,
-                           time_limit=self.time_limit, verbose=self.verbose and plan.verbose)
+                           time_limit=self.time_limit if time_limit is None else time_limit,
+                           verbose=self.verbose and plan.verbose)
         res = train_loop(module, step_loss, tcfg, evaluate=evaluate, seed=seed,
                          checkpoint=None if parallel else self._checkpoint)
         return {"steps": res.steps, "best_step": res.best_step, "stop_reason": res.stop_reason,
