@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -34,25 +32,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from dmshift.bench.report import git_commit, machine  # noqa: E402
 from dmshift.datasets import load  # noqa: E402
 from dmshift.estimators.ddc import DDCClustering  # noqa: E402
 from dmshift.metrics import evaluate  # noqa: E402
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "")
-    except OSError:
-        return "unknown"
-
-
-def machine() -> str:
-    return (f"{platform.platform()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} thread(s), "
-            + (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"))
 
 
 def write_markdown(path: Path, result: dict) -> None:

@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -38,6 +36,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from dmshift.bench.report import git_commit, machine  # noqa: E402
 from dmshift.datasets import load  # noqa: E402
 from dmshift.estimators.kcl import KCLClustering  # noqa: E402
 from dmshift.estimators.mcl import MCLClustering  # noqa: E402
@@ -70,22 +69,6 @@ def sample_pairs(y: np.ndarray, m: int, noise: float, seed: int) -> np.ndarray:
     flip = np.random.default_rng(seed + 1).random(m) < noise  # independent of the pairs, same for every run
     P[flip, 2] = 1 - P[flip, 2]
     return P
-
-
-def git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "")
-    except OSError:
-        return "unknown"
-
-
-def machine() -> str:
-    return (f"{platform.platform()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} thread(s), "
-            + (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"))
 
 
 def run_one(name, X_tr, y_tr, X_te, y_te, args) -> dict:
