@@ -130,7 +130,7 @@ class DMSClustering(BaseClustering):
         most ``AUTO_COMPONENTS_MAX`` (128) of them, else the components that explain 95%
         of the variance, at most 128. The first layer's cost and parameter count follow
         the kernel's input width, so on wide inputs this is what keeps training fast
-        (MNIST-10k, 784 pixels: the same ACC, 0.848 vs 0.845, about 15x less CPU time).
+        (MNIST-10k, 784 pixels: ACC 0.834 ± 0.011 vs 0.845, about 10x less CPU time).
     self_training : int, default=1
         Rounds of self-training. After clustering, the most confident
         ``self_training_share`` of the points of each cluster (beyond those with side
@@ -139,7 +139,7 @@ class DMSClustering(BaseClustering):
         initial weights on the side information plus the pseudo-labels, and the points
         are clustered again with the original side information. Each round costs one more
         training; 0 is the paper's method. With labels on 5% of digits, one round raised
-        ACC by 0.01-0.02 (pseudo-labels 99% right).
+        ACC from 0.890 to 0.912 over 3 seeds (pseudo-labels 99% right).
     self_training_share : float, default=0.5
         Share of each cluster's points, the most confident first, taken as pseudo-labels.
     memory_budget : int, default=256 MiB
@@ -736,9 +736,13 @@ def principal_components(Xs: torch.Tensor, n_components) -> torch.Tensor | None:
         return None
     if isinstance(n_components, numbers.Integral) and n_components >= d:
         return None
-    X64 = Xs.double()
-    X64 = X64 - X64.mean(0)
-    cov = X64.T @ X64 / max(n - 1, 1)  # (d, d)
+    mean = Xs.mean(0, dtype=torch.float64)
+    cov = torch.zeros((d, d), dtype=torch.float64, device=Xs.device)
+    step = max(1, (16 << 20) // (8 * d))  # rows per float64 chunk of about 16 MiB
+    for j in range(0, n, step):
+        C = Xs[j:j + step].double() - mean
+        cov += C.T @ C
+    cov /= max(n - 1, 1)  # (d, d)
     evals, evecs = torch.linalg.eigh(cov)
     evals, evecs = evals.flip(0).clamp_min(0), evecs.flip(1)  # decreasing variance
     if isinstance(n_components, numbers.Integral):
