@@ -117,6 +117,21 @@ def test_fit_ddp_on_one_process_is_fit():
     assert [h[1:] for h in a.training_["history"]] == [h[1:] for h in b.training_["history"]]
 
 
+def test_sharded_predict_takes_the_smoothing_vote_as_predict_does():
+    X, _, yp = _data()
+    m = _model(smoothing="graph").fit(X, yp)
+    assert m.smoothing_["applied"]
+    shards = [sharded_predict(m, X[a:b]).labels for a, b in [(0, 200), (200, 500)]]
+    assert np.array_equal(np.concatenate(shards), m.predict(X))
+
+
+def test_reclustering_drops_the_stale_smoothing():
+    X, _, yp = _data()
+    m = _model(smoothing="graph").fit(X, yp)
+    sharded_cluster(m, X, random_state=5)
+    assert m.smoothing_points_ is None and not m.smoothing_["applied"]
+
+
 def test_fit_ddp_rejects_a_time_limit():
     X, _, yp = _data()
     with pytest.raises(ValueError, match="time_limit"):

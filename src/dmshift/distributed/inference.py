@@ -314,6 +314,7 @@ def sharded_cluster(model, X_shard, *, random_state=None, group=None, timeout=No
     comm = Comm(group, timeout)
     Xs, layout = _standardised_shard(model, X_shard, comm, "sharded_cluster")
     rng = _generator(random_state) if comm.rank == 0 else None
+    model._clear_smoothing()
     labels, conf = _cluster_shard(model, Xs, layout, comm, rng)
     model.labels_ = labels
     model.confidence_ = conf
@@ -325,6 +326,9 @@ def sharded_cluster(model, X_shard, *, random_state=None, group=None, timeout=No
 def sharded_predict(model, X_shard, *, group=None, timeout=None) -> ShardLabels:
     """Assign this rank's points to a fitted model's clusters (``model.predict`` per shard).
 
+    With smoothing applied in the fit, each point takes its nearest landmarks' vote, as in
+    ``predict`` (every rank holds the landmarks).
+
     Assignment needs no communication; the ranks only check that they agree on the
     input's shape, so that a mismatch is one clear error on every rank.
     """
@@ -333,5 +337,5 @@ def sharded_predict(model, X_shard, *, group=None, timeout=None) -> ShardLabels:
     px = model.kernel_.embed_points(Xs)
     a = assign(model.kernel_, px, model.center_embeddings_, model.center_cluster_, model.noise_threshold,
                int(model.memory_budget))
-    return ShardLabels(labels=a.labels, confidence=a.confidence, offset=layout.offset, n_total=layout.n_total,
-                       n_clusters=int(model.n_clusters_))
+    return ShardLabels(labels=model._vote(Xs, a.labels), confidence=a.confidence, offset=layout.offset,
+                       n_total=layout.n_total, n_clusters=int(model.n_clusters_))

@@ -138,6 +138,6 @@ def fit_ddp(model, X, y=None, *, pairs=None, group=None, timeout=None):
     # every rank holds all labels after each clustering, so all derive the same pseudo-labels
     model._fit_rounds(side, seed, train=lambda side_r, seed_r, rng_r, left: model._train(Xs, side_r, rng_r or rng, seed_r,
                                                                                          device, parallel=plan),
-                      cluster=cluster)
+                      cluster=cluster, Xs=Xs)
     model.training_["world_size"] = comm.world_size
     return model

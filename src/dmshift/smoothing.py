@@ -1,0 +1,170 @@
+"""Graph smoothing of cluster labels: label spreading over a k-nearest-neighbour graph.
+
+Mean shift with a learned kernel decides *which* clusters there are (their number, the
+ones no side information mentions); each point then goes to the cluster of its most
+confident center. That last step judges every point on its own. Smoothing lets the
+points vote: the most confident points of each cluster (and the points with side
+information) seed their cluster's label, and the labels spread over the graph of each
+point's ``n_neighbors`` nearest neighbours in the kernel's input space (Zhou et al.'s
+label spreading, ``F <- alpha S F + (1 - alpha) Y`` with ``S = D^-1/2 W D^-1/2``).
+A point takes the label with the largest spread score; a point no seed reaches keeps
+its label.
+
+Above ``max_points`` points, the graph is built on a random subset of that many points
+(the landmarks) and every other point takes the vote of its nearest landmarks, so the
+cost grows linearly in n. ``predict`` uses the same vote against the landmarks that
+``fit`` stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .constants import NOISE
+
+__all__ = ["knn", "spread_labels", "vote_labels", "smooth_labels", "Smoothed"]
+
+#: Spreading weight of the neighbours (1 - ALPHA is the weight of the seeds).
+ALPHA = 0.99
+#: Spreading iterations.
+N_ITER = 50
+
+
+@torch.no_grad()
+def knn(Z: torch.Tensor, R: torch.Tensor, k: int, memory_budget: int, exclude_self: bool = False):
+    """The ``k`` nearest rows of ``R`` (m, d) for each row of ``Z`` (n, d): indices and distances, (n, k).
+
+    ``exclude_self``: ``Z`` is ``R`` and a point is not its own neighbour. Tiled over the
+    rows of ``Z`` so that one (rows, m) distance tile fits in ``memory_budget`` bytes.
+    """
+    n, m = Z.shape[0], R.shape[0]
+    k = min(k, m - int(exclude_self))
+    if k < 1:
+        raise ValueError(f"knn needs at least {1 + int(exclude_self)} reference points; got {m}.")
+    rows = max(1, min(n, memory_budget // max(1, 4 * m)))
+    idx = torch.empty(n, k, dtype=torch.int64, device=Z.device)
+    dist = torch.empty(n, k, dtype=Z.dtype, device=Z.device)
+    r2 = (R * R).sum(1)
+    for s in range(0, n, rows):
+        z = Z[s:s + rows]
+        d2 = ((z * z).sum(1, keepdim=True) - 2 * z @ R.T + r2).clamp_min_(0)  # (rows, m)
+        if exclude_self:
+            d2[torch.arange(z.shape[0], device=Z.device), torch.arange(s, s + z.shape[0], device=Z.device)] = float("inf")
+        v, i = d2.topk(k, dim=1, largest=False)
+        idx[s:s + rows], dist[s:s + rows] = i, v.sqrt_()
+    return idx, dist
+
+
+def _weights(dist: torch.Tensor) -> torch.Tensor:
+    """Gaussian edge weights with a per-point scale: the distance to the farthest of its k neighbours."""
+    sigma = dist[:, -1:].clamp_min(1e-12)
+    return torch.exp(-(dist / sigma) ** 2)
+
+
+@torch.no_grad()
+def spread_labels(idx: torch.Tensor, dist: torch.Tensor, seeds: np.ndarray, seed_labels: np.ndarray,
+                  n_labels: int, alpha: float = ALPHA, n_iter: int = N_ITER) -> torch.Tensor:
+    """Label spreading on the symmetrised k-NN graph ``(idx, dist)`` (n, k): scores (n, n_labels).
+
+    ``seeds`` (s,) are node indices with labels ``seed_labels`` (s,) in ``[0, n_labels)``.
+    """
+    n, k = idx.shape
+    dev = idx.device
+    rows = torch.arange(n, device=dev).repeat_interleave(k)
+    w = _weights(dist.float()).reshape(-1)
+    W = torch.sparse_coo_tensor(torch.stack([rows, idx.reshape(-1)]), w, (n, n), check_invariants=False)
+    W = (W + W.t()).coalesce()  # symmetric: an edge counts if either end chose it
+    deg = torch.zeros(n, device=dev).index_add_(0, W.indices()[0], W.values())
+    inv = deg.clamp_min(1e-12).rsqrt()
+    vals = inv[W.indices()[0]] * W.values() * inv[W.indices()[1]]
+    S = torch.sparse_coo_tensor(W.indices(), vals, (n, n), check_invariants=False).coalesce()
+    Y = torch.zeros(n, n_labels, device=dev)
+    Y[torch.as_tensor(seeds, device=dev), torch.as_tensor(seed_labels, device=dev)] = 1.0
+    F = Y.clone()
+    for _ in range(n_iter):
+        F = alpha * torch.sparse.mm(S, F) + (1.0 - alpha) * Y
+    return F
+
+
+@torch.no_grad()
+def vote_labels(Z: torch.Tensor, R: torch.Tensor, r_labels: np.ndarray, k: int, memory_budget: int) -> np.ndarray:
+    """Label of each row of ``Z``: the weighted vote of its ``k`` nearest rows of ``R`` (labels ``r_labels``).
+
+    Rows of ``R`` labelled NOISE (-1) do not vote; a row of ``Z`` none of whose neighbours
+    votes gets NOISE.
+    """
+    idx, dist = knn(Z, R, k, memory_budget)
+    lab = torch.as_tensor(r_labels, device=Z.device)[idx]  # (n, k)
+    n_labels = int(r_labels.max(initial=-1)) + 1
+    votes = torch.zeros(Z.shape[0], max(1, n_labels), device=Z.device)
+    votes.scatter_add_(1, lab.clamp_min(0), _weights(dist.float()) * (lab >= 0))
+    out = votes.argmax(1)
+    out[votes.sum(1) <= 0] = NOISE
+    return out.cpu().numpy()
+
+
+@dataclass
+class Smoothed:
+    labels: np.ndarray  # (n,) smoothed labels, NOISE kept where it was (the input labels if not applied)
+    landmarks: np.ndarray  # (m,) indices of the points the graph was built on
+    landmark_labels: np.ndarray  # (m,)
+    agreement: float  # share of graph edges between two seeds that join seeds of one label (nan: none)
+    applied: bool
+
+
+@torch.no_grad()
+def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neighbors: int, max_points: int,
+                  rng: np.random.Generator, memory_budget: int, min_agreement: float = 0.0,
+                  fixed: np.ndarray | None = None) -> Smoothed:
+    """Spread the labels of ``seeds`` (indices into ``Z``) over the k-NN graph of ``Z`` (n, d).
+
+    ``labels`` (n,) are the current labels (NOISE allowed); the seeds' labels are
+    ``labels[seeds]`` and must not be NOISE. Points labelled NOISE stay NOISE; the others
+    take the label with the largest spread score (their own where no seed reaches them).
+    Points in ``fixed`` (indices, such as those with side information) keep their label.
+
+    The graph is only trusted when it agrees with the seeds: when fewer than
+    ``min_agreement`` of its edges between two seeds join seeds of one label (the
+    neighbourhoods of ``Z`` group the points some other way than the labels do), the
+    labels are returned unchanged with ``applied`` False.
+    """
+    n = Z.shape[0]
+    labels = np.asarray(labels, dtype=np.int64)
+    out = labels.copy()
+    landmarks = np.arange(n) if n <= max_points else np.sort(rng.choice(n, size=max_points, replace=False))
+    if landmarks.size < 2 or seeds.size == 0:
+        return Smoothed(out, landmarks, out[landmarks], float("nan"), False)
+    pos = np.full(n, -1, dtype=np.int64)
+    pos[landmarks] = np.arange(landmarks.size)
+    seeds = seeds[pos[seeds] >= 0]  # seeds among the landmarks
+    Zl = Z[torch.as_tensor(landmarks, device=Z.device)]
+    idx, dist = knn(Zl, Zl, n_neighbors, memory_budget, exclude_self=True)
+    seed_label = np.full(landmarks.size, -1, dtype=np.int64)
+    seed_label[pos[seeds]] = labels[seeds]
+    a, b = seed_label[:, None], seed_label[idx.cpu().numpy()]
+    both = (a >= 0) & (b >= 0)
+    agreement = float(((a == b) & both).sum() / both.sum()) if both.any() else float("nan")
+    if min_agreement > 0 and not agreement >= min_agreement:  # nan (no edge joins two seeds) fails too
+        return Smoothed(out, landmarks, out[landmarks], agreement, False)
+    n_labels = int(labels.max(initial=-1)) + 1
+    F = spread_labels(idx, dist, pos[seeds], labels[seeds], n_labels)
+    reached = (F.sum(1) > 0).cpu().numpy()
+    lm = labels[landmarks].copy()
+    new = F.argmax(1).cpu().numpy()
+    keep_noise = lm == NOISE
+    lm = np.where(reached & ~keep_noise, new, lm)
+    if fixed is not None and fixed.size:
+        fl = pos[fixed] >= 0
+        lm[pos[fixed[fl]]] = labels[fixed[fl]]
+    out[landmarks] = lm
+    rest = np.flatnonzero(pos < 0)
+    if rest.size:
+        voted = vote_labels(Z[torch.as_tensor(rest, device=Z.device)], Zl, np.where(lm == NOISE, -1, lm),
+                            n_neighbors, memory_budget)
+        out[rest] = np.where((out[rest] == NOISE) | (voted == NOISE), out[rest], voted)
+    if fixed is not None and fixed.size:
+        out[fixed] = labels[fixed]
+    return Smoothed(out, landmarks, lm, agreement, True)

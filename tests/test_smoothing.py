@@ -1,0 +1,97 @@
+"""Graph smoothing: k-NN search, label spreading, the neighbours' vote and the agreement gate."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.neighbors import NearestNeighbors
+
+from dmshift import NOISE
+from dmshift.smoothing import knn, smooth_labels, spread_labels, vote_labels
+
+
+def two_lines(n=51, gap=5.0):
+    """Two parallel rows of points 1 apart, ``gap`` apart: (2n, 2) points, row id as label."""
+    x = np.arange(n, dtype=np.float32)
+    Z = np.concatenate([np.stack([x, np.zeros(n)], 1), np.stack([x, np.full(n, gap)], 1)]).astype(np.float32)
+    return torch.from_numpy(Z), np.repeat([0, 1], n)
+
+
+@pytest.mark.parametrize("budget", [1 << 30, 256])  # one tile, and a tile of a single row
+def test_knn_matches_scikit_learn(budget):
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(300, 5)).astype(np.float32)
+    R = rng.normal(size=(120, 5)).astype(np.float32)
+    idx, dist = knn(torch.from_numpy(Z), torch.from_numpy(R), 4, budget)
+    d_ref, i_ref = NearestNeighbors(n_neighbors=4).fit(R).kneighbors(Z)
+    np.testing.assert_array_equal(idx.numpy(), i_ref)
+    np.testing.assert_allclose(dist.numpy(), d_ref, atol=1e-4)
+
+
+def test_knn_excludes_self():
+    rng = np.random.default_rng(1)
+    Z = torch.from_numpy(rng.normal(size=(50, 3)).astype(np.float32))
+    idx, _ = knn(Z, Z, 3, 1 << 20, exclude_self=True)
+    assert not (idx == torch.arange(50)[:, None]).any()
+    _, i_ref = NearestNeighbors(n_neighbors=4).fit(Z.numpy()).kneighbors(Z.numpy())
+    np.testing.assert_array_equal(idx.numpy(), i_ref[:, 1:])
+
+
+def test_spreading_follows_the_graph_where_the_nearest_seed_is_wrong():
+    Z, truth = two_lines()
+    seeds = np.array([0, 101])  # the left end of row 0, the right end of row 1
+    idx, dist = knn(Z, Z, 3, 1 << 20, exclude_self=True)
+    F = spread_labels(idx, dist, seeds, truth[seeds], 2)
+    np.testing.assert_array_equal(F.argmax(1).numpy(), truth)
+    nearest_seed = vote_labels(Z, Z[seeds], truth[seeds], 1, 1 << 20)
+    assert (nearest_seed != truth).sum() > 20  # the point-by-point rule gets far ends wrong
+
+
+def test_vote_ignores_noise_and_gives_noise_without_voters():
+    R = torch.tensor([[0.0], [1.0], [10.0], [11.0]])
+    out = vote_labels(torch.tensor([[0.5], [10.5]]), R, np.array([3, 3, NOISE, NOISE]), 2, 1 << 20)
+    np.testing.assert_array_equal(out, [3, NOISE])
+
+
+def test_smoothing_relabels_but_keeps_noise():
+    Z, truth = two_lines()
+    labels = truth.copy()
+    labels[40:51] = 1  # the far end of row 0 was given to the other cluster
+    labels[5] = NOISE
+    seeds = np.concatenate([np.arange(0, 20), np.arange(60, 102)])
+    sm = smooth_labels(Z, labels, seeds, 3, 10_000, np.random.default_rng(0), 1 << 20)
+    assert sm.applied and sm.agreement == 1.0
+    expect = truth.copy()
+    expect[5] = NOISE
+    np.testing.assert_array_equal(sm.labels, expect)
+
+
+def test_smoothing_is_refused_when_the_graph_disagrees_with_the_seeds():
+    Z, truth = two_lines()
+    labels = np.arange(truth.size) % 2  # alternating along each row: neighbours always differ
+    seeds = np.arange(truth.size)
+    sm = smooth_labels(Z, labels, seeds, 2, 10_000, np.random.default_rng(0), 1 << 20, min_agreement=0.9)
+    assert not sm.applied and sm.agreement < 0.5
+    np.testing.assert_array_equal(sm.labels, labels)
+
+
+def test_landmarks_above_max_points_and_the_others_vote():
+    Z, truth = two_lines(n=200, gap=10.0)
+    labels = truth.copy()
+    labels[150:200] = 1  # wrong end of row 0
+    seeds = np.concatenate([np.arange(0, 100), np.arange(200, 400)])
+    runs = [smooth_labels(Z, labels, seeds, 4, 250, np.random.default_rng(7), 1 << 20) for _ in range(2)]
+    assert runs[0].landmarks.size == 250
+    np.testing.assert_array_equal(runs[0].labels, runs[1].labels)  # the generator decides the landmarks
+    assert (runs[0].labels == truth).mean() > 0.97
+    np.testing.assert_array_equal(runs[0].landmark_labels, runs[0].labels[runs[0].landmarks])
+
+
+def test_fixed_points_keep_their_label():
+    Z, truth = two_lines()
+    labels = truth.copy()
+    labels[10] = 1  # a point whose label the graph would overrule
+    seeds = np.arange(truth.size)
+    free = smooth_labels(Z, labels, seeds, 3, 10_000, np.random.default_rng(0), 1 << 20)
+    kept = smooth_labels(Z, labels, seeds, 3, 10_000, np.random.default_rng(0), 1 << 20, fixed=np.array([10]))
+    assert free.labels[10] == 0 and kept.labels[10] == 1
+    assert kept.landmark_labels[10] == 1
