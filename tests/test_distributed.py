@@ -177,18 +177,6 @@ def _init(rank, port, world=2, seconds=20):
                             timeout=datetime.timedelta(seconds=seconds))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _init(rank, port, world=2, seconds=20):
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                            timeout=datetime.timedelta(seconds=seconds))
-
-
 def _worker(rank, port, tmp):
     """Sharded clustering from a memory-mapped file, DDP training, then errors."""
     _init(rank, port)
