@@ -172,3 +172,17 @@ def test_unsupervised_peers_are_rows_without_side_information(name):
     assert fit.labels.shape == (120,)
     assert set(np.unique(fit.labels)) <= {0, 1, 2}
     assert fit.seconds > 0
+
+
+def test_recluster_smooths_as_fit_does_when_given_the_side_information(blobs):
+    from dmshift import DMSClustering
+    from dmshift.bench.experiments import recluster
+    X, y = blobs
+    y_side = np.where(np.arange(y.size) % 8 == 0, y, -1)
+    model = DMSClustering(max_steps=20, batch_size=16, instance_size=(30, 40), n_seeds=30, smoothing="graph",
+                          random_state=0).fit(X, y_side)
+    labels, _ = recluster(model, X, 1)
+    assert not model.smoothing_["applied"]
+    np.testing.assert_array_equal(model.predict(X), labels)  # no stale landmarks vote
+    labels, _ = recluster(model, X, 1, y_side)
+    assert model.smoothing_["applied"] and np.array_equal(labels, model.labels_)

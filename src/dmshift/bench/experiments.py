@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..constraints import SideInfo
 from .data import Case
 from .methods import METHODS, Fit, Options, depends_on_seed, run_method
 from .protocol import Split, random_split, restricted_split, score
@@ -114,11 +115,13 @@ def _dms_methods(ctx: Context) -> list[str]:
     return [m for m in ctx.methods if m.startswith("dms-")]
 
 
-def recluster(model, X: np.ndarray, seed: int) -> tuple[np.ndarray, float]:
+def recluster(model, X: np.ndarray, seed: int, y_side: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Re-run DMS inference (seeds, shifting, merging, assignment) with the fitted kernel and current parameters.
 
-    Uses the estimator's private ``_cluster`` step, the one ``fit`` ends with, so that a
-    sweep over inference parameters trains one kernel instead of one per setting.
+    Uses the estimator's private ``_cluster`` and ``_smooth`` steps, the ones ``fit`` ends
+    with, so that a sweep over inference parameters trains one kernel instead of one per
+    setting. ``y_side`` (the partial labels of the fit) is what smoothing seeds from;
+    without it the labels are not smoothed.
     """
     step = getattr(model, "_cluster", None)
     if step is None:
@@ -126,6 +129,8 @@ def recluster(model, X: np.ndarray, seed: int) -> tuple[np.ndarray, float]:
     t0 = time.perf_counter()
     Xs = model._transform(X)  # (n, kernel input width)
     step(Xs, np.random.default_rng(seed), getattr(model, "anchors_", None))  # X is the training data
+    if y_side is not None:
+        model._smooth(Xs, SideInfo.build(Xs.shape[0], y=y_side), seed)
     return np.asarray(model.labels_, dtype=np.int64), time.perf_counter() - t0
 
 
@@ -211,7 +216,7 @@ def _inference_sweep(exp, ctx, case, results):
                  "training and inference" + (f"; {fit.note}" if fit.note else ""))
             for params in _grid(exp, ctx):
                 model.set_params(**params)
-                labels, secs = recluster(model, case.X, seed)
+                labels, secs = recluster(model, case.X, seed, split.y_side)
                 setting = ", ".join(f"{k}={v}" for k, v in params.items())
                 _add(results, case, method, setting, seed, split, labels, secs,
                      "inference only, with the kernel of the fit row")

@@ -622,7 +622,11 @@ class DMSClustering(BaseClustering):
 
     @torch.no_grad()
     def predict_confidence(self, X):
-        """Labels and the confidence of the chosen center for each point: two (n,) arrays."""
+        """Labels and the confidence of each point's most confident center: two (n,) arrays.
+
+        The confidence decides noise. With smoothing applied in ``fit``, the label is the
+        one the point's nearest landmarks vote for, which can be another cluster's.
+        """
         self._check_fitted()
         X = self._check_X(X, reset=False)
         Xs = self._transform(X)
