@@ -396,16 +396,20 @@ class DMSClustering(BaseClustering):
     def _smooth(self, Xs: torch.Tensor, side: SideInfo, seed: int) -> None:
         """Graph smoothing of ``labels_`` (see ``smoothing``); renumbers clusters by size after it."""
         self._clear_smoothing()
-        if self.smoothing is None or self.n_clusters_ < 2:
+        if self.smoothing is None or self.n_clusters_ < 1:
             return
+        # side information seeds the clusters that hold it (a group whose cluster holds a group
+        # known to differ gets a cluster of its own); clusters no side information holds are
+        # seeded by their most confident points
         pl = pseudo_labels(side, self.labels_, self.confidence_, float(self.self_training_share))
-        seeds = np.flatnonzero((pl >= 0) & (pl < self.n_clusters_))  # not the labels of groups no cluster holds
+        on_side = (side.group >= 0) & (pl >= 0)
+        seeds = np.flatnonzero(on_side | (pl >= 0) & ~np.isin(pl, pl[on_side]))
         lab = self.labels_.copy()
         lab[seeds] = pl[seeds]
         sm = smooth_labels(Xs, lab, seeds, int(self.n_neighbors), SMOOTH_MAX_POINTS,
                            np.random.default_rng([seed, SMOOTH_MAX_POINTS]), int(self.memory_budget),
                            min_agreement=SMOOTH_MIN_AGREEMENT if self.smoothing == "auto" else 0.0,
-                           fixed=seeds[side.group[seeds] >= 0])  # side information is never overruled
+                           fixed=np.flatnonzero(on_side))  # side information is never overruled
         self.smoothing_ = {"applied": sm.applied, "agreement": None if np.isnan(sm.agreement) else sm.agreement}
         if not sm.applied:
             return
@@ -414,6 +418,9 @@ class DMSClustering(BaseClustering):
         new_k = int(labels.max(initial=-1)) + 1
         centers = np.zeros((new_k, self.cluster_centers_.shape[1]), dtype=self.cluster_centers_.dtype)
         centers[cc[keep]] = self.cluster_centers_[self.center_cluster_[keep]]
+        for k in np.setdiff1d(np.arange(new_k), cc[keep]):  # a side-information group's own cluster: its mean
+            members = torch.as_tensor(np.flatnonzero(labels == k), device=Xs.device)
+            centers[k] = self._to_input_space(Xs[members].mean(0, keepdim=True))[0].cpu().numpy()
         self.center_embeddings_ = self.center_embeddings_[torch.as_tensor(np.flatnonzero(keep),
                                                                           device=self.center_embeddings_.device)]
         self.center_cluster_, self.cluster_centers_ = cc[keep], centers
