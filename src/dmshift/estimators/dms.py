@@ -144,20 +144,21 @@ class DMSClustering(BaseClustering):
     self_training_share : float, default=0.5
         Share of each cluster's points, the most confident first, taken as pseudo-labels.
     smoothing : {"auto", "graph", None}, default="auto"
-        After the last round, let neighbours vote (:mod:`dmshift.smoothing`): the points
-        with side information and the ``self_training_share`` most confident points of
-        each cluster seed their cluster's label, which spreads over the graph of each
-        point's ``n_neighbors`` nearest neighbours in the kernel's input space (label
-        spreading). Clusters and noise stay those mean shift found; only which cluster
-        a point joins can change. Above ``SMOOTH_MAX_POINTS`` (20,000) points the graph
-        is built on a random 20,000 and the others take their neighbours' vote; ``predict``
-        takes the same vote. "graph" always smooths; "auto" only when the graph agrees
-        with the task: at least ``SMOOTH_MIN_AGREEMENT`` (0.9) of its edges between two
-        seeds must join seeds of one cluster (on a task that groups the points across
-        their nearest neighbours, such as faces by lighting, it does not). None is the
-        paper's assignment (each point to its most confident center). Seed 0, 5% labels:
-        digits ACC 0.908 -> 0.972, MNIST-10k 0.824 -> 0.903; AR faces by condition
-        (agreement 0.78) would fall from 0.808 to 0.593 and is left as is.
+        After the last round, let neighbours vote (:mod:`dmshift.smoothing`). Seeds: the
+        points with side information carry their group's cluster (a group that shares its
+        cluster with a group known to differ gets a cluster of its own), and each cluster
+        that holds no side information is seeded by its ``self_training_share`` most
+        confident points. The seeds' labels spread over the graph of each point's
+        ``n_neighbors`` nearest neighbours in the kernel's input space (label spreading).
+        Noise stays noise and side information is never overruled. Above
+        ``SMOOTH_MAX_POINTS`` (20,000) points the graph is built on a random 20,000 and the
+        others take their nearest landmarks' vote; ``predict`` takes the same vote.
+        "graph" always smooths; "auto" only when the graph agrees with the seeds: at least
+        ``SMOOTH_MIN_AGREEMENT`` (0.9) of its edges between two seeds join seeds of one
+        cluster (on a task that groups points across their nearest neighbours, such as
+        faces by lighting, it does not: agreement 0.62 on AR faces by condition, where
+        smoothing would cost 0.2 ACC). None is the paper's assignment (each point to its
+        most confident center). See ``benchmarks/results/dms-quality.md``.
     n_neighbors : int, default=5
         Neighbours per point in the smoothing graph and in ``predict``'s vote.
     memory_budget : int, default=256 MiB
