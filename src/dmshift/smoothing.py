@@ -3,10 +3,11 @@
 Mean shift with a learned kernel decides *which* clusters there are (their number, the
 ones no side information mentions); each point then goes to the cluster of its most
 confident center. That last step judges every point on its own. Smoothing lets the
-points vote: the most confident points of each cluster (and the points with side
-information) seed their cluster's label, and the labels spread over the graph of each
-point's ``n_neighbors`` nearest neighbours in the kernel's input space (Zhou et al.'s
-label spreading, ``F <- alpha S F + (1 - alpha) Y`` with ``S = D^-1/2 W D^-1/2``).
+points vote: seed points (the caller chooses them; DMS takes the points with side
+information and the most confident points of clusters that hold none) carry their
+cluster's label, and the labels spread over the graph of each point's ``n_neighbors``
+nearest neighbours in the kernel's input space (Zhou et al.'s label spreading,
+``F <- alpha S F + (1 - alpha) Y`` with ``S = D^-1/2 W D^-1/2``).
 A point takes the label with the largest spread score; a point no seed reaches keeps
 its label.
 
@@ -25,7 +26,7 @@ import torch
 
 from .constants import NOISE
 
-__all__ = ["knn", "spread_labels", "vote_labels", "smooth_labels", "Smoothed"]
+__all__ = ["knn", "spread_labels", "vote_labels", "revote", "smooth_labels", "Smoothed"]
 
 #: Spreading weight of the neighbours (1 - ALPHA is the weight of the seeds).
 ALPHA = 0.99
@@ -106,6 +107,16 @@ def vote_labels(Z: torch.Tensor, R: torch.Tensor, r_labels: np.ndarray, k: int, 
     return out.cpu().numpy()
 
 
+def revote(Z: torch.Tensor, R: torch.Tensor, r_labels: np.ndarray, labels: np.ndarray, k: int,
+           memory_budget: int) -> np.ndarray:
+    """``labels`` of the rows of ``Z`` replaced by their neighbours' vote (:func:`vote_labels`), NOISE kept.
+
+    A row labelled NOISE stays NOISE; a row none of whose neighbours votes keeps its label.
+    """
+    voted = vote_labels(Z, R, r_labels, k, memory_budget)
+    return np.where((labels == NOISE) | (voted == NOISE), labels, voted)
+
+
 @dataclass
 class Smoothed:
     labels: np.ndarray  # (n,) smoothed labels, NOISE kept where it was (the input labels if not applied)
@@ -162,9 +173,7 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     out[landmarks] = lm
     rest = np.flatnonzero(pos < 0)
     if rest.size:
-        voted = vote_labels(Z[torch.as_tensor(rest, device=Z.device)], Zl, np.where(lm == NOISE, -1, lm),
-                            n_neighbors, memory_budget)
-        out[rest] = np.where((out[rest] == NOISE) | (voted == NOISE), out[rest], voted)
+        out[rest] = revote(Z[torch.as_tensor(rest, device=Z.device)], Zl, lm, out[rest], n_neighbors, memory_budget)
     if fixed is not None and fixed.size:
         out[fixed] = labels[fixed]
     return Smoothed(out, landmarks, lm, agreement, True)

@@ -29,7 +29,7 @@ from ..meanshift import (CenterResult, find_centers, find_centers_adaptive, inpu
 from ..merge import (SIMILARITIES, assign, center_similarity_tiled, merge_centers, merge_constrained,
                      relabel_by_size)
 from ..sampling import InstanceSampler, SamplerConfig
-from ..smoothing import smooth_labels, vote_labels
+from ..smoothing import revote, smooth_labels
 from ..train import TrainConfig, train_loop
 from ._base import BaseClustering, standardization
 
@@ -647,9 +647,8 @@ class DMSClustering(BaseClustering):
         """With smoothing applied in fit: the vote of each point's nearest landmarks, NOISE kept."""
         if getattr(self, "smoothing_points_", None) is None:
             return labels
-        voted = vote_labels(Xs, self.smoothing_points_, self.smoothing_labels_, int(self.n_neighbors),
-                            int(self.memory_budget))
-        return np.where((labels == NOISE) | (voted == NOISE), labels, voted)
+        return revote(Xs, self.smoothing_points_, self.smoothing_labels_, labels, int(self.n_neighbors),
+                      int(self.memory_budget))
 
     def _clear_smoothing(self) -> None:
         """A new clustering makes the landmarks of an earlier smoothing stale."""
