@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .constants import NOISE
+from .novelty import unseen_groups
 
 __all__ = ["knn", "spread_labels", "vote_labels", "revote", "smooth_labels", "Smoothed"]
 
@@ -32,6 +33,8 @@ __all__ = ["knn", "spread_labels", "vote_labels", "revote", "smooth_labels", "Sm
 ALPHA = 0.99
 #: Spreading iterations.
 N_ITER = 50
+#: Neighbours of each point in the graph whose Ward tree finds unseen groups.
+TREE_NEIGHBORS = 10
 
 
 @torch.no_grad()
@@ -67,10 +70,12 @@ def _weights(dist: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def spread_labels(idx: torch.Tensor, dist: torch.Tensor, seeds: np.ndarray, seed_labels: np.ndarray,
-                  n_labels: int, alpha: float = ALPHA, n_iter: int = N_ITER) -> torch.Tensor:
+                  n_labels: int, alpha: float = ALPHA, n_iter: int = N_ITER,
+                  seed_weights: np.ndarray | None = None) -> torch.Tensor:
     """Label spreading on the symmetrised k-NN graph ``(idx, dist)`` (n, k): scores (n, n_labels).
 
-    ``seeds`` (s,) are node indices with labels ``seed_labels`` (s,) in ``[0, n_labels)``.
+    ``seeds`` (s,) are node indices with labels ``seed_labels`` (s,) in ``[0, n_labels)``
+    and weights ``seed_weights`` (s,) (default 1).
     """
     n, k = idx.shape
     dev = idx.device
@@ -83,7 +88,8 @@ def spread_labels(idx: torch.Tensor, dist: torch.Tensor, seeds: np.ndarray, seed
     vals = inv[W.indices()[0]] * W.values() * inv[W.indices()[1]]
     S = torch.sparse_coo_tensor(W.indices(), vals, (n, n), check_invariants=False).coalesce()
     Y = torch.zeros(n, n_labels, device=dev)
-    Y[torch.as_tensor(seeds, device=dev), torch.as_tensor(seed_labels, device=dev)] = 1.0
+    w = 1.0 if seed_weights is None else torch.as_tensor(seed_weights, dtype=Y.dtype, device=dev)
+    Y[torch.as_tensor(seeds, device=dev), torch.as_tensor(seed_labels, device=dev)] = w
     F = Y.clone()
     for _ in range(n_iter):
         F = alpha * torch.sparse.mm(S, F) + (1.0 - alpha) * Y
@@ -124,12 +130,14 @@ class Smoothed:
     landmark_labels: np.ndarray  # (m,)
     agreement: float  # share of graph edges between two seeds that join seeds of one label (nan: none)
     applied: bool
+    n_unseen: int = 0  # groups found that no side information mentions (see ``groups``)
 
 
 @torch.no_grad()
 def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neighbors: int, max_points: int,
                   rng: np.random.Generator, memory_budget: int, min_agreement: float = 0.0,
-                  fixed: np.ndarray | None = None) -> Smoothed:
+                  fixed: np.ndarray | None = None, groups: np.ndarray | None = None,
+                  cannot=None) -> Smoothed:
     """Spread the labels of ``seeds`` (indices into ``Z``) over the k-NN graph of ``Z`` (n, d).
 
     ``labels`` (n,) are the current labels (NOISE allowed); the seeds' labels are
@@ -141,6 +149,12 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     ``min_agreement`` of its edges between two seeds join seeds of one label (the
     neighbourhoods of ``Z`` group the points some other way than the labels do), the
     labels are returned unchanged with ``applied`` False.
+
+    ``groups`` (n,) and ``cannot`` (G, G), the side-information group of each point (-1:
+    none) and which groups differ, turn on the search for unseen groups
+    (:func:`dmshift.novelty.unseen_groups`, on the landmarks, once the graph is trusted):
+    each group found seeds a new label on all its points, NOISE and other seeds included
+    (a cluster whose seeds all lie in one such group thus gives way to it).
     """
     n = Z.shape[0]
     labels = np.asarray(labels, dtype=np.int64)
@@ -152,7 +166,9 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     pos[landmarks] = np.arange(landmarks.size)
     seeds = seeds[pos[seeds] >= 0]  # seeds among the landmarks
     Zl = Z[torch.as_tensor(landmarks, device=Z.device)]
-    idx, dist = knn(Zl, Zl, n_neighbors, memory_budget, exclude_self=True)
+    k_tree = max(n_neighbors, TREE_NEIGHBORS) if groups is not None else n_neighbors
+    idx_tree, dist = knn(Zl, Zl, k_tree, memory_budget, exclude_self=True)  # ascending distance
+    idx, dist = idx_tree[:, :n_neighbors], dist[:, :n_neighbors]
     seed_label = np.full(landmarks.size, -1, dtype=np.int64)
     seed_label[pos[seeds]] = labels[seeds]
     a, b = seed_label[:, None], seed_label[idx.cpu().numpy()]
@@ -161,11 +177,36 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     if min_agreement > 0 and not agreement >= min_agreement:  # nan (no edge joins two seeds) fails too
         return Smoothed(out, landmarks, out[landmarks], agreement, False)
     n_labels = int(labels.max(initial=-1)) + 1
-    F = spread_labels(idx, dist, pos[seeds], labels[seeds], n_labels)
-    reached = (F.sum(1) > 0).cpu().numpy()
     lm = labels[landmarks].copy()
-    new = F.argmax(1).cpu().numpy()
     keep_noise = lm == NOISE
+    n_unseen = 0
+    in_part = np.zeros(landmarks.size, dtype=bool)
+    if groups is not None:  # each unseen group seeds a label of its own, also over NOISE and other seeds
+        for part in unseen_groups(Zl.cpu().numpy(), idx_tree.cpu().numpy(), np.asarray(groups)[landmarks], cannot):
+            seed_label[part] = n_labels
+            keep_noise[part] = False
+            in_part[part] = True
+            n_labels += 1
+            n_unseen += 1
+    seeds_l = np.flatnonzero(seed_label >= 0)
+    weights = None
+    if fixed is not None and fixed.size:
+        # a label seeded by fixed points weighs one per point; any other label is seeded as
+        # densely as the fixed points seed theirs: its seeds weigh ``rate * size / n_seeds``
+        # together, so that a cluster seeded by its confident half, or an unseen group seeded
+        # whole, does not drown a group with a few points of side information
+        is_fixed = np.zeros(landmarks.size, dtype=bool)
+        is_fixed[pos[fixed[pos[fixed] >= 0]]] = True
+        rate = min(1.0, is_fixed.sum() / landmarks.size)
+        sl = seed_label[seeds_l]
+        # a cluster's size: its points outside the unseen groups; an unseen group's: its own
+        own = np.bincount(lm[(lm >= 0) & ~in_part], minlength=n_labels)
+        size = np.where(own > 0, own, np.bincount(sl, minlength=n_labels))
+        count = np.bincount(sl[~is_fixed[seeds_l]], minlength=n_labels)
+        weights = np.where(is_fixed[seeds_l], 1.0, rate * size[sl] / np.maximum(count[sl], 1))
+    F = spread_labels(idx, dist, seeds_l, seed_label[seeds_l], n_labels, seed_weights=weights)
+    reached = (F.sum(1) > 0).cpu().numpy()
+    new = F.argmax(1).cpu().numpy()
     lm = np.where(reached & ~keep_noise, new, lm)
     if fixed is not None and fixed.size:
         fl = pos[fixed] >= 0
@@ -176,4 +217,4 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
         out[rest] = revote(Z[torch.as_tensor(rest, device=Z.device)], Zl, lm, out[rest], n_neighbors, memory_budget)
     if fixed is not None and fixed.size:
         out[fixed] = labels[fixed]
-    return Smoothed(out, landmarks, lm, agreement, True)
+    return Smoothed(out, landmarks, lm, agreement, True, n_unseen)

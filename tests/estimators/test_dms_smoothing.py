@@ -27,7 +27,7 @@ def fits(data):
 def test_without_smoothing_predict_is_the_kernel_assignment(data, fits):
     X, _, _ = data
     m = fits[None]
-    assert m.smoothing_points_ is None and m.smoothing_ == {"applied": False, "agreement": None}
+    assert m.smoothing_points_ is None and m.smoothing_ == {"applied": False, "agreement": None, "unseen_groups": 0}
     np.testing.assert_array_equal(m.predict(X), m.labels_)
 
 

@@ -161,6 +161,17 @@ class DMSClustering(BaseClustering):
         most confident center). See ``benchmarks/results/dms-quality.md``.
     n_neighbors : int, default=5
         Neighbours per point in the smoothing graph and in ``predict``'s vote.
+    find_unseen : bool, default=True
+        With smoothing applied, look for groups the side information never mentions
+        (:mod:`dmshift.novelty`): parts of the Ward tree of the kernel's input that hold no
+        side information, cut at the height where the tree best agrees with the side
+        information, and large enough that side information drawn at random at the
+        observed rate would have reached them (chance of a miss below 1%). Each becomes a
+        cluster (or joins the cluster without side information most of its points are
+        in) and seeds the smoothing. A learned kernel maps an unseen group onto the seen
+        group it most resembles; with labels on 5 of digits' 10 classes, this took ACC on
+        the unseen classes' points from 0.59 to ... (3 seeds). With side information
+        from every group no part qualifies and nothing changes.
     memory_budget : int, default=256 MiB
         Bytes for one tile of pairwise intermediate values.
     time_limit : float or None, default=None
@@ -203,7 +214,7 @@ class DMSClustering(BaseClustering):
                  input_noise=0.3, validation_fraction=0.0, patience=None, eval_every=50, seeding="random",
                  n_seeds=500, max_iter=50, inference_side_info=True, similarity="cosine", threshold="auto",
                  noise_threshold=0.01, standardize=True, n_components="auto", self_training=1,
-                 self_training_share=0.5, smoothing="auto", n_neighbors=5,
+                 self_training_share=0.5, smoothing="auto", n_neighbors=5, find_unseen=True,
                  memory_budget=DEFAULT_MEMORY_BUDGET, time_limit=None, verbose=False, device="auto",
                  random_state=None, on_conflict="raise", checkpoint_dir=None, checkpoint_every=100):
         self.kernel = kernel
@@ -243,6 +254,7 @@ class DMSClustering(BaseClustering):
         self.self_training_share = self_training_share
         self.smoothing = smoothing
         self.n_neighbors = n_neighbors
+        self.find_unseen = find_unseen
         self.memory_budget = memory_budget
         self.time_limit = time_limit
         self.verbose = verbose
@@ -301,6 +313,8 @@ class DMSClustering(BaseClustering):
         if self.smoothing is not None:
             check_param("smoothing", self.smoothing, ("auto", "graph"))
         check_positive_int("n_neighbors", self.n_neighbors)
+        if not isinstance(self.find_unseen, (bool, np.bool_)):
+            raise ValueError(f"The 'find_unseen' parameter must be a bool. Got {self.find_unseen!r} instead.")
         nc = self.n_components
         if not (nc is None or isinstance(nc, str) and nc == "auto"
                 or isinstance(nc, numbers.Integral) and not isinstance(nc, bool) and nc >= 1
@@ -410,8 +424,10 @@ class DMSClustering(BaseClustering):
         sm = smooth_labels(Xs, lab, seeds, int(self.n_neighbors), SMOOTH_MAX_POINTS,
                            np.random.default_rng([seed, SMOOTH_MAX_POINTS]), int(self.memory_budget),
                            min_agreement=SMOOTH_MIN_AGREEMENT if self.smoothing == "auto" else 0.0,
-                           fixed=np.flatnonzero(on_side))  # side information is never overruled
-        self.smoothing_ = {"applied": sm.applied, "agreement": None if np.isnan(sm.agreement) else sm.agreement}
+                           fixed=np.flatnonzero(on_side),  # side information is never overruled
+                           groups=side.group if self.find_unseen else None, cannot=side.cannot)
+        self.smoothing_ = {"applied": sm.applied, "agreement": None if np.isnan(sm.agreement) else sm.agreement,
+                           "unseen_groups": sm.n_unseen}
         if not sm.applied:
             return
         labels, cc = relabel_by_size(sm.labels, self.center_cluster_)
@@ -653,7 +669,7 @@ class DMSClustering(BaseClustering):
     def _clear_smoothing(self) -> None:
         """A new clustering makes the landmarks of an earlier smoothing stale."""
         self.smoothing_points_ = self.smoothing_labels_ = None
-        self.smoothing_ = {"applied": False, "agreement": None}
+        self.smoothing_ = {"applied": False, "agreement": None, "unseen_groups": 0}
 
     # ------------------------------------------------------------------ persistence
     def _export_state(self):

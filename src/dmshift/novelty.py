@@ -1,0 +1,150 @@
+"""Groups the side information never mentions, found in the Ward tree of the features.
+
+A kernel learned from side information on some groups maps the points of an unseen group
+onto the seen group it most resembles: nothing in its training told them apart. The
+features' own geometry often still does. :func:`unseen_groups` builds the Ward tree of the
+points (merges restricted to a k-nearest-neighbour graph, so it scales to tens of thousands
+of points) and reads two things from the side information:
+
+- **the scale of a group**: the merge height ``h*`` at which the tree best agrees with the
+  side information (share of "same" pairs joined minus share of "different" pairs joined;
+  the geometric middle of the heights that agree best);
+- **the rate of side information**: the share ``f`` of points with side information among
+  the parts at ``h*`` that hold any.
+
+A maximal subtree holding no side information is cut at ``h*``, and each of its parts of at
+least ``log(max_chance) / log(1 - f)`` points becomes a group: were side information drawn
+at random at rate ``f``, a part that large would have been missed with a chance below
+``max_chance``. With side information drawn from every group, no part qualifies and nothing
+changes; where it was drawn from some groups only, the others come out.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["unseen_groups", "MAX_CHANCE"]
+
+#: Largest chance that random side information at the observed rate misses a whole part.
+MAX_CHANCE = 0.01
+
+
+def _connectivity(idx: np.ndarray) -> sp.csr_matrix:
+    """Symmetric adjacency (n, n) of the k-NN graph ``idx`` (n, k)."""
+    n, k = idx.shape
+    rows = np.repeat(np.arange(n), k)
+    A = sp.csr_matrix((np.ones(n * k), (rows, idx.reshape(-1))), shape=(n, n))
+    return (A + A.T).tocsr()
+
+
+def best_cut(children: np.ndarray, heights: np.ndarray, group: np.ndarray, cannot: sp.spmatrix) -> tuple[float, float]:
+    """Merge height at which the tree best agrees with the side information, and that agreement.
+
+    ``children`` (n - 1, 2) and ``heights`` (n - 1,) are a merge tree over n leaves (nodes
+    numbered as scikit-learn's ``ward_tree``); ``group`` (n,) the side-information group of
+    each leaf (-1: none); ``cannot`` (G, G) which groups are known to differ. The agreement
+    at a height is the share of "same" pairs (two points of one group) joined minus the
+    share of "different" pairs joined. The heights from the best merge up to the next merge
+    that joins side information agree equally; the geometric middle of that range is
+    returned. ``(0.0, -inf)`` when either kind of pair is absent.
+    """
+    n = group.size
+    g = group[group >= 0]
+    n_groups = int(g.max(initial=-1)) + 1
+    cnt = np.bincount(g, minlength=n_groups)
+    C = sp.csr_matrix(cannot, dtype=np.float64)
+    C = ((C + C.T) > 0).astype(np.float64)
+    C = sp.csr_matrix(C - sp.diags(C.diagonal()))  # a group is never "different" from itself
+    tot_same = float((cnt * (cnt - 1) / 2).sum())
+    tot_diff = float(cnt @ (C @ cnt)) / 2
+    if tot_same == 0 or tot_diff == 0:
+        return 0.0, -np.inf
+    hist = {int(i): np.bincount([group[i]], minlength=n_groups).astype(np.float64) for i in np.flatnonzero(group >= 0)}
+    same = diff = 0.0
+    best, low, high = 0.0, 0.0, None  # no merge at all: agreement 0
+    for j, (a, b) in enumerate(children):
+        ha, hb = hist.pop(int(a), None), hist.pop(int(b), None)
+        if ha is None or hb is None:  # only merges of two parts with side information change the counts
+            if ha is not None or hb is not None:
+                hist[n + j] = ha if ha is not None else hb
+            continue
+        s, d = float(ha @ hb), float(ha @ (C @ hb))
+        hist[n + j] = ha + hb
+        if high is None and (s or d):
+            high = float(heights[j])  # the first merge after the best that changes the counts
+        same, diff = same + s, diff + d
+        score = same / tot_same - diff / tot_diff
+        if score > best + 1e-12:
+            best, low, high = score, float(heights[j]), None
+    # any height from the best merge up to the next one that changes the counts agrees as well:
+    # take the middle (geometric), so that well separated groups are not cut into pieces
+    return (low if high is None or low <= 0 else float(np.sqrt(low * high))), best
+
+
+def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.spmatrix,
+                  max_chance: float = MAX_CHANCE) -> list[np.ndarray]:
+    """Parts of ``Z`` (n, d) that no side information reaches and that chance alone would not explain.
+
+    ``idx`` (n, k) are each point's nearest neighbours (the graph the tree's merges follow),
+    ``group`` (n,) the side-information group of each point (-1: none) and ``cannot``
+    (G, G) which groups are known to differ. Returns index arrays into ``Z``, disjoint,
+    none holding a point with side information (see the module docstring); an empty list
+    when the side information has no "same" or no "different" pairs.
+    """
+    from sklearn.cluster import ward_tree
+
+    n = Z.shape[0]
+    group = np.asarray(group, dtype=np.int64)
+    if n < 3 or not (group >= 0).any():
+        return []
+    with warnings.catch_warnings():  # a disconnected graph is completed by scikit-learn, with a warning
+        warnings.simplefilter("ignore")
+        children, _, _, parents, heights = ward_tree(np.asarray(Z, dtype=np.float64), connectivity=_connectivity(idx),
+                                                     return_distance=True)
+    h_star, score = best_cut(children, heights, group, cannot)
+    if not score > 0:
+        return []
+    n_nodes = n + children.shape[0]
+    size = np.ones(n_nodes, dtype=np.int64)
+    labelled = np.zeros(n_nodes, dtype=np.int64)
+    labelled[:n] = group >= 0
+    height = np.zeros(n_nodes)
+    parent = np.full(n_nodes, -1, dtype=np.int64)
+    for j, (a, b) in enumerate(children):  # children come before their parent
+        v = n + j
+        size[v], labelled[v], height[v] = size[a] + size[b], labelled[a] + labelled[b], heights[j]
+        parent[a] = parent[b] = v
+    top = parent < 0
+    # the parts at h*: the highest nodes not above it
+    at_cut = (height <= h_star) & (top | (height[np.maximum(parent, 0)] > h_star))
+    held = at_cut & (labelled > 0)
+    rate = labelled[held].sum() / max(size[held].sum(), 1)
+    if rate >= 1:
+        return []
+    min_size = np.log(max_chance) / np.log1p(-rate)
+    roots = np.flatnonzero((labelled == 0) & (size >= min_size) & (top | (labelled[np.maximum(parent, 0)] > 0)))
+    kids = {n + j: (int(a), int(b)) for j, (a, b) in enumerate(children)}
+
+    def leaves(v: int) -> np.ndarray:
+        out, stack = [], [v]
+        while stack:
+            u = stack.pop()
+            if u < n:
+                out.append(u)
+            else:
+                stack.extend(kids[u])
+        return np.sort(np.asarray(out, dtype=np.int64))
+
+    parts = []
+    for r in roots:
+        stack = [int(r)]
+        while stack:
+            u = stack.pop()
+            if u >= n and height[u] > h_star:
+                stack.extend(kids[u])
+            elif size[u] >= min_size:
+                parts.append(leaves(u))
+    return parts
