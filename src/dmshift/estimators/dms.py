@@ -148,7 +148,9 @@ class DMSClustering(BaseClustering):
         points with side information carry their group's cluster (a group that shares its
         cluster with a group known to differ gets a cluster of its own), and each cluster
         that holds no side information is seeded by its ``self_training_share`` most
-        confident points. The seeds' labels spread over the graph of each point's
+        confident points, weighted to count together as much as side information at its
+        observed rate would (a cluster seeded by half its points would otherwise drown a
+        group with a few labelled points). The seeds' labels spread over the graph of each point's
         ``n_neighbors`` nearest neighbours in the kernel's input space (label spreading).
         Noise stays noise and side information is never overruled. Above
         ``SMOOTH_MAX_POINTS`` (20,000) points the graph is built on a random 20,000 and the
@@ -167,11 +169,11 @@ class DMSClustering(BaseClustering):
         side information, cut at the height where the tree best agrees with the side
         information, and large enough that side information drawn at random at the
         observed rate would have reached them (chance of a miss below 1%). Each becomes a
-        cluster (or joins the cluster without side information most of its points are
-        in) and seeds the smoothing. A learned kernel maps an unseen group onto the seen
-        group it most resembles; with labels on 5 of digits' 10 classes, this took ACC on
-        the unseen classes' points from 0.59 to ... (3 seeds). With side information
-        from every group no part qualifies and nothing changes.
+        cluster of its own and seeds the smoothing on all its points. A learned kernel
+        maps an unseen group onto the seen group it most resembles; with labels on 5 of
+        digits' 10 classes, this took ACC on the unseen classes' points from 0.594 to
+        0.865 (3 seeds). With side information from every group no part qualifies.
+        ``smoothing_["unseen_groups"]`` counts the groups found.
     memory_budget : int, default=256 MiB
         Bytes for one tile of pairwise intermediate values.
     time_limit : float or None, default=None

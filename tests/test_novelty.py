@@ -1,0 +1,129 @@
+"""Unseen groups: the cut of the Ward tree, the parts no side information reaches, and smoothing with them."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from dmshift import NOISE, DMSClustering
+from dmshift.constraints import SideInfo
+from dmshift.metrics import accuracy
+from dmshift.novelty import best_cut, unseen_groups
+from dmshift.smoothing import knn, smooth_labels, spread_labels
+
+CENTERS = [[0, 0], [10, 0], [0, 10], [10, 10], [20, 0], [20, 10]]
+
+
+def blobs(n_per=100, seed=0):
+    rng = np.random.default_rng(seed)
+    X = np.concatenate([rng.normal(c, 1.0, size=(n_per, 2)) for c in CENTERS]).astype(np.float32)
+    return X, np.repeat(np.arange(len(CENTERS)), n_per)
+
+
+def side(y, seen, every=10):
+    """Side-information groups (-1: none) on every ``every``-th point of the ``seen`` classes, and their cannot-links."""
+    yp = np.where(np.isin(y, seen) & (np.arange(y.size) % every == 0), y, -1)
+    s = SideInfo.build(y.size, y=yp)
+    return s.group, s.cannot
+
+
+def parts_of(X, group, cannot, k=10):
+    Z = torch.from_numpy(X)
+    idx, _ = knn(Z, Z, k, 1 << 24, exclude_self=True)
+    return unseen_groups(X, idx.numpy(), group, cannot)
+
+
+def test_best_cut_by_hand():
+    # leaves 0, 1 of group 0 and 2, 3 of group 1 (known to differ); merges at heights 1, 2, 10
+    children = np.array([[0, 1], [2, 3], [4, 5]])
+    group = np.array([0, 0, 1, 1])
+    cannot = sp.csr_matrix(np.array([[0, 1], [1, 0]], dtype=bool))
+    h, score = best_cut(children, np.array([1.0, 2.0, 10.0]), group, cannot)
+    # after the second merge every "same" pair is joined and no "different" one: score 1, held
+    # until the merge at 10 joins the two groups
+    assert score == pytest.approx(1.0)
+    assert h == pytest.approx(np.sqrt(2.0 * 10.0))
+    # one "same" pair only (group 1 is a single point): best right after the first merge
+    h, score = best_cut(children, np.array([1.0, 2.0, 10.0]), np.array([0, 0, 1, -1]), cannot)
+    assert score == pytest.approx(1.0) and h == pytest.approx(np.sqrt(1.0 * 10.0))
+
+
+def test_best_cut_needs_both_kinds_of_pairs():
+    children = np.array([[0, 1], [2, 3], [4, 5]])
+    no_cannot = sp.csr_matrix((2, 2), dtype=bool)
+    assert best_cut(children, np.array([1.0, 2.0, 3.0]), np.array([0, 0, 1, 1]), no_cannot)[1] == -np.inf
+    singletons = sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 1], [1, 1, 0]], dtype=bool))
+    assert best_cut(children, np.array([1.0, 2.0, 3.0]), np.array([0, 1, 2, -1]), singletons)[1] == -np.inf
+
+
+def test_unseen_blobs_are_found_whole_and_apart():
+    X, y = blobs()
+    group, cannot = side(y, seen=[0, 1, 2])
+    parts = parts_of(X, group, cannot)
+    assert len(parts) == 3
+    found = sorted(int(np.bincount(y[p]).argmax()) for p in parts)
+    assert found == [3, 4, 5]
+    for p in parts:
+        c = np.bincount(y[p]).argmax()
+        assert (y[p] == c).mean() > 0.95 and p.size > 0.9 * (y == c).sum()
+        assert (group[p] < 0).all()  # never a point with side information
+    assert np.unique(np.concatenate(parts)).size == sum(p.size for p in parts)  # disjoint
+
+
+def test_nothing_is_found_when_every_group_has_side_information():
+    X, y = blobs()
+    group, cannot = side(y, seen=np.arange(6))
+    assert parts_of(X, group, cannot) == []
+
+
+def test_small_unreached_parts_are_left_to_chance():
+    # one unseen blob of 12 points: with side information on 10% of the others, missing 12
+    # points by chance is likely (0.9 ** 12 = 0.28), so it is not called a group
+    X, y = blobs()
+    keep = (y != 5) | (np.arange(y.size) % 100 < 12)
+    group, cannot = side(y[keep], seen=[0, 1, 2, 3, 4])
+    assert parts_of(X[keep], group, cannot) == []
+
+
+def test_seed_weights_decide_between_labels():
+    Z = torch.arange(11, dtype=torch.float32)[:, None]  # a chain 0..10, seeds at both ends
+    idx, dist = knn(Z, Z, 2, 1 << 20, exclude_self=True)
+    seeds, labels = np.array([0, 10]), np.array([0, 1])
+    even = spread_labels(idx, dist, seeds, labels, 2).argmax(1).numpy()
+    heavy = spread_labels(idx, dist, seeds, labels, 2, seed_weights=np.array([1.0, 3.0])).argmax(1).numpy()
+    assert (even == 1).sum() in (5, 6)  # the middle point is a tie
+    assert (heavy == 1).sum() > 6
+
+
+def test_smoothing_gives_an_unseen_blob_its_own_label():
+    X, y = blobs()
+    group, cannot = side(y, seen=[0, 1, 2, 3, 4])
+    labels = np.where(y == 5, 3, y)  # the clustering folded blob 5 into blob 3
+    fixed = np.flatnonzero(group >= 0)
+    seeds = fixed
+    sm = smooth_labels(torch.from_numpy(X), labels, seeds, 5, 10_000, np.random.default_rng(0), 1 << 24,
+                       fixed=fixed, groups=group, cannot=cannot)
+    assert sm.applied and sm.n_unseen == 1
+    assert accuracy(y, sm.labels) > 0.98
+    np.testing.assert_array_equal(sm.labels[fixed], labels[fixed])
+    off = smooth_labels(torch.from_numpy(X), labels, seeds, 5, 10_000, np.random.default_rng(0), 1 << 24, fixed=fixed)
+    assert off.n_unseen == 0 and accuracy(y, off.labels) < 0.9
+
+
+def test_dms_finds_unseen_blobs_and_can_be_told_not_to():
+    X, y = blobs(80)
+    seen = y < 3
+    yp = np.where(seen & (np.arange(y.size) % 5 == 0), y, -1)
+    fast = dict(max_steps=80, batch_size=16, instance_size=(30, 40), n_seeds=40, random_state=0)
+    m = DMSClustering(**fast).fit(X, yp)
+    assert m.smoothing_["applied"]
+    assert accuracy(y[~seen], m.labels_[~seen]) > 0.9
+    assert not set(m.labels_[~seen]) & set(m.labels_[seen]) - {NOISE}
+    off = DMSClustering(**fast, find_unseen=False).fit(X, yp)
+    assert off.smoothing_["unseen_groups"] == 0
+
+
+def test_find_unseen_must_be_a_bool():
+    X, y = blobs(20)
+    with pytest.raises(ValueError, match="find_unseen"):
+        DMSClustering(find_unseen="yes").fit(X, y)
