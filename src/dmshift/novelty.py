@@ -13,10 +13,11 @@ of points) and reads two things from the side information:
   the parts at ``h*`` that hold any.
 
 A maximal subtree holding no side information is cut at ``h*``, and each of its parts of at
-least ``log(max_chance) / log(1 - f)`` points becomes a group: were side information drawn
-at random at rate ``f``, a part that large would have been missed with a chance below
-``max_chance``. With side information drawn from every group, no part qualifies and nothing
-changes; where it was drawn from some groups only, the others come out.
+least ``s`` points becomes a group, ``s`` the smallest size for which side information
+drawn at random at rate ``f`` would miss any of the ``n / s`` parts of that size with a
+chance below ``max_chance`` (5%; ``(n / s) (1 - f)^s <= max_chance``). With side
+information drawn from every group no part qualifies and nothing changes; where it was
+drawn from some groups only, the others come out.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["unseen_groups", "MAX_CHANCE"]
+__all__ = ["unseen_groups", "min_part_size", "best_cut", "MAX_CHANCE"]
 
-#: Largest chance that random side information at the observed rate misses a whole part.
-MAX_CHANCE = 0.01
+#: Largest chance that random side information at the observed rate misses any one part of
+#: the size called a group (a union bound over the parts of that size the points hold).
+MAX_CHANCE = 0.05
 
 
 def _connectivity(idx: np.ndarray) -> sp.csr_matrix:
@@ -84,6 +86,24 @@ def best_cut(children: np.ndarray, heights: np.ndarray, group: np.ndarray, canno
     return (low if high is None or low <= 0 else float(np.sqrt(low * high))), best
 
 
+def min_part_size(n: int, rate: float, max_chance: float = MAX_CHANCE) -> float:
+    """Fewest points of a part that random side information at ``rate`` misses with chance below ``max_chance``.
+
+    Over all the parts of that size that ``n`` points hold (at most ``n / s``, a union
+    bound): the smallest ``s`` with ``(n / s) * (1 - rate) ** s <= max_chance``.
+    """
+    if rate <= 0:
+        return np.inf
+    log_miss = np.log1p(-rate)  # < 0
+    s = np.log(max_chance) / log_miss  # one part alone
+    for _ in range(50):  # fixed point of s = log(max_chance * s / n) / log(1 - rate)
+        s_new = np.log(max_chance * s / n) / log_miss if n > s else s
+        if abs(s_new - s) < 1e-6:
+            break
+        s = s_new
+    return float(max(s, 1.0))
+
+
 def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.spmatrix,
                   max_chance: float = MAX_CHANCE) -> list[np.ndarray]:
     """Parts of ``Z`` (n, d) that no side information reaches and that chance alone would not explain.
@@ -124,7 +144,7 @@ def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.
     rate = labelled[held].sum() / max(size[held].sum(), 1)
     if rate >= 1:
         return []
-    min_size = np.log(max_chance) / np.log1p(-rate)
+    min_size = min_part_size(n, rate, max_chance)
     roots = np.flatnonzero((labelled == 0) & (size >= min_size) & (top | (labelled[np.maximum(parent, 0)] > 0)))
     kids = {n + j: (int(a), int(b)) for j, (a, b) in enumerate(children)}
 
