@@ -14,8 +14,8 @@ of points) and reads two things from the side information:
 
 A maximal subtree holding no side information is cut at ``h*``, and each of its parts of at
 least ``s`` points becomes a group, ``s`` the smallest size for which side information
-drawn at random at rate ``f`` would miss any of the ``n / s`` parts of that size with a
-chance below ``max_chance`` (5%; ``(n / s) (1 - f)^s <= max_chance``). With side
+drawn at random at rate ``f`` is expected to miss fewer than half of one of the ``n / s``
+parts of that size (``(n / s) (1 - f)^s <= 0.5``). With side
 information drawn from every group no part qualifies and nothing changes; where it was
 drawn from some groups only, the others come out.
 """
@@ -27,11 +27,11 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["unseen_groups", "min_part_size", "best_cut", "MAX_CHANCE"]
+__all__ = ["unseen_groups", "min_part_size", "best_cut", "MAX_EXPECTED_MISSES"]
 
-#: Largest chance that random side information at the observed rate misses any one part of
-#: the size called a group (a union bound over the parts of that size the points hold).
-MAX_CHANCE = 0.05
+#: Most parts of the size called a group that random side information at the observed rate
+#: is expected to miss (over the ``n / s`` parts of that size the points hold).
+MAX_EXPECTED_MISSES = 0.5
 
 
 def _connectivity(idx: np.ndarray) -> sp.csr_matrix:
@@ -86,18 +86,18 @@ def best_cut(children: np.ndarray, heights: np.ndarray, group: np.ndarray, canno
     return (low if high is None or low <= 0 else float(np.sqrt(low * high))), best
 
 
-def min_part_size(n: int, rate: float, max_chance: float = MAX_CHANCE) -> float:
-    """Fewest points of a part that random side information at ``rate`` misses with chance below ``max_chance``.
+def min_part_size(n: int, rate: float, max_misses: float = MAX_EXPECTED_MISSES) -> float:
+    """Fewest points ``s`` of a part such that random side information at ``rate`` is expected to miss
+    at most ``max_misses`` of the ``n / s`` parts of that size that ``n`` points hold.
 
-    Over all the parts of that size that ``n`` points hold (at most ``n / s``, a union
-    bound): the smallest ``s`` with ``(n / s) * (1 - rate) ** s <= max_chance``.
+    The smallest ``s`` with ``(n / s) * (1 - rate) ** s <= max_misses``.
     """
     if rate <= 0:
         return np.inf
     log_miss = np.log1p(-rate)  # < 0
-    s = np.log(max_chance) / log_miss  # one part alone
-    for _ in range(50):  # fixed point of s = log(max_chance * s / n) / log(1 - rate)
-        s_new = np.log(max_chance * s / n) / log_miss if n > s else s
+    s = np.log(max_misses) / log_miss  # one part alone
+    for _ in range(50):  # fixed point of s = log(max_misses * s / n) / log(1 - rate)
+        s_new = np.log(max_misses * s / n) / log_miss if n > s else s
         if abs(s_new - s) < 1e-6:
             break
         s = s_new
@@ -105,7 +105,7 @@ def min_part_size(n: int, rate: float, max_chance: float = MAX_CHANCE) -> float:
 
 
 def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.spmatrix,
-                  max_chance: float = MAX_CHANCE) -> list[np.ndarray]:
+                  max_misses: float = MAX_EXPECTED_MISSES) -> list[np.ndarray]:
     """Parts of ``Z`` (n, d) that no side information reaches and that chance alone would not explain.
 
     ``idx`` (n, k) are each point's nearest neighbours (the graph the tree's merges follow),
@@ -144,7 +144,7 @@ def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.
     rate = labelled[held].sum() / max(size[held].sum(), 1)
     if rate >= 1:
         return []
-    min_size = min_part_size(n, rate, max_chance)
+    min_size = min_part_size(n, rate, max_misses)
     roots = np.flatnonzero((labelled == 0) & (size >= min_size) & (top | (labelled[np.maximum(parent, 0)] > 0)))
     kids = {n + j: (int(a), int(b)) for j, (a, b) in enumerate(children)}
 
