@@ -8,7 +8,7 @@ import torch
 from dmshift import NOISE, DMSClustering
 from dmshift.constraints import SideInfo
 from dmshift.metrics import accuracy
-from dmshift.novelty import MAX_EXPECTED_MISSES, best_cut, min_part_size, unseen_groups
+from dmshift.novelty import MAX_CHANCE, best_cut, min_part_size, unseen_groups
 from dmshift.smoothing import knn, smooth_labels, spread_labels
 
 CENTERS = [[0, 0], [10, 0], [0, 10], [10, 10], [20, 0], [20, 10]]
@@ -130,10 +130,10 @@ def test_find_unseen_must_be_a_bool():
 
 
 @pytest.mark.parametrize("n, rate", [(70_000, 0.05), (1_800, 0.043), (10_000, 0.005), (500, 0.2)])
-def test_min_part_size_bounds_the_expected_misses(n, rate):
+def test_min_part_size_is_a_union_bound(n, rate):
     s = min_part_size(n, rate)
     misses = lambda size: (n / size) * (1 - rate) ** size  # noqa: E731
-    assert misses(s) == pytest.approx(MAX_EXPECTED_MISSES, rel=1e-4)
-    assert misses(0.9 * s) > MAX_EXPECTED_MISSES
-    assert s > np.log(MAX_EXPECTED_MISSES) / np.log1p(-rate)  # larger than for one part alone
+    assert misses(s) == pytest.approx(MAX_CHANCE, rel=1e-4)
+    assert misses(0.9 * s) > MAX_CHANCE
+    assert s > np.log(MAX_CHANCE) / np.log1p(-rate)  # larger than for one part alone
     assert min_part_size(n, 0.0) == np.inf

@@ -9,15 +9,23 @@ of points) and reads two things from the side information:
 - **the scale of a group**: the merge height ``h*`` at which the tree best agrees with the
   side information (share of "same" pairs joined minus share of "different" pairs joined;
   the geometric middle of the heights that agree best);
-- **the rate of side information**: the share ``f`` of points with side information among
-  the parts at ``h*`` that hold any.
+- **the rate of side information**: the share of points with side information.
 
-A maximal subtree holding no side information is cut at ``h*``, and each of its parts of at
-least ``s`` points becomes a group, ``s`` the smallest size for which side information
-drawn at random at rate ``f`` is expected to miss fewer than half of one of the ``n / s``
-parts of that size (``(n / s) (1 - f)^s <= 0.5``). With side
-information drawn from every group no part qualifies and nothing changes; where it was
-drawn from some groups only, the others come out.
+A subtree holding no side information is a group when it is too large for side information
+drawn at random at that rate to have missed it: at least ``s`` points, ``s`` the smallest
+size for which random side information at rate ``f`` would miss any of the ``n / s`` parts
+of that size with a chance below 5% (``(n / s) (1 - f)^s <= 0.05``, a union bound). Two
+kinds are judged:
+
+- a *hole*: a maximal subtree without side information below ``h*``, inside a part at
+  ``h*`` that holds some (the tree put an unseen group together with a seen one); ``f`` is
+  the rate in the rest of that part;
+- a *whole part* at ``h*`` without side information; ``f`` is the rate in the parts that
+  hold some, not counting the holes found in them.
+
+With side information drawn at random from every group, no part qualifies (but with a
+chance below 5%) and nothing changes; where it was drawn from some groups only, the others
+come out.
 """
 
 from __future__ import annotations
@@ -27,11 +35,11 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["unseen_groups", "min_part_size", "best_cut", "MAX_EXPECTED_MISSES"]
+__all__ = ["unseen_groups", "min_part_size", "best_cut", "MAX_CHANCE"]
 
-#: Most parts of the size called a group that random side information at the observed rate
-#: is expected to miss (over the ``n / s`` parts of that size the points hold).
-MAX_EXPECTED_MISSES = 0.5
+#: Largest chance that random side information at the observed rate misses any part of the
+#: size called a group (a union bound over the ``n / s`` parts of that size the points hold).
+MAX_CHANCE = 0.05
 
 
 def _connectivity(idx: np.ndarray) -> sp.csr_matrix:
@@ -86,18 +94,18 @@ def best_cut(children: np.ndarray, heights: np.ndarray, group: np.ndarray, canno
     return (low if high is None or low <= 0 else float(np.sqrt(low * high))), best
 
 
-def min_part_size(n: int, rate: float, max_misses: float = MAX_EXPECTED_MISSES) -> float:
-    """Fewest points ``s`` of a part such that random side information at ``rate`` is expected to miss
-    at most ``max_misses`` of the ``n / s`` parts of that size that ``n`` points hold.
+def min_part_size(n: int, rate: float, max_chance: float = MAX_CHANCE) -> float:
+    """Fewest points ``s`` of a part such that random side information at ``rate`` misses any of the
+    ``n / s`` parts of that size that ``n`` points hold with a chance below ``max_chance``.
 
-    The smallest ``s`` with ``(n / s) * (1 - rate) ** s <= max_misses``.
+    The smallest ``s`` with ``(n / s) * (1 - rate) ** s <= max_chance`` (a union bound).
     """
     if rate <= 0:
         return np.inf
     log_miss = np.log1p(-rate)  # < 0
-    s = np.log(max_misses) / log_miss  # one part alone
-    for _ in range(50):  # fixed point of s = log(max_misses * s / n) / log(1 - rate)
-        s_new = np.log(max_misses * s / n) / log_miss if n > s else s
+    s = np.log(max_chance) / log_miss  # one part alone
+    for _ in range(50):  # fixed point of s = log(max_chance * s / n) / log(1 - rate)
+        s_new = np.log(max_chance * s / n) / log_miss if n > s else s
         if abs(s_new - s) < 1e-6:
             break
         s = s_new
@@ -105,7 +113,7 @@ def min_part_size(n: int, rate: float, max_misses: float = MAX_EXPECTED_MISSES) 
 
 
 def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.spmatrix,
-                  max_misses: float = MAX_EXPECTED_MISSES) -> list[np.ndarray]:
+                  max_chance: float = MAX_CHANCE) -> list[np.ndarray]:
     """Parts of ``Z`` (n, d) that no side information reaches and that chance alone would not explain.
 
     ``idx`` (n, k) are each point's nearest neighbours (the graph the tree's merges follow),
@@ -138,14 +146,13 @@ def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.
         size[v], labelled[v], height[v] = size[a] + size[b], labelled[a] + labelled[b], heights[j]
         parent[a] = parent[b] = v
     top = parent < 0
-    # the parts at h*: the highest nodes not above it
+    # the parts at h*: the highest nodes not above it; cut[v]: the part at h* holding node v (-1: above)
     at_cut = (height <= h_star) & (top | (height[np.maximum(parent, 0)] > h_star))
-    held = at_cut & (labelled > 0)
-    rate = labelled[held].sum() / max(size[held].sum(), 1)
-    if rate >= 1:
-        return []
-    min_size = min_part_size(n, rate, max_misses)
-    roots = np.flatnonzero((labelled == 0) & (size >= min_size) & (top | (labelled[np.maximum(parent, 0)] > 0)))
+    cut = np.full(n_nodes, -1, dtype=np.int64)
+    for v in range(n_nodes - 1, -1, -1):  # parents come after their children
+        cut[v] = v if at_cut[v] else (cut[parent[v]] if parent[v] >= 0 else -1)
+    # maximal subtrees without side information
+    roots = np.flatnonzero((labelled == 0) & (top | (labelled[np.maximum(parent, 0)] > 0)))
     kids = {n + j: (int(a), int(b)) for j, (a, b) in enumerate(children)}
 
     def leaves(v: int) -> np.ndarray:
@@ -158,13 +165,30 @@ def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.
                 stack.extend(kids[u])
         return np.sort(np.asarray(out, dtype=np.int64))
 
+    def unlikely(m: int, rate: float) -> bool:  # too large for random side information to have missed
+        return 0 < rate < 1 and m >= min_part_size(n, rate, max_chance)
+
     parts = []
-    for r in roots:
+    # 1. a hole: a subtree without side information inside a part at h* that holds some,
+    #    judged by the rate of side information in the rest of that part
+    holes = roots[(cut[roots] >= 0) & (cut[roots] != roots)]
+    hole_points = 0
+    for r in holes:
+        p = cut[r]
+        if unlikely(size[r], labelled[p] / (size[p] - size[r])):
+            parts.append(leaves(int(r)))
+            hole_points += size[r]
+    # 2. whole parts at h* without side information, judged by the rate in the parts that hold
+    #    some, not counting the holes found in them (points of unseen groups that the tree put
+    #    below h* with a seen group would otherwise dilute it)
+    held = at_cut & (labelled > 0)
+    rate = labelled[held].sum() / max(size[held].sum() - hole_points, 1)
+    for r in roots[(cut[roots] < 0) | (cut[roots] == roots)]:
         stack = [int(r)]
         while stack:
             u = stack.pop()
-            if u >= n and height[u] > h_star:
+            if not at_cut[u] and u >= n:
                 stack.extend(kids[u])
-            elif size[u] >= min_size:
+            elif at_cut[u] and unlikely(size[u], rate):
                 parts.append(leaves(u))
     return parts
