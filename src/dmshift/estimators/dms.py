@@ -267,8 +267,6 @@ class DMSClustering(BaseClustering):
         self.checkpoint_every = checkpoint_every
 
     # ------------------------------------------------------------------ checks
-    _smooth_each_round = False
-
     def _check_params(self):
         check_param("kernel", self.kernel, ("subtract", "concat"))
         check_param("init", self.init, ("distance", "default"))
@@ -387,8 +385,6 @@ class DMSClustering(BaseClustering):
         for r in range(1 + int(self.self_training)):
             side_r = side
             if r > 0:  # self-training: pseudo-labels from the last clustering, a fresh kernel
-                if self._smooth_each_round:
-                    self._smooth(Xs, side, seed)
                 side_r = SideInfo.build(side.n_samples, y=pseudo_labels(side, self.labels_, self.confidence_,
                                                                         float(self.self_training_share)))
                 try:
