@@ -150,8 +150,9 @@ class DMSClustering(BaseClustering):
         that holds no side information is seeded by its ``self_training_share`` most
         confident points, weighted to count together as much as side information at its
         observed rate would (a cluster seeded by half its points would otherwise drown a
-        group with a few labelled points). The seeds' labels spread over the graph of each point's
-        ``n_neighbors`` nearest neighbours in the kernel's input space (label spreading).
+        group with a few labelled points). The seeds' labels spread over the graph of each
+        point's ``n_neighbors`` nearest neighbours in the kernel's input space (label
+        spreading).
         Noise stays noise and side information is never overruled. Above
         ``SMOOTH_MAX_POINTS`` (100,000) points the graph is built on a random 100,000 and the
         others take their nearest landmarks' vote; ``predict`` takes the same vote.
@@ -173,8 +174,7 @@ class DMSClustering(BaseClustering):
         kernel maps an unseen group onto the seen group it most resembles; with labels on
         5 of digits' 10 classes, this took ACC on the unseen classes' points from 0.594
         to 0.809 (3 seeds). With side information from every group, no part qualifies
-        but by chance.
-        ``smoothing_["unseen_groups"]`` counts the groups found.
+        but by chance. ``smoothing_["unseen_groups"]`` counts the groups found.
     memory_budget : int, default=256 MiB
         Bytes for one tile of pairwise intermediate values.
     time_limit : float or None, default=None
