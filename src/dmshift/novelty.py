@@ -50,6 +50,18 @@ def _connectivity(idx: np.ndarray) -> sp.csr_matrix:
     return (A + A.T).tocsr()
 
 
+def _pairs(group: np.ndarray, cannot: sp.spmatrix) -> tuple[int, sp.csr_matrix, float, float]:
+    """Groups, the symmetric "different" relation (G, G) as floats, and the numbers of "same" and
+    "different" pairs of points that the side information ``group`` (n,) and ``cannot`` states."""
+    g = group[group >= 0]
+    n_groups = int(g.max(initial=-1)) + 1
+    cnt = np.bincount(g, minlength=n_groups)
+    C = sp.csr_matrix(cannot, dtype=np.float64)
+    C = ((C + C.T) > 0).astype(np.float64)
+    C = sp.csr_matrix(C - sp.diags(C.diagonal()))  # a group is never "different" from itself
+    return n_groups, C, float((cnt * (cnt - 1) / 2).sum()), float(cnt @ (C @ cnt)) / 2
+
+
 def best_cut(children: np.ndarray, heights: np.ndarray, group: np.ndarray, cannot: sp.spmatrix) -> tuple[float, float]:
     """Merge height at which the tree best agrees with the side information, and that agreement.
 
@@ -62,14 +74,7 @@ def best_cut(children: np.ndarray, heights: np.ndarray, group: np.ndarray, canno
     returned. ``(0.0, -inf)`` when either kind of pair is absent.
     """
     n = group.size
-    g = group[group >= 0]
-    n_groups = int(g.max(initial=-1)) + 1
-    cnt = np.bincount(g, minlength=n_groups)
-    C = sp.csr_matrix(cannot, dtype=np.float64)
-    C = ((C + C.T) > 0).astype(np.float64)
-    C = sp.csr_matrix(C - sp.diags(C.diagonal()))  # a group is never "different" from itself
-    tot_same = float((cnt * (cnt - 1) / 2).sum())
-    tot_diff = float(cnt @ (C @ cnt)) / 2
+    n_groups, C, tot_same, tot_diff = _pairs(group, cannot)
     if tot_same == 0 or tot_diff == 0:
         return 0.0, -np.inf
     hist = {int(i): np.bincount([group[i]], minlength=n_groups).astype(np.float64) for i in np.flatnonzero(group >= 0)}
@@ -128,9 +133,12 @@ def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.
     group = np.asarray(group, dtype=np.int64)
     if n < 3 or not (group >= 0).any():
         return []
+    _, _, tot_same, tot_diff = _pairs(group, cannot)
+    if tot_same == 0 or tot_diff == 0:  # nothing to cut by: spare the tree
+        return []
     with warnings.catch_warnings():  # a disconnected graph is completed by scikit-learn, with a warning
         warnings.simplefilter("ignore")
-        children, _, _, parents, heights = ward_tree(np.asarray(Z, dtype=np.float64), connectivity=_connectivity(idx),
+        children, _, _, _, heights = ward_tree(np.asarray(Z, dtype=np.float64), connectivity=_connectivity(idx),
                                                      return_distance=True)
     h_star, score = best_cut(children, heights, group, cannot)
     if not score > 0:
