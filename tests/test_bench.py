@@ -45,6 +45,10 @@ def test_help(capsys):
     (["bench", "table3", "--methods", "nosuch"], "unknown method"),
     (["bench", "table3", "--datasets", "nosuch"], "unknown data set"),
     (["bench", "threshold", "--methods", "kmeans"], "does not run kmeans"),
+    (["bench", "table3", "--dms", "nosuch=1"], "no parameter 'nosuch'"),
+    (["bench", "table3", "--dms", "smoothing"], "--dms must be PARAM=VALUE"),
+    (["bench", "table3", "--dms", "kernel=concat"], "'kernel' is set by the benchmark"),
+    (["bench", "table3", "--first-seed", "-1"], "--first-seed must be"),
 ])
 def test_bad_arguments_give_one_line_error(argv, message, capsys, tmp_path):
     assert cli_main([*argv, "--out", str(tmp_path)]) != 0
@@ -120,6 +124,24 @@ def test_harness_scores_only_points_without_side_information(tmp_path, monkeypat
     for r in rows:
         assert float(r["acc"]) == 1.0 and float(r["noise"]) == 0.0 and float(r["ami"]) == pytest.approx(1.0)
         assert int(r["n_side"]) == 15 and int(r["n_scored"]) == 285
+
+
+def test_dms_params_and_first_seed_reach_every_fit(tmp_path, monkeypatch):
+    seen = []
+
+    def spy(X, y_side, k, seed, opts):
+        seen.append((seed, dict(opts.dms_params)))
+        return Fit(np.zeros(len(X), dtype=int), 0.0)
+
+    monkeypatch.setitem(METHODS, "spy", ("spy", spy, True))
+    assert cli_main(["-q", "bench", "table3", "--quick", "--seeds", "2", "--first-seed", "5", "--methods", "spy",
+                     "--dms", "smoothing=None", "--dms", "threshold=0.5", "--dms", "seeding=random",
+                     "--out", str(tmp_path)]) == 0
+    expected = {"smoothing": None, "threshold": 0.5, "seeding": "random"}
+    assert seen == [(5, expected), (6, expected)]
+    assert {r["seed"] for r in _rows(tmp_path / "bench-table3-quick.csv")} == {"5", "6"}
+    md = (tmp_path / "bench-table3-quick.md").read_text()
+    assert "library defaults except smoothing=None, threshold=0.5, seeding='random'" in md
 
 
 def test_restricted_split():

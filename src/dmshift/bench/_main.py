@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datasets", nargs="+", metavar="NAME", help="data sets (default: the experiment's)")
     p.add_argument("--methods", nargs="+", metavar="NAME", help="methods (default: the experiment's)")
     p.add_argument("--seeds", type=int, default=3, metavar="N", help="random seeds 0..N-1 per cell (default 3)")
+    p.add_argument("--first-seed", type=int, default=0, metavar="S",
+                   help="run seeds S..S+N-1 instead, e.g. to add seeds to an earlier run (default 0)")
+    p.add_argument("--dms", action="append", default=[], metavar="PARAM=VALUE",
+                   help="a DMSClustering parameter for every DMS fit, e.g. --dms smoothing=None (a Python "
+                        "literal, else a string); repeat for several; recorded in the results")
     p.add_argument("--fraction", type=float, default=0.05,
                    help="share of points with side information (default 0.05, the paper's)")
     p.add_argument("--quick", action="store_true",
@@ -72,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _check(args, exp) -> tuple[list[str], list[str]]:
     if args.seeds < 1:
         raise ValueError(f"--seeds must be a positive int. Got {args.seeds} instead.")
+    if args.first_seed < 0:
+        raise ValueError(f"--first-seed must be a non-negative int. Got {args.first_seed} instead.")
     if not 0.0 < args.fraction < 1.0:
         raise ValueError(f"--fraction must be in (0, 1). Got {args.fraction} instead.")
     if args.max_steps is not None and args.max_steps < 1:
@@ -94,6 +101,33 @@ def _check(args, exp) -> tuple[list[str], list[str]]:
     if bad:
         raise ValueError(f"unknown data set(s) {', '.join(bad)}; choose from {', '.join(DATASETS)}")
     return methods, datasets
+
+
+def parse_dms_params(items: list[str]) -> dict:
+    """``["smoothing=None", "n_layers=3"]`` -> ``{"smoothing": None, "n_layers": 3}``, checked against DMS's parameters."""
+    import ast
+
+    from ..estimators.dms import DMSClustering
+
+    known = DMSClustering().get_params()
+    fixed = {"kernel", "random_state", "device", "max_steps", "time_limit"}
+    out = {}
+    for item in items:
+        key, eq, text = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise ValueError(f"--dms must be PARAM=VALUE, e.g. smoothing=None. Got {item!r} instead.")
+        if key not in known:
+            raise ValueError(f"--dms: DMSClustering has no parameter {key!r}; choose from {', '.join(sorted(known))}")
+        if key in fixed:
+            raise ValueError(f"--dms: {key!r} is set by the benchmark itself (the method name, the seed, --device, "
+                             f"--max-steps or --time-limit); it cannot be given with --dms")
+        try:
+            value = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            value = text.strip()
+        out[key] = value
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,8 +160,11 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv, args, exp, methods, cases, device) -> int:
     from threadpoolctl import threadpool_limits
 
-    ctx = Context(seeds=tuple(range(args.seeds)), methods=tuple(methods), fraction=args.fraction, quick=args.quick,
-                  opts=Options(device=device, max_steps=args.max_steps, time_limit=args.time_limit))
+    dms_params = parse_dms_params(args.dms)
+    ctx = Context(seeds=tuple(range(args.first_seed, args.first_seed + args.seeds)), methods=tuple(methods),
+                  fraction=args.fraction, quick=args.quick,
+                  opts=Options(device=device, max_steps=args.max_steps, time_limit=args.time_limit,
+                               dms_params=dms_params))
     if args.quick:
         ctx = quick_context(ctx)
     name = "bench-" + exp.name + ("-quick" if args.quick else "") + (f"-{args.tag}" if args.tag else "")
@@ -138,7 +175,8 @@ def _run(argv, args, exp, methods, cases, device) -> int:
                                      if exp.restricted else
                                      f"partial labels on a random {ctx.fraction:.0%} of the points "
                                      "(numpy default_rng(seed)); scores on the other points only"),
-                "DMS parameters": "library defaults" + (
+                "DMS parameters": ("library defaults" if not dms_params else "library defaults except " + ", ".join(
+                    f"{k}={v!r}" for k, v in dms_params.items())) + (
                     "" if ctx.opts.max_steps is None else f", except max_steps={ctx.opts.max_steps}") + (
                     "" if ctx.opts.time_limit is None else f", time_limit={ctx.opts.time_limit:g} s"),
                 "max_steps override": ctx.opts.max_steps if ctx.opts.max_steps is not None else "none",
