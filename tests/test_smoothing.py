@@ -6,7 +6,7 @@ import torch
 from sklearn.neighbors import NearestNeighbors
 
 from dmshift import NOISE
-from dmshift.smoothing import knn, smooth_labels, spread_labels, vote_labels
+from dmshift.smoothing import GATE_NEIGHBORS, knn, smooth_labels, spread_labels, vote_labels
 
 
 def two_lines(n=51, gap=5.0):
@@ -72,6 +72,17 @@ def test_smoothing_is_refused_when_the_graph_disagrees_with_the_seeds():
     sm = smooth_labels(Z, labels, seeds, 2, 10_000, np.random.default_rng(0), 1 << 20, min_agreement=0.9)
     assert not sm.applied and sm.agreement < 0.5
     np.testing.assert_array_equal(sm.labels, labels)
+
+
+def test_the_gate_reads_its_own_graph_whatever_the_spreading_neighbours():
+    # tight pairs of points, pairs labelled 0, 1, 0, 1 ... along a line: each point's nearest
+    # neighbour shares its label, its next four mostly do not
+    Z = torch.tensor([[p + 0.01 * j] for p in range(30) for j in range(2)], dtype=torch.float32)
+    labels = np.repeat(np.arange(30) % 2, 2)
+    seeds = np.arange(60)
+    got = {k: smooth_labels(Z, labels, seeds, k, 10_000, np.random.default_rng(0), 1 << 20).agreement
+           for k in (1, 3, GATE_NEIGHBORS, 8)}
+    assert len(set(got.values())) == 1 and got[1] < 0.5
 
 
 def test_landmarks_above_max_points_and_the_others_vote():

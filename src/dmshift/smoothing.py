@@ -35,6 +35,9 @@ ALPHA = 0.99
 N_ITER = 50
 #: Neighbours of each point in the graph whose Ward tree finds unseen groups.
 TREE_NEIGHBORS = 10
+#: Neighbours of each point in the graph whose edges between seeds decide whether it is
+#: trusted (``min_agreement``), whatever ``n_neighbors`` the labels spread over.
+GATE_NEIGHBORS = 5
 
 
 @torch.no_grad()
@@ -146,9 +149,9 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     Points in ``fixed`` (indices, such as those with side information) keep their label.
 
     The graph is only trusted when it agrees with the seeds: when fewer than
-    ``min_agreement`` of its edges between two seeds join seeds of one label (the
-    neighbourhoods of ``Z`` group the points some other way than the labels do), the
-    labels are returned unchanged with ``applied`` False.
+    ``min_agreement`` of the edges between two seeds in the ``GATE_NEIGHBORS``-NN graph
+    join seeds of one label (the neighbourhoods of ``Z`` group the points some other way
+    than the labels do), the labels are returned unchanged with ``applied`` False.
 
     ``groups`` (n,) and ``cannot`` (G, G), the side-information group of each point (-1:
     none) and which groups differ, turn on the search for unseen groups
@@ -166,12 +169,12 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     pos[landmarks] = np.arange(landmarks.size)
     seeds = seeds[pos[seeds] >= 0]  # seeds among the landmarks
     Zl = Z[torch.as_tensor(landmarks, device=Z.device)]
-    k_tree = max(n_neighbors, TREE_NEIGHBORS) if groups is not None else n_neighbors
-    idx_tree, dist = knn(Zl, Zl, k_tree, memory_budget, exclude_self=True)  # ascending distance
+    k_graph = max(n_neighbors, GATE_NEIGHBORS, TREE_NEIGHBORS if groups is not None else 0)
+    idx_tree, dist = knn(Zl, Zl, k_graph, memory_budget, exclude_self=True)  # ascending distance
     idx, dist = idx_tree[:, :n_neighbors], dist[:, :n_neighbors]
     seed_label = np.full(landmarks.size, -1, dtype=np.int64)
     seed_label[pos[seeds]] = labels[seeds]
-    a, b = seed_label[:, None], seed_label[idx.cpu().numpy()]
+    a, b = seed_label[:, None], seed_label[idx_tree[:, :GATE_NEIGHBORS].cpu().numpy()]
     both = (a >= 0) & (b >= 0)
     agreement = float(((a == b) & both).sum() / both.sum()) if both.any() else float("nan")
     if min_agreement > 0 and not agreement >= min_agreement:  # nan (no edge joins two seeds) fails too
