@@ -1,0 +1,161 @@
+"""How many neighbours graph smoothing should spread labels over (``DMSClustering(n_neighbors=...)``).
+
+Two measurements, on the protocol of ``dms_quality.py`` (partial labels on a random 5% of
+the points, scores on the others; ``digits-novel``: labels from 5 random classes, ACC on
+the points of the other 5):
+
+* ``side``: label spreading from the side information alone over the k-NN graph of what
+  DMS's kernel reads (standardised, projected on ``n_components="auto"``), for each k.
+  Cheap (no training), so it runs on every data set given.
+* ``dms``: ``DMSClustering(smoothing=None)`` fitted once per data set and seed, then its
+  smoothing step re-run with each k (the same step ``fit`` ends with; smoothing changes
+  nothing before it, so each row equals a fit with that ``n_neighbors``). Fitted models
+  are cached under ``--cache`` so that later sweeps cost only the smoothing.
+
+    python benchmarks/smoothing_neighbors.py --side coil20 coil100 digits usps mnist10k orl umist ar_faces r8 trec \\
+        --dms coil20 digits usps digits-novel mnist10k --k 3 4 5 --out benchmarks/results/smoothing-neighbors.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import pickle
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dms_quality import load_task, side_information  # noqa: E402
+
+from dmshift import DMSClustering  # noqa: E402
+from dmshift.constraints import SideInfo  # noqa: E402
+from dmshift.estimators._base import standardization  # noqa: E402
+from dmshift.estimators.dms import principal_components  # noqa: E402
+from dmshift.metrics import evaluate  # noqa: E402
+from dmshift.smoothing import knn, spread_labels  # noqa: E402
+
+BUDGET = 1 << 28
+
+
+def kernel_input(X) -> torch.Tensor:
+    """What DMS's kernel reads at the defaults: standardised, projected (n, c)."""
+    X = torch.as_tensor(np.asarray(X, dtype=np.float32))
+    mean, scale = standardization(X, True)
+    Xs = (X - mean) / scale
+    V = principal_components(Xs, "auto")
+    return Xs if V is None else Xs @ V
+
+
+def scored(y, seed, novel):
+    known, seen = side_information(y, seed, 0.05, novel)
+    score = ~known
+    if novel:
+        score &= ~np.isin(y, seen)
+    return known, score
+
+
+def side_only(name, ks, seeds):
+    X, y, novel = load_task(name)
+    Z = kernel_input(X)
+    idx, dist = knn(Z, Z, max(ks), BUDGET, exclude_self=True)
+    out = {}
+    for k in ks:
+        accs = []
+        for seed in seeds:
+            known, score = scored(y, seed, novel)
+            side = np.flatnonzero(known)
+            classes, yl = np.unique(y[side], return_inverse=True)
+            F = spread_labels(idx[:, :k], dist[:, :k], side, yl, len(classes))
+            accs.append(evaluate(y[score], classes[F.argmax(1).cpu().numpy()][score])["acc"])
+        out[k] = accs
+    return out
+
+
+def dms(name, ks, seeds, cache: Path):
+    X, y, novel = load_task(name)
+    out = {k: [] for k in ks}
+    clusters = {k: [] for k in ks}
+    for seed in seeds:
+        known, score = scored(y, seed, novel)
+        ys = np.where(known, y, -1)
+        path = cache / f"{name}-{seed}.pkl"
+        if path.exists():
+            model = pickle.loads(path.read_bytes())
+        else:
+            model = DMSClustering(random_state=seed, smoothing=None).fit(X, ys)
+            path.write_bytes(pickle.dumps(model))
+        Xs = model._transform(X)
+        side = SideInfo.build(Xs.shape[0], y=ys)
+        for k in ks:
+            m = copy.deepcopy(model)
+            m.set_params(smoothing="auto", n_neighbors=k)
+            m._smooth(Xs, side, seed)
+            out[k].append(evaluate(y[score], m.labels_[score])["acc"])
+            clusters[k].append(m.n_clusters_)
+        print(f"{name} seed {seed}: " + ", ".join(f"k={k} {out[k][-1]:.3f}" for k in ks), flush=True)
+    return out, clusters
+
+
+def row(name, res, ks, extra=None):
+    best = max(ks, key=lambda k: np.mean(res[k]))
+    cells = []
+    for k in ks:
+        a = np.asarray(res[k])
+        text = f"{a.mean():.3f} ± {a.std():.3f}"
+        cells.append(f"**{text}**" if k == best else text)
+    tail = "" if extra is None else " | " + " / ".join(f"{np.mean(extra[k]):.1f}" for k in ks)
+    return f"| {name} | " + " | ".join(cells) + tail + " |"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--side", nargs="*", default=[], help="data sets for spreading from the side information alone")
+    ap.add_argument("--dms", nargs="*", default=[], help="data sets for DMS fits re-smoothed with each k")
+    ap.add_argument("--k", type=int, nargs="+", default=[2, 3, 4, 5, 7])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--cache", default=str(Path.home() / ".cache" / "dmshift" / "smoothing-neighbors"))
+    ap.add_argument("--out", default=None, help="write the markdown here (default: print only)")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    head = "| data | " + " | ".join(f"k = {k}" for k in args.k) + " |"
+    rule = "| --- |" + " --- |" * len(args.k)
+    lines = ["# Smoothing: neighbours of the label-spreading graph", "",
+             f"- command: `python benchmarks/{Path(__file__).name} {' '.join(argv or sys.argv[1:])}`",
+             f"- commit: `{commit}`", f"- machine: {platform.platform()}, torch {torch.__version__}, "
+             f"{args.threads} thread(s)", f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+             f"- seeds: {', '.join(map(str, args.seeds))}; partial labels on a random 5% (dms_quality.py's draw); "
+             "ACC on the other points (digits-novel: on the points of the unseen classes); mean ± std, best in bold",
+             ""]
+    if args.side:
+        lines += ["## Label spreading from the side information alone", "", head, rule]
+        for name in args.side:
+            lines.append(row(name, side_only(name, args.k, args.seeds), args.k))
+            print(lines[-1], flush=True)
+        lines.append("")
+    if args.dms:
+        lines += ["## DMS (library defaults but n_neighbors), smoothing re-run on one fit per seed", "",
+                  head[:-1] + "| clusters |", rule + " --- |"]
+        for name in args.dms:
+            res, clusters = dms(name, args.k, args.seeds, cache)
+            lines.append(row(name, res, args.k, clusters))
+            print(lines[-1], flush=True)
+        lines.append("")
+    text = "\n".join(lines)
+    if args.out:
+        Path(args.out).write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
