@@ -74,6 +74,19 @@ def test_smoothing_is_refused_when_the_graph_disagrees_with_the_seeds():
     np.testing.assert_array_equal(sm.labels, labels)
 
 
+def test_edge_weights_use_the_scale_at_both_ends():
+    from dmshift.smoothing import _pair_weights
+    # three points on a line at 0, 1, 3; two neighbours each
+    idx = torch.tensor([[1, 2], [0, 2], [1, 0]])
+    dist = torch.tensor([[1.0, 3.0], [1.0, 2.0], [2.0, 3.0]])
+    w = _pair_weights(idx, dist)
+    s = torch.tensor([3.0, 2.0, 3.0])  # each point's distance to its 2nd neighbour
+    expect = torch.exp(-dist.square() / (s[:, None] * s[idx]))
+    torch.testing.assert_close(w, expect)
+    assert w[0, 0] == w[1, 0] and w[1, 1] == w[2, 0]  # the same edge seen from either end
+    assert abs(float(w[0, 0]) - np.exp(-1 / 6)) < 1e-6
+
+
 def test_the_gate_reads_its_own_graph_whatever_the_spreading_neighbours():
     # tight pairs of points, pairs labelled 0, 1, 0, 1 ... along a line: each point's nearest
     # neighbour shares its label, its next four mostly do not

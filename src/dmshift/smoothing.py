@@ -7,7 +7,8 @@ points vote: seed points (the caller chooses them; DMS takes the points with sid
 information and the most confident points of clusters that hold none) carry their
 cluster's label, and the labels spread over the graph of each point's ``n_neighbors``
 nearest neighbours in the kernel's input space (Zhou et al.'s label spreading,
-``F <- alpha S F + (1 - alpha) Y`` with ``S = D^-1/2 W D^-1/2``).
+``F <- alpha S F + (1 - alpha) Y`` with ``S = D^-1/2 W D^-1/2``; Gaussian edge weights
+with Zelnik-Manor and Perona's self-tuning scale).
 A point takes the label with the largest spread score; a point no seed reaches keeps
 its label.
 
@@ -71,6 +72,18 @@ def _weights(dist: torch.Tensor) -> torch.Tensor:
     return torch.exp(-(dist / sigma) ** 2)
 
 
+def _pair_weights(idx: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
+    """Gaussian edge weights (n, k) with the self-tuning scale of Zelnik-Manor and Perona (2004).
+
+    ``exp(-d_ij^2 / (s_i s_j))``, ``s`` a point's distance to the farthest of its k
+    neighbours: symmetric in i and j, and it adapts to the density at both ends of an edge
+    (label spreading from 5% side information: ahead of the one-ended scale of
+    :func:`_weights` on 9 of 10 data sets, ``benchmarks/results/smoothing-neighbors.md``).
+    """
+    s = dist[:, -1].clamp_min(1e-12)  # (n,)
+    return torch.exp(-dist.square() / (s[:, None] * s[idx]))
+
+
 @torch.no_grad()
 def spread_labels(idx: torch.Tensor, dist: torch.Tensor, seeds: np.ndarray, seed_labels: np.ndarray,
                   n_labels: int, alpha: float = ALPHA, n_iter: int = N_ITER,
@@ -83,7 +96,7 @@ def spread_labels(idx: torch.Tensor, dist: torch.Tensor, seeds: np.ndarray, seed
     n, k = idx.shape
     dev = idx.device
     rows = torch.arange(n, device=dev).repeat_interleave(k)
-    w = _weights(dist.float()).reshape(-1)
+    w = _pair_weights(idx, dist.float()).reshape(-1)
     W = torch.sparse_coo_tensor(torch.stack([rows, idx.reshape(-1)]), w, (n, n), check_invariants=False)
     W = (W + W.t()).coalesce()  # symmetric: an edge counts if either end chose it
     deg = torch.zeros(n, device=dev).index_add_(0, W.indices()[0], W.values())
