@@ -107,3 +107,19 @@ def test_a_group_merged_with_one_known_to_differ_gets_its_own_cluster():
     for k in fresh:  # their center is their mean
         np.testing.assert_allclose(m.cluster_centers_[k], X[m.labels_ == k].mean(0), atol=1e-4)
     assert accuracy(y[~lab], m.labels_[~lab]) > 0.8  # blobs 0 and 1 overlap (2 apart, std 0.9)
+
+
+def test_smoothing_graph_reads_the_leading_components_of_a_projection():
+    from sklearn.datasets import make_blobs
+
+    from dmshift.estimators.dms import SMOOTH_COMPONENTS
+    X, y = make_blobs(n_samples=240, n_features=100, centers=3, cluster_std=2.0, random_state=0)
+    yp = np.where(np.arange(y.size) % 8 == 0, y, -1)
+    m = DMSClustering(**FAST, n_components=80, smoothing="graph").fit(X.astype(np.float32), yp)
+    assert m.components_.shape == (100, 80) and m.smoothing_["applied"]
+    assert m.smoothing_points_.shape == (X.shape[0], SMOOTH_COMPONENTS)
+    p = m.predict(X.astype(np.float32))
+    assert (p == m.labels_).mean() > 0.95
+    # landmarks saved at the kernel's full input width (models saved before the cap) still vote
+    m.smoothing_points_ = m._transform(X.astype(np.float32))
+    assert (m.predict(X.astype(np.float32)) == m.labels_).mean() > 0.9
