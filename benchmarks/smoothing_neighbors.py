@@ -64,13 +64,19 @@ def scored(y, seed, novel):
     return known, score
 
 
-class previous_graph:
-    """While active: smoothing's graph as before, one-ended edge scale ``exp(-(d_ij / s_i)^2)`` on every component."""
+class graph_as:
+    """While active: smoothing's graph with the one-ended edge scale ``exp(-(d_ij / s_i)^2)`` (``one_ended``)
+    and/or on every component of a projection (``every_component``), as dmshift built it before."""
+
+    def __init__(self, one_ended: bool, every_component: bool):
+        self.one_ended, self.every_component = one_ended, every_component
 
     def __enter__(self):
         self.saved = smoothing._pair_weights, dms_module.SMOOTH_COMPONENTS
-        smoothing._pair_weights = lambda idx, dist: smoothing._weights(dist)
-        dms_module.SMOOTH_COMPONENTS = None  # Xs[:, :None]: every component
+        if self.one_ended:
+            smoothing._pair_weights = lambda idx, dist: smoothing._weights(dist)
+        if self.every_component:
+            dms_module.SMOOTH_COMPONENTS = None  # Xs[:, :None]: every component
 
     def __exit__(self, *exc):
         smoothing._pair_weights, dms_module.SMOOTH_COMPONENTS = self.saved
@@ -113,7 +119,7 @@ def dms(name, settings, seeds, cache: Path):
             m = copy.deepcopy(model)
             m.set_params(smoothing="auto", n_neighbors=k)
             if before:
-                with previous_graph():
+                with graph_as(one_ended=True, every_component=True):
                     m._smooth(Xs, side, seed)
             else:
                 m._smooth(Xs, side, seed)
@@ -158,17 +164,15 @@ def main(argv=None):
              "ACC on the other points (digits-novel: on the points of the unseen classes); mean ± std, best in bold",
              ""]
     if args.side:
-        for title, scale in (("today's graph: self-tuning edge scale `exp(-d_ij^2 / (s_i s_j))`, at most 64 "
-                              "leading components", None),
-                             ("the graph before: one-ended edge scale `exp(-(d_ij / s_i)^2)`, every component",
-                              previous_graph)):
+        for title, (one_ended, every) in (
+                ("today's graph: self-tuning edge scale `exp(-d_ij^2 / (s_i s_j))`, at most 64 leading components",
+                 (False, False)),
+                ("self-tuning edge scale, every component", (False, True)),
+                ("the graph before: one-ended edge scale `exp(-(d_ij / s_i)^2)`, every component", (True, True))):
             lines += [f"## Label spreading from the side information alone, {title}", "", head, rule]
             for name in args.side:
-                if scale is None:
+                with graph_as(one_ended, every):
                     lines.append(row(name, side_only(name, args.k, args.seeds), args.k))
-                else:
-                    with scale():
-                        lines.append(row(name, side_only(name, args.k, args.seeds), args.k))
                 print(lines[-1], flush=True)
             lines.append("")
     if args.dms:
