@@ -77,8 +77,9 @@ def _pair_weights(idx: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
 
     ``exp(-d_ij^2 / (s_i s_j))``, ``s`` a point's distance to the farthest of its k
     neighbours: symmetric in i and j, and it adapts to the density at both ends of an edge
-    (label spreading from 5% side information: ahead of the one-ended scale of
-    :func:`_weights` on 9 of 10 data sets, ``benchmarks/results/smoothing-neighbors.md``).
+    (label spreading from 5% side information over 3 neighbours: ahead of the one-ended
+    scale of :func:`_weights` on 9 of 10 data sets, behind on TREC,
+    ``benchmarks/results/smoothing-neighbors.md``).
     """
     s = dist[:, -1].clamp_min(1e-12)  # (n,)
     return torch.exp(-dist.square() / (s[:, None] * s[idx]))
