@@ -9,7 +9,8 @@ the points of the other 5):
   of a projection the leading ``SMOOTH_COMPONENTS``), for each k.
   Cheap (no training), so it runs on every data set given.
 * ``dms``: ``DMSClustering(smoothing=None)`` fitted once per data set and seed, then its
-  smoothing step re-run with each k (the same step ``fit`` ends with; smoothing changes
+  smoothing step re-run with the graph of before, today's without its own-component rule
+  (``dmshift.novelty.unreached_components``), and today's with each k (the same step ``fit`` ends with; smoothing changes
   nothing before it, so each row equals a fit with that ``n_neighbors``). Fitted models
   are cached under ``--cache`` so that later sweeps cost only the smoothing.
 
@@ -68,18 +69,20 @@ class graph_as:
     """While active: smoothing's graph with the one-ended edge scale ``exp(-(d_ij / s_i)^2)`` (``one_ended``)
     and/or on every component of a projection (``every_component``), as dmshift built it before."""
 
-    def __init__(self, one_ended: bool, every_component: bool):
-        self.one_ended, self.every_component = one_ended, every_component
+    def __init__(self, one_ended: bool, every_component: bool, own_components: bool = True):
+        self.one_ended, self.every_component, self.own_components = one_ended, every_component, own_components
 
     def __enter__(self):
-        self.saved = smoothing._pair_weights, dms_module.SMOOTH_COMPONENTS
+        self.saved = smoothing._pair_weights, dms_module.SMOOTH_COMPONENTS, smoothing.unreached_components
         if self.one_ended:
             smoothing._pair_weights = lambda idx, dist: smoothing._weights(dist)
         if self.every_component:
             dms_module.SMOOTH_COMPONENTS = None  # Xs[:, :None]: every component
+        if not self.own_components:  # unseeded graph components keep the kernel's clusters
+            smoothing.unreached_components = lambda *args, **kwargs: []
 
     def __exit__(self, *exc):
-        smoothing._pair_weights, dms_module.SMOOTH_COMPONENTS = self.saved
+        smoothing._pair_weights, dms_module.SMOOTH_COMPONENTS, smoothing.unreached_components = self.saved
 
 
 def side_only(name, ks, seeds):
@@ -100,7 +103,7 @@ def side_only(name, ks, seeds):
 
 
 def dms(name, settings, seeds, cache: Path):
-    """ACC per setting (label -> (k, one-ended scale?)) and clusters, re-smoothing one cached fit per seed."""
+    """ACC per setting (label -> (k, graph_as arguments)), clusters and AMI, re-smoothing one cached fit per seed."""
     X, y, novel = load_task(name)
     out = {label: [] for label in settings}
     clusters = {label: [] for label in settings}
@@ -116,13 +119,10 @@ def dms(name, settings, seeds, cache: Path):
             path.write_bytes(pickle.dumps(model))
         Xs = model._transform(X)
         side = SideInfo.build(Xs.shape[0], y=ys)
-        for label, (k, before) in settings.items():
+        for label, (k, graph) in settings.items():
             m = copy.deepcopy(model)
             m.set_params(smoothing="auto", n_neighbors=k)
-            if before:
-                with graph_as(one_ended=True, every_component=True):
-                    m._smooth(Xs, side, seed)
-            else:
+            with graph_as(*graph):
                 m._smooth(Xs, side, seed)
             e = evaluate(y[score], m.labels_[score])
             out[label].append(e["acc"])
@@ -179,8 +179,9 @@ def main(argv=None):
                 print(lines[-1], flush=True)
             lines.append("")
     if args.dms:
-        settings = {"before: k = 5, one-ended scale, every component": (5, True),
-                    **{f"k = {k}": (k, False) for k in args.k}}
+        settings = {"before: k = 5, one-ended scale, every component, no own components": (5, (True, True, False)),
+                    "k = 3, no own components": (3, (False, False, False)),
+                    **{f"k = {k}": (k, (False, False, True)) for k in args.k}}
         default = f"k = {DMSClustering().n_neighbors}"
         lines += ["## DMS (library defaults but smoothing's graph), smoothing re-run on one fit per seed", "",
                   "ACC; then the clusters found with each setting, and the AMI before and at the default "

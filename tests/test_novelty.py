@@ -8,7 +8,7 @@ import torch
 from dmshift import NOISE, DMSClustering
 from dmshift.constraints import SideInfo
 from dmshift.metrics import accuracy
-from dmshift.novelty import MAX_CHANCE, best_cut, min_part_size, unseen_groups
+from dmshift.novelty import MAX_CHANCE, best_cut, min_part_size, unreached_components, unseen_groups
 from dmshift.smoothing import knn, smooth_labels, spread_labels
 
 CENTERS = [[0, 0], [10, 0], [0, 10], [10, 10], [20, 0], [20, 10]]
@@ -137,3 +137,36 @@ def test_min_part_size_is_a_union_bound(n, rate):
     assert misses(0.9 * s) > MAX_CHANCE
     assert s > np.log(MAX_CHANCE) / np.log1p(-rate)  # larger than for one part alone
     assert min_part_size(n, 0.0) == np.inf
+
+
+def test_unreached_components_are_the_large_unseeded_ones():
+    # three separate chains (each point linked to the next): 100, 100 and 20 points
+    sizes = [100, 100, 20]
+    starts = np.cumsum([0] + sizes[:-1])
+    idx = np.concatenate([np.stack([np.minimum(np.arange(s, s + m) + 1, s + m - 1),
+                                    np.maximum(np.arange(s, s + m) - 1, s)], 1) for s, m in zip(starts, sizes)])
+    seeded = np.zeros(sum(sizes), dtype=bool)
+    seeded[5] = True  # the first chain holds a seed
+    rate = 0.05  # needs log(0.05) / log(0.95) = 58.4 points
+    found = unreached_components(idx, seeded, rate)
+    assert len(found) == 1 and np.array_equal(found[0], np.arange(100, 200))
+    assert unreached_components(idx, seeded, 0.01) == []  # at 1% a 100-point set is missed too often
+    assert unreached_components(idx, seeded, 0.0) == []
+
+
+def test_smoothing_gives_an_unseeded_component_its_own_label(monkeypatch):
+    # blob 5 lies far from every other: no k-NN edge reaches it, and it has no side information
+    import dmshift.smoothing
+    monkeypatch.setattr(dmshift.smoothing, "unseen_groups", lambda *args, **kwargs: [])  # the graph's test alone
+    X, y = blobs()
+    X[y == 5] += 1000.0
+    group, cannot = side(y, seen=[0, 1, 2, 3, 4], every=20)
+    labels = np.where(y == 5, 3, y)  # the clustering folded blob 5 into blob 3
+    fixed = np.flatnonzero(group >= 0)
+    sm = smooth_labels(torch.from_numpy(X), labels, fixed, 3, 10_000, np.random.default_rng(0), 1 << 24,
+                       fixed=fixed, groups=group, cannot=cannot)
+    assert sm.applied and sm.n_unseen == 1
+    assert accuracy(y, sm.labels) > 0.98
+    assert len(set(sm.labels[y == 5])) == 1 and not set(sm.labels[y == 5]) & set(sm.labels[y != 5])
+    off = smooth_labels(torch.from_numpy(X), labels, fixed, 3, 10_000, np.random.default_rng(0), 1 << 24, fixed=fixed)
+    assert off.n_unseen == 0 and np.array_equal(off.labels[y == 5], labels[y == 5])

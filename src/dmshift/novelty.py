@@ -26,6 +26,12 @@ kinds are judged:
 With side information drawn at random from every group, no part qualifies (but with a
 chance below 5%) and nothing changes; where it was drawn from some groups only, the others
 come out.
+
+:func:`unreached_components` is the second test, on the graph labels spread over: a
+connected component that holds no seed cannot take any seeded group's label through the
+graph. It is a group of its own when random side information at the observed rate would
+have reached a set of its size with a chance of at least 95% (``(1 - f)^s <= 0.05``, one
+test per component: the graph itself, not the side information, set it apart).
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["unseen_groups", "min_part_size", "best_cut", "MAX_CHANCE"]
+__all__ = ["unseen_groups", "unreached_components", "min_part_size", "best_cut", "MAX_CHANCE"]
 
 #: Largest chance that random side information at the observed rate misses any part of the
 #: size called a group (a union bound over the ``n / s`` parts of that size the points hold).
@@ -97,6 +103,25 @@ def best_cut(children: np.ndarray, heights: np.ndarray, group: np.ndarray, canno
     # any height from the best merge up to the next one that changes the counts agrees as well:
     # take the middle (geometric), so that well separated groups are not cut into pieces
     return (low if high is None or low <= 0 else float(np.sqrt(low * high))), best
+
+
+def unreached_components(idx: np.ndarray, seeded: np.ndarray, rate: float,
+                         max_chance: float = MAX_CHANCE) -> list[np.ndarray]:
+    """Connected components of the k-NN graph ``idx`` (n, k) that hold no ``seeded`` (n,) point and
+    at least ``log(max_chance) / log(1 - rate)`` points: index arrays, largest first."""
+    from scipy.sparse.csgraph import connected_components
+
+    n = idx.shape[0]
+    if n == 0 or not 0 < rate < 1:
+        return []
+    _, comp = connected_components(_connectivity(idx), directed=False)
+    sizes = np.bincount(comp)
+    has_seed = np.zeros(sizes.size, dtype=bool)
+    has_seed[comp[np.asarray(seeded, dtype=bool)]] = True
+    min_size = np.log(max_chance) / np.log1p(-rate)
+    found = np.flatnonzero(~has_seed & (sizes >= min_size))
+    found = found[np.argsort(-sizes[found], kind="stable")]
+    return [np.flatnonzero(comp == c) for c in found]
 
 
 def min_part_size(n: int, rate: float, max_chance: float = MAX_CHANCE) -> float:

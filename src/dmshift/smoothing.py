@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .constants import NOISE
-from .novelty import unseen_groups
+from .novelty import unreached_components, unseen_groups
 
 __all__ = ["knn", "spread_labels", "vote_labels", "revote", "smooth_labels", "Smoothed"]
 
@@ -171,7 +171,10 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     none) and which groups differ, turn on the search for unseen groups
     (:func:`dmshift.novelty.unseen_groups`, on the landmarks, once the graph is trusted):
     each group found seeds a new label on all its points, NOISE and other seeds included
-    (a cluster whose seeds all lie in one such group thus gives way to it).
+    (a cluster whose seeds all lie in one such group thus gives way to it). With ``fixed``
+    given, a connected component of the spreading graph that no seed is in, and that side
+    information at the rate of ``fixed`` would have reached with a chance of at least 95%,
+    becomes a label of its own (:func:`dmshift.novelty.unreached_components`), NOISE kept.
     """
     n = Z.shape[0]
     labels = np.asarray(labels, dtype=np.int64)
@@ -225,6 +228,17 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     reached = (F.sum(1) > 0).cpu().numpy()
     new = F.argmax(1).cpu().numpy()
     lm = np.where(reached & ~keep_noise, new, lm)
+    if groups is not None and fixed is not None and fixed.size:
+        # a component of the graph that no seed is in cannot take a seeded label: large
+        # enough, it is a group of its own rather than whatever cluster the kernel gave it
+        seeded = np.zeros(landmarks.size, dtype=bool)
+        seeded[seeds_l] = True
+        for part in unreached_components(idx.cpu().numpy(), seeded, rate):
+            members = part[~keep_noise[part]]
+            if members.size:
+                lm[members] = n_labels
+                n_labels += 1
+                n_unseen += 1
     if fixed is not None and fixed.size:
         fl = pos[fixed] >= 0
         lm[pos[fixed[fl]]] = labels[fixed[fl]]
