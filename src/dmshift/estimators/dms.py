@@ -166,7 +166,7 @@ class DMSClustering(BaseClustering):
         Neighbours per point in the smoothing graph and in ``predict``'s vote. 3 beat 5 on
         7 of 10 data sets (label spreading from 5% side information: COIL-20 0.922 vs 0.849,
         MNIST-10k 0.940 vs 0.928; behind on UMIST and TREC) and ties 4 on average; DMS at
-        the defaults, COIL-20 0.923 vs 0.854 (``benchmarks/results/smoothing-neighbors.md``).
+        the defaults, COIL-20 0.936 vs 0.868 (``benchmarks/results/smoothing-neighbors.md``).
     find_unseen : bool, default=True
         With smoothing applied, look for groups the side information never mentions
         (:mod:`dmshift.novelty`): parts of the Ward tree of the kernel's input that hold no
