@@ -158,9 +158,9 @@ class DMSClustering(BaseClustering):
         others take their nearest landmarks' vote; ``predict`` takes the same vote.
         "graph" always smooths; "auto" only when the graph agrees with the seeds: at least
         ``SMOOTH_MIN_AGREEMENT`` (0.9) of the edges between two seeds in the 5-NN graph
-        join seeds of one cluster (on a task that groups points across their nearest neighbours, such as
-        faces by lighting, it does not: agreement 0.62 on AR faces by condition, where
-        smoothing would cost 0.2 ACC). None is the paper's assignment (each point to its
+        join seeds of one cluster (on a task that groups points across their nearest
+        neighbours, such as faces by lighting, it does not: agreement 0.62 on AR faces by
+        condition, where smoothing would cost 0.2 ACC). None is the paper's assignment (each point to its
         most confident center). See ``benchmarks/results/dms-quality.md``.
     n_neighbors : int, default=3
         Neighbours per point in the smoothing graph and in ``predict``'s vote. 3 beat 5 on
