@@ -46,13 +46,10 @@ def parse_variant(text: str) -> tuple[str, dict]:
 
 def load_task(name: str):
     """(X, y, seen_classes or None) for a benchmark data set name."""
-    if name == "mnist10k":
-        d = load("mnist", n=10000)
-    elif name == "digits-novel":
-        d = load("digits")
-    else:
-        d = load(name)
-    return d.X, np.asarray(d.y), name == "digits-novel"
+    novel = name.endswith("-novel")
+    base = name[:-len("-novel")] if novel else name
+    d = load("mnist", n=10000) if base == "mnist10k" else load(base)
+    return d.X, np.asarray(d.y), novel
 
 
 def side_information(y: np.ndarray, seed: int, fraction: float, novel: bool):

@@ -76,6 +76,46 @@ def test_nothing_is_found_when_every_group_has_side_information():
     assert parts_of(X, group, cannot) == []
 
 
+def test_an_unseen_blob_with_a_stray_label_is_still_found():
+    # a point of blob 0, with its side information, sits inside unseen blob 5: the blob holds
+    # one labelled point against 10 that the rate gives 100 points, and group 0 has its other
+    # labels elsewhere, so the blob is still unseen; the stray keeps its side information
+    X, y = blobs()
+    group, cannot = side(y, seen=[0, 1, 2, 3, 4])
+    stray = 0  # labelled (every 10th point of blob 0)
+    X[stray] = CENTERS[5]
+    parts = parts_of(X, group, cannot)
+    assert len(parts) == 1
+    p = parts[0]
+    assert (y[p] == 5).all() and p.size == 100 and stray not in p
+
+
+def test_a_part_holding_most_of_a_groups_labels_is_not_unseen():
+    # blob 5 holds one labelled point, of a group labelled nowhere else: the blob is that
+    # group's (thinly labelled), not an unseen group with a stray in it
+    X, y = blobs()
+    group, cannot = side(y, seen=[0, 1, 2, 3, 4])
+    yp = np.where(group >= 0, y, -1)
+    yp[np.flatnonzero(y == 5)[0]] = 5
+    s = SideInfo.build(y.size, y=yp)
+    assert parts_of(X, s.group, s.cannot) == []
+
+
+def test_an_unseen_group_cut_in_pieces_is_found_whole():
+    # two unseen blobs of 40 points each, close to each other and far from the rest: the tree
+    # keeps them apart at the groups' scale, each too small to judge alone (0.9 ** 40 times
+    # the 16 parts of that size: 0.24), together they are not (0.9 ** 80 times 8: 0.002)
+    rng = np.random.default_rng(0)
+    seen = [rng.normal(c, 0.5, size=(100, 2)) for c in ([0, 0], [10, 0], [20, 0], [30, 0], [40, 0], [50, 0])]
+    pieces = [rng.normal(c, 0.5, size=(40, 2)) for c in ([25, 20], [31, 20])]
+    X = np.concatenate(seen + pieces).astype(np.float32)
+    y = np.repeat(np.arange(8), [100] * 6 + [40, 40])
+    group, cannot = side(y, seen=np.arange(6))
+    parts = parts_of(X, group, cannot)
+    assert len(parts) == 1
+    assert sorted(parts[0].tolist()) == np.flatnonzero(y >= 6).tolist()
+
+
 def test_small_unreached_parts_are_left_to_chance():
     # one unseen blob of 12 points: with side information on 10% of the others, missing 12
     # points by chance is likely (0.9 ** 12 = 0.28), so it is not called a group

@@ -11,21 +11,30 @@ of points) and reads two things from the side information:
   the geometric middle of the heights that agree best);
 - **the rate of side information**: the share of points with side information.
 
-A subtree holding no side information is a group when it is too large for side information
-drawn at random at that rate to have missed it: at least ``s`` points, ``s`` the smallest
-size for which random side information at rate ``f`` would miss any of the ``n / s`` parts
-of that size with a chance below 5% (``(n / s) (1 - f)^s <= 0.05``, a union bound). Two
-kinds are judged:
+A subtree is *unseen* when side information drawn at random at that rate would rarely
+have left it as bare as it is. Strays are allowed: points of neighbouring groups, with
+their side information, that the tree put inside an unseen group. A subtree of ``s``
+points holding ``k`` with side information is unseen when all three hold:
 
-- a *hole*: a maximal subtree without side information below ``h*``, inside a part at
-  ``h*`` that holds some (the tree put an unseen group together with a seen one); ``f`` is
-  the rate in the rest of that part;
-- a *whole part* at ``h*`` without side information; ``f`` is the rate in the parts that
-  hold some, not counting the holes found in them.
+- ``k`` is at most ``MAX_SEEN_SHARE`` (a third) of the ``f s`` that the rate ``f`` gives
+  it: it is mostly unseen, not a seen group with a few labels short;
+- ``P(Binomial(s, f) <= k) * (n / s) <= 0.05``: a union bound over the ``n / s`` parts of
+  that size (with ``k = 0``: ``(n / s) (1 - f)^s <= 0.05``);
+- no group has half or more of its labelled points inside: those are strays of groups
+  that lie elsewhere, not the thin side information of a group that lies here.
 
-With side information drawn at random from every group, no part qualifies (but with a
-chance below 5%) and nothing changes; where it was drawn from some groups only, the others
-come out.
+Three kinds are judged:
+
+- a *hole*: the highest unseen subtree inside a part at ``h*`` (the tree put an unseen
+  group together with a seen one); ``f`` is the rate in the rest of that part;
+- a *whole part* at ``h*``; ``f`` is the rate in the parts that hold side information, not
+  counting the holes found in them;
+- above ``h*``, a subtree none of whose parts at ``h*`` is unseen alone but which is
+  unseen as a whole (the tree cut an unseen group into pieces each too small to judge).
+
+The points returned are those without side information (the strays keep theirs). With side
+information drawn at random from every group, no part qualifies (but with a chance below
+5%) and nothing changes; where it was drawn from some groups only, the others come out.
 
 :func:`unreached_components` is the second test, on the graph labels spread over: a
 connected component that holds no seed cannot take any seeded group's label through the
@@ -40,12 +49,16 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.stats import binom
 
-__all__ = ["unseen_groups", "unreached_components", "min_part_size", "best_cut", "MAX_CHANCE"]
+__all__ = ["unseen_groups", "unreached_components", "min_part_size", "best_cut", "MAX_CHANCE", "MAX_SEEN_SHARE"]
 
 #: Largest chance that random side information at the observed rate misses any part of the
 #: size called a group (a union bound over the ``n / s`` parts of that size the points hold).
 MAX_CHANCE = 0.05
+#: Most side information a part called unseen may hold, as a share of what the observed rate
+#: gives a part of its size (the rest are strays of neighbouring groups).
+MAX_SEEN_SHARE = 1 / 3
 
 
 def _connectivity(idx: np.ndarray) -> sp.csr_matrix:
@@ -144,7 +157,7 @@ def min_part_size(n: int, rate: float, max_chance: float = MAX_CHANCE) -> float:
 
 def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.spmatrix,
                   max_chance: float = MAX_CHANCE) -> list[np.ndarray]:
-    """Parts of ``Z`` (n, d) that no side information reaches and that chance alone would not explain.
+    """Parts of ``Z`` (n, d) that side information all but misses, where chance alone would not explain it.
 
     ``idx`` (n, k) are each point's nearest neighbours (the graph the tree's merges follow),
     ``group`` (n,) the side-information group of each point (-1: none) and ``cannot``
@@ -184,11 +197,9 @@ def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.
     cut = np.full(n_nodes, -1, dtype=np.int64)
     for v in range(n_nodes - 1, -1, -1):  # parents come after their children
         cut[v] = v if at_cut[v] else (cut[parent[v]] if parent[v] >= 0 else -1)
-    # maximal subtrees without side information
-    roots = np.flatnonzero((labelled == 0) & (top | (labelled[np.maximum(parent, 0)] > 0)))
     kids = {n + j: (int(a), int(b)) for j, (a, b) in enumerate(children)}
 
-    def leaves(v: int) -> np.ndarray:
+    def leaves(v: int, side: bool = False) -> np.ndarray:  # v's points without (side: only those with) side information
         out, stack = [], [v]
         while stack:
             u = stack.pop()
@@ -196,32 +207,56 @@ def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.
                 out.append(u)
             else:
                 stack.extend(kids[u])
-        return np.sort(np.asarray(out, dtype=np.int64))
+        out = np.asarray(out, dtype=np.int64)
+        return np.sort(out[(group[out] >= 0) == side])
 
-    def unlikely(m: int, rate: float) -> bool:  # too large for random side information to have missed
-        return 0 < rate < 1 and m >= min_part_size(n, rate, max_chance)
+    n_labelled = np.bincount(group[group >= 0])  # labelled points of each side-information group
 
-    parts = []
-    # 1. a hole: a subtree without side information inside a part at h* that holds some,
-    #    judged by the rate of side information in the rest of that part
-    holes = roots[(cut[roots] >= 0) & (cut[roots] != roots)]
-    hole_points = 0
-    for r in holes:
-        p = cut[r]
-        if unlikely(size[r], labelled[p] / (size[p] - size[r])):
-            parts.append(leaves(int(r)))
-            hole_points += size[r]
-    # 2. whole parts at h* without side information, judged by the rate in the parts that hold
-    #    some, not counting the holes found in them (points of unseen groups that the tree put
-    #    below h* with a seen group would otherwise dilute it)
-    held = at_cut & (labelled > 0)
-    rate = labelled[held].sum() / max(size[held].sum() - hole_points, 1)
-    for r in roots[(cut[roots] < 0) | (cut[roots] == roots)]:
-        stack = [int(r)]
+    def unseen(v: int, rate: float) -> bool:  # see the module docstring
+        m, k = int(size[v]), int(labelled[v])
+        if not 0 < rate < 1 or k > MAX_SEEN_SHARE * rate * m or binom.cdf(k, m, rate) * max(1.0, n / m) > max_chance:
+            return False
+        if k:  # only strays: no group with side information lies mostly inside
+            inside = np.bincount(group[leaves(v, side=True)], minlength=n_labelled.size)
+            if (2 * inside[inside > 0] >= n_labelled[inside > 0]).any():
+                return False
+        return True
+
+    def too_small(m: int, rate: float) -> bool:  # no part of m points (nor any smaller) can be unseen
+        return not 0 < rate < 1 or m * np.log1p(-rate) > np.log(max_chance)
+
+    parts, found = [], np.zeros(n_nodes, dtype=bool)  # found[v]: v holds a part found
+    hole_size = hole_labelled = 0
+    # 1. holes: the highest subtrees inside a part at h* that are unseen by the rate of side
+    #    information in the rest of that part
+    for p in np.flatnonzero(at_cut & (labelled > 0) & (np.arange(n_nodes) >= n)):
+        stack = list(kids[int(p)])
         while stack:
-            u = stack.pop()
-            if not at_cut[u] and u >= n:
-                stack.extend(kids[u])
-            elif at_cut[u] and unlikely(size[u], rate):
-                parts.append(leaves(u))
+            v = stack.pop()
+            rest = size[p] - size[v]
+            if too_small(int(size[v]), labelled[p] / rest):  # bounds v's rate and those below it
+                continue
+            if unseen(v, (labelled[p] - labelled[v]) / rest):
+                parts.append(leaves(v))
+                found[p] = True
+                hole_size, hole_labelled = hole_size + size[v], hole_labelled + labelled[v]
+            elif v >= n:
+                stack.extend(kids[v])
+    # 2. whole parts, judged by the rate in the parts at h* that hold side information, not
+    #    counting the holes (their points would dilute it); above h*, a subtree none of whose
+    #    parts at h* is unseen alone but which is unseen as a whole (a group that the tree
+    #    cut into pieces each too small to judge)
+    held = at_cut & (labelled > 0)
+    rate = (labelled[held].sum() - hole_labelled) / max(size[held].sum() - hole_size, 1)
+    for v in np.flatnonzero(at_cut | (cut < 0)):  # children before parents
+        if at_cut[v]:
+            if not found[v] and not too_small(int(size[v]), rate) and unseen(int(v), rate):
+                parts.append(leaves(int(v)))
+                found[v] = True
+        else:
+            a, b = kids[int(v)]
+            found[v] = found[a] or found[b]
+            if not found[v] and not too_small(int(size[v]), rate) and unseen(int(v), rate):
+                parts.append(leaves(int(v)))
+                found[v] = True
     return parts
