@@ -119,3 +119,51 @@ def test_fixed_points_keep_their_label():
     kept = smooth_labels(Z, labels, seeds, 3, 10_000, np.random.default_rng(0), 1 << 20, fixed=np.array([10]))
     assert free.labels[10] == 0 and kept.labels[10] == 1
     assert kept.landmark_labels[10] == 1
+
+
+def test_reciprocal_edges_by_hand():
+    from dmshift.smoothing import reciprocal
+    # points at 0, 0.1, 0.2 and 1.5: the last one's nearest is 0.2, whose nearest two are 0.1 and 0
+    Z = torch.tensor([[0.0], [0.1], [0.2], [1.5]])
+    idx, _ = knn(Z, Z, 2, 1 << 20, exclude_self=True)
+    back = reciprocal(idx[:, :1], idx)
+    assert back[:3].all() and not back[3, 0]
+    assert reciprocal(idx[:, :1], knn(Z, Z, 3, 1 << 20, exclude_self=True)[0])[3, 0]  # within 3, it is returned
+
+
+def test_edge_factor_scales_the_flow():
+    Z = torch.arange(11, dtype=torch.float32)[:, None]  # a chain 0..10, a seed at each end
+    idx, dist = knn(Z, Z, 2, 1 << 20, exclude_self=True)
+    seeds, labels = np.array([0, 10]), np.array([0, 1])
+    F = spread_labels(idx, dist, seeds, labels, 2)
+    assert torch.equal(spread_labels(idx, dist, seeds, labels, 2, edge_factor=torch.ones_like(dist)), F)
+    cut = torch.ones_like(dist)
+    cut[5] = 0.0  # the edges of point 5, both ways
+    cut[idx == 5] = 0.0
+    G = spread_labels(idx, dist, seeds, labels, 2, edge_factor=cut)
+    assert float(F[6:, 0].min()) > 0 and float(G[6:, 0].max()) == 0.0  # label 0 no longer crosses
+    half = spread_labels(idx, dist, seeds, labels, 2, edge_factor=0.5 + 0.5 * cut)
+    assert 0 < float(half[6:, 0].sum()) < float(F[6:, 0].sum())
+
+
+def test_a_group_joined_only_by_one_way_edges_gets_its_own_label(monkeypatch):
+    # A: 200 points 0.1 apart (labelled 1 in 20); B: 100 points 1 apart, 1.5 beyond A's end
+    # (no label); C: far away, labelled, so that groups are known to differ. B's first point
+    # chooses A's last, which does not choose it back: B hangs on A by one-way edges only
+    a = np.arange(200) * 0.1
+    b = a[-1] + 1.5 + np.arange(100, dtype=np.float64)
+    c = 1000 + np.arange(200) * 0.1
+    Z = torch.from_numpy(np.concatenate([a, b, c])[:, None].astype(np.float32))
+    truth = np.repeat([0, 1, 2], [200, 100, 200])
+    labels = np.where(truth == 1, 0, truth)  # the kernel put B with A
+    fixed = np.flatnonzero((truth != 1) & (np.arange(truth.size) % 20 == 0))
+    groups = np.full(truth.size, -1)
+    groups[fixed] = truth[fixed] // 2
+    from dmshift.constraints import SideInfo
+    import dmshift.smoothing
+    monkeypatch.setattr(dmshift.smoothing, "unseen_groups", lambda *args, **kwargs: [])  # the graph's test alone
+    side = SideInfo.build(truth.size, y=np.where(groups >= 0, groups, -1))
+    sm = smooth_labels(Z, labels, fixed, 3, 10_000, np.random.default_rng(0), 1 << 20, fixed=fixed,
+                       groups=side.group, cannot=side.cannot)
+    assert sm.applied and sm.n_unseen == 1
+    assert len(set(sm.labels[truth == 1])) == 1 and not set(sm.labels[truth == 1]) & set(sm.labels[truth != 1])

@@ -36,9 +36,9 @@ The points returned are those without side information (the strays keep theirs).
 information drawn at random from every group, no part qualifies (but with a chance below
 5%) and nothing changes; where it was drawn from some groups only, the others come out.
 
-:func:`unreached_components` is the second test, on the graph labels spread over: a
-connected component that holds no seed cannot take any seeded group's label through the
-graph. It is a group of its own when random side information at the observed rate would
+:func:`unreached_components` is the second test, on the graph labels spread over (its
+reciprocal edges, :mod:`dmshift.smoothing`): a connected component that holds no seed is
+joined to the seeded groups by one-way edges at most. It is a group of its own when random side information at the observed rate would
 have reached a set of its size with a chance of at least 95% (``(1 - f)^s <= 0.05``, one
 test per component: the graph itself, not the side information, set it apart).
 """
