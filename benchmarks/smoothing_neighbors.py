@@ -16,6 +16,11 @@ the points of the other 5):
 
     python benchmarks/smoothing_neighbors.py --side coil20 coil100 digits usps mnist10k orl umist ar_faces r8 trec \\
         --dms coil20 digits usps digits-novel mnist10k --k 3 4 5 --out benchmarks/results/smoothing-neighbors.md
+
+``--one-way W ...`` replaces the k sweep: both measurements at the default k, with one-way
+edges (the neighbour does not return them, :data:`dmshift.smoothing.RECIPROCAL_NEIGHBORS`)
+weighted ``W`` (:data:`dmshift.smoothing.ONE_WAY_WEIGHT`), and DMS also with every edge
+counted as returned (the graph before one-way edges were told apart).
 """
 
 from __future__ import annotations
@@ -67,38 +72,58 @@ def scored(y, seed, novel):
 
 class graph_as:
     """While active: smoothing's graph with the one-ended edge scale ``exp(-(d_ij / s_i)^2)`` (``one_ended``)
-    and/or on every component of a projection (``every_component``), as dmshift built it before."""
+    and/or on every component of a projection (``every_component``), without its own-component rule
+    (``own_components`` False), as dmshift built it before; ``one_way``: the weight of an edge the
+    neighbour does not return (None: every edge counts as returned, the graph before one-way edges
+    were told apart)."""
 
-    def __init__(self, one_ended: bool, every_component: bool, own_components: bool = True):
+    def __init__(self, one_ended: bool, every_component: bool, own_components: bool = True,
+                 one_way: float | None = None):
         self.one_ended, self.every_component, self.own_components = one_ended, every_component, own_components
+        self.one_way = one_way
 
     def __enter__(self):
-        self.saved = smoothing._pair_weights, dms_module.SMOOTH_COMPONENTS, smoothing.unreached_components
+        self.saved = (smoothing._pair_weights, dms_module.SMOOTH_COMPONENTS, smoothing.unreached_components,
+                      smoothing.reciprocal, smoothing.ONE_WAY_WEIGHT)
         if self.one_ended:
             smoothing._pair_weights = lambda idx, dist: smoothing._weights(dist)
         if self.every_component:
             dms_module.SMOOTH_COMPONENTS = None  # Xs[:, :None]: every component
         if not self.own_components:  # unseeded graph components keep the kernel's clusters
             smoothing.unreached_components = lambda *args, **kwargs: []
+        if self.one_way is None:
+            smoothing.reciprocal = lambda idx, wide: torch.ones_like(idx, dtype=torch.bool)
+        else:
+            smoothing.ONE_WAY_WEIGHT = self.one_way
 
     def __exit__(self, *exc):
-        smoothing._pair_weights, dms_module.SMOOTH_COMPONENTS, smoothing.unreached_components = self.saved
+        (smoothing._pair_weights, dms_module.SMOOTH_COMPONENTS, smoothing.unreached_components,
+         smoothing.reciprocal, smoothing.ONE_WAY_WEIGHT) = self.saved
 
 
-def side_only(name, ks, seeds):
+def side_only(name, ks, seeds, one_ways=None):
+    """ACC of spreading the side information alone, for each k (``one_ways`` None: every edge weighs
+    the same), or at the default k for each weight of one-way edges in ``one_ways``."""
     X, y, novel = load_task(name)
     Z = graph_input(X)
-    idx, dist = knn(Z, Z, max(ks), BUDGET, exclude_self=True)
+    k_default = DMSClustering().n_neighbors
+    wide = max([*ks, smoothing.RECIPROCAL_NEIGHBORS] if one_ways else ks)
+    idx, dist = knn(Z, Z, wide, BUDGET, exclude_self=True)
+    cells = [(k, None) for k in ks] if one_ways is None else [(k_default, w) for w in one_ways]
     out = {}
-    for k in ks:
+    for k, w in cells:
+        factor = None
+        if w is not None:
+            returned = smoothing.reciprocal(idx[:, :k], idx[:, :smoothing.RECIPROCAL_NEIGHBORS])
+            factor = w + (1.0 - w) * returned.float()
         accs = []
         for seed in seeds:
             known, score = scored(y, seed, novel)
             side = np.flatnonzero(known)
             classes, yl = np.unique(y[side], return_inverse=True)
-            F = spread_labels(idx[:, :k], dist[:, :k], side, yl, len(classes))
+            F = spread_labels(idx[:, :k], dist[:, :k], side, yl, len(classes), edge_factor=factor)
             accs.append(evaluate(y[score], classes[F.argmax(1).cpu().numpy()][score])["acc"])
-        out[k] = accs
+        out[k if w is None else w] = accs
     return out
 
 
@@ -143,11 +168,46 @@ def row(name, res, ks, extra=None):
     return f"| {name} | " + " | ".join(cells) + tail + " |"
 
 
+def one_way_sections(args, cache: Path) -> list[str]:
+    """Markdown: spreading from the side information alone and DMS re-smoothed, for each weight of one-way edges."""
+    ws = list(args.one_way)
+    lines = []
+    if args.side:
+        lines += [f"## Label spreading from the side information alone, k = {DMSClustering().n_neighbors}, "
+                  f"one-way edges (not among the neighbour's {smoothing.RECIPROCAL_NEIGHBORS} nearest) weighted",
+                  "", "| data | " + " | ".join(f"one-way weight {w:g}" for w in ws) + " |",
+                  "| --- |" + " --- |" * len(ws)]
+        for name in args.side:
+            lines.append(row(name, side_only(name, [], args.seeds, ws), ws))
+            print(lines[-1], flush=True)
+        lines.append("")
+    if args.dms:
+        k = DMSClustering().n_neighbors
+        settings = {"before: every edge counts as returned": (k, (False, False, True, None)),
+                    **{f"one-way weight {w:g}": (k, (False, False, True, w)) for w in ws}}
+        default = f"one-way weight {smoothing.ONE_WAY_WEIGHT:g}"
+        lines += ["## DMS (library defaults but the weight of one-way edges), smoothing re-run on one fit per seed",
+                  "", "ACC; then the clusters found with each setting, and the AMI before and at the default "
+                  f"({default}). \"Before\" also finds unseeded components on the whole graph, as dmshift did.", "",
+                  "| data | " + " | ".join(settings) + " | clusters | AMI before / default |",
+                  "| --- |" + " --- |" * (len(settings) + 2)]
+        for name in args.dms:
+            res, clusters, ami = dms(name, settings, args.seeds, cache)
+            before = next(iter(settings))
+            tail = f" {np.mean(ami[before]):.3f} / {np.mean(ami[default]):.3f} |" if default in ami else " |"
+            lines.append(row(name, res, list(settings), clusters) + tail)
+            print(lines[-1], flush=True)
+        lines.append("")
+    return lines
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--side", nargs="*", default=[], help="data sets for spreading from the side information alone")
     ap.add_argument("--dms", nargs="*", default=[], help="data sets for DMS fits re-smoothed with each k")
     ap.add_argument("--k", type=int, nargs="+", default=[2, 3, 4, 5, 7])
+    ap.add_argument("--one-way", type=float, nargs="+", default=None,
+                    help="instead of the k sweep: weights of one-way edges to compare at the default k")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "dmshift" / "smoothing-neighbors"))
     ap.add_argument("--out", default=None, help="write the markdown here (default: print only)")
@@ -166,7 +226,9 @@ def main(argv=None):
              f"- seeds: {', '.join(map(str, args.seeds))}; partial labels on a random 5% (dms_quality.py's draw); "
              "ACC on the other points (digits-novel: on the points of the unseen classes); mean ± std, best in bold",
              ""]
-    if args.side:
+    if args.one_way:
+        lines += one_way_sections(args, cache)
+    if args.side and not args.one_way:
         for title, (one_ended, every) in (
                 ("today's graph: self-tuning edge scale `exp(-d_ij^2 / (s_i s_j))`, at most 64 leading components",
                  (False, False)),
@@ -178,7 +240,7 @@ def main(argv=None):
                     lines.append(row(name, side_only(name, args.k, args.seeds), args.k))
                 print(lines[-1], flush=True)
             lines.append("")
-    if args.dms:
+    if args.dms and not args.one_way:
         settings = {"before: k = 5, one-ended scale, every component, no own components": (5, (True, True, False)),
                     "k = 3, no own components": (3, (False, False, False)),
                     **{f"k = {k}": (k, (False, False, True)) for k in args.k}}
