@@ -2,9 +2,9 @@
 
 Every variant is ``DMSClustering`` with the library defaults plus the listed overrides.
 Protocol (issue "DMS quality"): side information as partial labels on a random 5% of the
-points, scores on the other 95%, noise counted as wrong, no k given; ``digits-novel``
-keeps labels for 5 random classes only and scores ACC on the points of the 5 unseen
-classes. Besides ACC/AMI the table shows the clusters found, the noise share and the
+points, scores on the other 95%, noise counted as wrong, no k given; ``NAME-novel``
+(``digits-novel``, ``usps-novel``, ``mnist10k-novel``, ...) keeps labels for half the
+classes, drawn at random, and scores ACC on the points of the other half. Besides ACC/AMI the table shows the clusters found, the noise share and the
 ACC that the same clustering gets when every point joins its most confident cluster.
 
     python benchmarks/dms_quality.py --datasets digits coil20 --seeds 0 1 2 \\
