@@ -20,7 +20,9 @@ the points of the other 5):
 ``--one-way W ...`` replaces the k sweep: both measurements at the default k, with one-way
 edges (the neighbour does not return them, :data:`dmshift.smoothing.RECIPROCAL_NEIGHBORS`)
 weighted ``W`` (:data:`dmshift.smoothing.ONE_WAY_WEIGHT`), and DMS also with every edge
-counted as returned (the graph before one-way edges were told apart).
+counted as returned (the graph before one-way edges were told apart); these DMS columns
+keep noise as noise (``smooth_noise=False``), and a last one relabels it at the default
+weight (the default).
 """
 
 from __future__ import annotations
@@ -139,14 +141,17 @@ def dms(name, settings, seeds, cache: Path):
         path = cache / f"{name}-{seed}.pkl"
         if path.exists():
             model = pickle.loads(path.read_bytes())
+            for key, value in DMSClustering().get_params().items():  # a fit cached before a parameter existed
+                if not hasattr(model, key):
+                    setattr(model, key, value)
         else:
             model = DMSClustering(random_state=seed, smoothing=None).fit(X, ys)
             path.write_bytes(pickle.dumps(model))
         Xs = model._transform(X)
         side = SideInfo.build(Xs.shape[0], y=ys)
-        for label, (k, graph) in settings.items():
+        for label, (k, graph, *more) in settings.items():  # more: DMS parameters of that setting
             m = copy.deepcopy(model)
-            m.set_params(smoothing="auto", n_neighbors=k)
+            m.set_params(smoothing="auto", n_neighbors=k, **(more[0] if more else {}))
             with graph_as(*graph):
                 m._smooth(Xs, side, seed)
             e = evaluate(y[score], m.labels_[score])
@@ -183,9 +188,13 @@ def one_way_sections(args, cache: Path) -> list[str]:
         lines.append("")
     if args.dms:
         k = DMSClustering().n_neighbors
-        settings = {"before: every edge counts as returned": (k, (False, False, True, None)),
-                    **{f"one-way weight {w:g}": (k, (False, False, True, w)) for w in ws}}
-        default = f"one-way weight {smoothing.ONE_WAY_WEIGHT:g}"
+        settings = {"before: every edge counts as returned, noise kept": (k, (False, False, True, None),
+                                                                           {"smooth_noise": False}),
+                    **{f"one-way weight {w:g}, noise kept": (k, (False, False, True, w), {"smooth_noise": False})
+                       for w in ws},
+                    f"one-way weight {smoothing.ONE_WAY_WEIGHT:g}, noise relabelled": (
+                        k, (False, False, True, smoothing.ONE_WAY_WEIGHT), {"smooth_noise": True})}
+        default = f"one-way weight {smoothing.ONE_WAY_WEIGHT:g}, noise relabelled"
         lines += ["## DMS (library defaults but the weight of one-way edges), smoothing re-run on one fit per seed",
                   "", "ACC; then the clusters found with each setting, and the AMI before and at the default "
                   f"({default}). \"Before\" also finds unseeded components on the whole graph, as dmshift did.", "",
@@ -241,8 +250,10 @@ def main(argv=None):
                 print(lines[-1], flush=True)
             lines.append("")
     if args.dms and not args.one_way:
-        settings = {"before: k = 5, one-ended scale, every component, no own components": (5, (True, True, False)),
-                    "k = 3, no own components": (3, (False, False, False)),
+        kept = {"smooth_noise": False}  # as dmshift did before one-way edges and relabelled noise
+        settings = {"before: k = 5, one-ended scale, every component, no own components": (5, (True, True, False),
+                                                                                            kept),
+                    "k = 3, no own components": (3, (False, False, False), kept),
                     **{f"k = {k}": (k, (False, False, True)) for k in args.k}}
         default = f"k = {DMSClustering().n_neighbors}"
         lines += ["## DMS (library defaults but smoothing's graph), smoothing re-run on one fit per seed", "",

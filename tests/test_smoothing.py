@@ -63,6 +63,18 @@ def test_smoothing_relabels_but_keeps_noise():
     expect = truth.copy()
     expect[5] = NOISE
     np.testing.assert_array_equal(sm.labels, expect)
+    relabelled = smooth_labels(Z, labels, seeds, 3, 10_000, np.random.default_rng(0), 1 << 20, keep_noise=False)
+    np.testing.assert_array_equal(relabelled.labels, truth)
+
+
+def test_revote_keeps_noise_unless_told_not_to():
+    from dmshift.smoothing import revote
+    R = torch.tensor([[0.0], [1.0], [10.0], [11.0]])
+    Z = torch.tensor([[0.5], [10.5], [0.2]])
+    labels = np.array([NOISE, 7, 9])
+    np.testing.assert_array_equal(revote(Z, R, np.array([3, 3, 4, 4]), labels, 2, 1 << 20), [NOISE, 4, 3])
+    np.testing.assert_array_equal(revote(Z, R, np.array([3, 3, 4, 4]), labels, 2, 1 << 20, keep_noise=False),
+                                  [3, 4, 3])
 
 
 def test_smoothing_is_refused_when_the_graph_disagrees_with_the_seeds():
@@ -167,3 +179,12 @@ def test_a_group_joined_only_by_one_way_edges_gets_its_own_label(monkeypatch):
                        groups=side.group, cannot=side.cannot)
     assert sm.applied and sm.n_unseen == 1
     assert len(set(sm.labels[truth == 1])) == 1 and not set(sm.labels[truth == 1]) & set(sm.labels[truth != 1])
+
+
+def test_revote_relabels_noise_only_within_a_landmarks_radius():
+    from dmshift.smoothing import revote
+    R = torch.tensor([[0.0], [1.0], [2.0]])
+    Z = torch.tensor([[0.5], [50.0]])
+    labels = np.array([NOISE, NOISE])
+    out = revote(Z, R, np.array([3, 3, 3]), labels, 2, 1 << 20, keep_noise=False, radius=torch.tensor([2.0, 1.0, 2.0]))
+    np.testing.assert_array_equal(out, [3, NOISE])  # the far point stays noise

@@ -142,46 +142,64 @@ def vote_labels(Z: torch.Tensor, R: torch.Tensor, r_labels: np.ndarray, k: int, 
     Rows of ``R`` labelled NOISE (-1) do not vote; a row of ``Z`` none of whose neighbours
     votes gets NOISE.
     """
-    idx, dist = knn(Z, R, k, memory_budget)
-    lab = torch.as_tensor(r_labels, device=Z.device)[idx]  # (n, k)
+    return _vote(*knn(Z, R, k, memory_budget), r_labels)
+
+
+def _vote(idx: torch.Tensor, dist: torch.Tensor, r_labels: np.ndarray) -> np.ndarray:
+    """The weighted vote (n,) of the reference rows ``idx`` (n, k) at distances ``dist`` (see :func:`vote_labels`)."""
+    lab = torch.as_tensor(r_labels, device=idx.device)[idx]  # (n, k)
     n_labels = int(r_labels.max(initial=-1)) + 1
-    votes = torch.zeros(Z.shape[0], max(1, n_labels), device=Z.device)
+    votes = torch.zeros(idx.shape[0], max(1, n_labels), device=idx.device)
     votes.scatter_add_(1, lab.clamp_min(0), _weights(dist.float()) * (lab >= 0))
     out = votes.argmax(1)
     out[votes.sum(1) <= 0] = NOISE
     return out.cpu().numpy()
 
 
+@torch.no_grad()
 def revote(Z: torch.Tensor, R: torch.Tensor, r_labels: np.ndarray, labels: np.ndarray, k: int,
-           memory_budget: int) -> np.ndarray:
-    """``labels`` of the rows of ``Z`` replaced by their neighbours' vote (:func:`vote_labels`), NOISE kept.
+           memory_budget: int, keep_noise: bool = True, radius: torch.Tensor | None = None) -> np.ndarray:
+    """``labels`` of the rows of ``Z`` replaced by their neighbours' vote (:func:`vote_labels`).
 
-    A row labelled NOISE stays NOISE; a row none of whose neighbours votes keeps its label.
+    A row labelled NOISE stays NOISE (``keep_noise``; else it takes the vote too, if
+    ``radius`` (m,) is given only when it lies within the radius of one of its ``k``
+    nearest rows of ``R``: a point far from every reference point stays noise); a row
+    none of whose neighbours votes keeps its label.
     """
-    voted = vote_labels(Z, R, r_labels, k, memory_budget)
-    return np.where((labels == NOISE) | (voted == NOISE), labels, voted)
+    idx, dist = knn(Z, R, k, memory_budget)
+    voted = _vote(idx, dist, r_labels)
+    kept = labels == NOISE
+    if not keep_noise:
+        near = np.ones(labels.shape, dtype=bool) if radius is None else \
+            (dist <= radius.to(dist.device, dist.dtype)[idx]).any(1).cpu().numpy()
+        kept &= ~near
+    return np.where(kept | (voted == NOISE), labels, voted)
 
 
 @dataclass
 class Smoothed:
-    labels: np.ndarray  # (n,) smoothed labels, NOISE kept where it was (the input labels if not applied)
+    labels: np.ndarray  # (n,) smoothed labels, NOISE kept where it was unless relabelled (the input labels if not applied)
     landmarks: np.ndarray  # (m,) indices of the points the graph was built on
     landmark_labels: np.ndarray  # (m,)
     agreement: float  # share of graph edges between two seeds that join seeds of one label (nan: none)
     applied: bool
     n_unseen: int = 0  # groups found that no side information mentions (see ``groups``)
+    radius: torch.Tensor | None = None  # (m,) each landmark's distance to its RECIPROCAL_NEIGHBORS-th nearest
 
 
 @torch.no_grad()
 def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neighbors: int, max_points: int,
                   rng: np.random.Generator, memory_budget: int, min_agreement: float = 0.0,
                   fixed: np.ndarray | None = None, groups: np.ndarray | None = None,
-                  cannot=None) -> Smoothed:
+                  cannot=None, keep_noise: bool = True) -> Smoothed:
     """Spread the labels of ``seeds`` (indices into ``Z``) over the k-NN graph of ``Z`` (n, d).
 
     ``labels`` (n,) are the current labels (NOISE allowed); the seeds' labels are
-    ``labels[seeds]`` and must not be NOISE. Points labelled NOISE stay NOISE; the others
-    take the label with the largest spread score (their own where no seed reaches them).
+    ``labels[seeds]`` and must not be NOISE. Points labelled NOISE stay NOISE
+    (``keep_noise``; else the landmarks are relabelled like the others, and the other
+    points when they lie within the radius of one of their nearest landmarks, see
+    :func:`revote`); the others take the label with the largest spread score (their own
+    where no seed reaches them).
     Points in ``fixed`` (indices, such as those with side information) keep their label.
 
     The graph is only trusted when it agrees with the seeds: when fewer than
@@ -211,6 +229,7 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     Zl = Z[torch.as_tensor(landmarks, device=Z.device)]
     k_graph = max(n_neighbors, GATE_NEIGHBORS, RECIPROCAL_NEIGHBORS, TREE_NEIGHBORS if groups is not None else 0)
     idx_tree, dist = knn(Zl, Zl, k_graph, memory_budget, exclude_self=True)  # ascending distance
+    radius = dist[:, min(RECIPROCAL_NEIGHBORS, dist.shape[1]) - 1].clone()  # (m,)
     idx, dist = idx_tree[:, :n_neighbors], dist[:, :n_neighbors]
     returned = reciprocal(idx, idx_tree[:, :RECIPROCAL_NEIGHBORS])  # (m, n_neighbors)
     seed_label = np.full(landmarks.size, -1, dtype=np.int64)
@@ -222,7 +241,7 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
         return Smoothed(out, landmarks, out[landmarks], agreement, False)
     n_labels = int(labels.max(initial=-1)) + 1
     lm = labels[landmarks].copy()
-    keep_noise = lm == NOISE
+    noise_stays, keep_noise = keep_noise, (lm == NOISE) if keep_noise else np.zeros(lm.shape, dtype=bool)
     n_unseen = 0
     in_part = np.zeros(landmarks.size, dtype=bool)
     if groups is not None:  # each unseen group seeds a label of its own, also over NOISE and other seeds
@@ -273,7 +292,8 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     out[landmarks] = lm
     rest = np.flatnonzero(pos < 0)
     if rest.size:
-        out[rest] = revote(Z[torch.as_tensor(rest, device=Z.device)], Zl, lm, out[rest], n_neighbors, memory_budget)
+        out[rest] = revote(Z[torch.as_tensor(rest, device=Z.device)], Zl, lm, out[rest], n_neighbors, memory_budget,
+                           keep_noise=noise_stays, radius=radius)
     if fixed is not None and fixed.size:
         out[fixed] = labels[fixed]
-    return Smoothed(out, landmarks, lm, agreement, True, n_unseen)
+    return Smoothed(out, landmarks, lm, agreement, True, n_unseen, radius)

@@ -21,7 +21,9 @@ def data():
 @pytest.fixture(scope="module")
 def fits(data):
     X, _, yp = data
-    return {s: DMSClustering(**FAST, smoothing=s).fit(X, yp) for s in (None, "graph")}
+    fits = {s: DMSClustering(**FAST, smoothing=s).fit(X, yp) for s in (None, "graph")}
+    fits["graph, noise kept"] = DMSClustering(**FAST, smoothing="graph", smooth_noise=False).fit(X, yp)
+    return fits
 
 
 def test_without_smoothing_predict_is_the_kernel_assignment(data, fits):
@@ -33,7 +35,7 @@ def test_without_smoothing_predict_is_the_kernel_assignment(data, fits):
 
 def test_smoothing_only_moves_points_between_the_clusters_found(data, fits):
     X, y, yp = data
-    paper, smooth = fits[None], fits["graph"]
+    paper, smooth = fits[None], fits["graph, noise kept"]
     assert smooth.smoothing_["applied"] and 0.0 <= smooth.smoothing_["agreement"] <= 1.0
     np.testing.assert_array_equal(smooth.labels_ == NOISE, paper.labels_ == NOISE)
     assert smooth.n_clusters_ <= paper.n_clusters_
@@ -41,6 +43,21 @@ def test_smoothing_only_moves_points_between_the_clusters_found(data, fits):
     assert smooth.center_cluster_.max() == smooth.n_clusters_ - 1
     # clusters are renumbered by size after smoothing: match them before counting moved points
     assert accuracy(paper.labels_, smooth.labels_) > 0.5
+
+
+def test_noise_takes_the_spread_label_unless_kept(data, fits):
+    X, y, _ = data
+    paper, kept, relabelled = fits[None], fits["graph, noise kept"], fits["graph"]
+    noise = paper.labels_ == NOISE
+    assert noise.sum() >= 3  # 60 training steps leave some points far from every center
+    assert (relabelled.labels_[noise] != NOISE).all() and (kept.labels_[noise] == NOISE).all()
+    assert relabelled.smoothing_["noise_relabelled"] and not kept.smoothing_["noise_relabelled"]
+    # the same clustering elsewhere; the relabelled points mostly join their own blob's cluster
+    assert accuracy(kept.labels_[~noise], relabelled.labels_[~noise]) == 1.0  # numbering aside
+    assert accuracy(y, relabelled.labels_) > accuracy(y, kept.labels_)
+    # predict's vote relabels noise as fit did, and keeps it where fit kept it
+    assert (relabelled.predict(X)[noise] != NOISE).all()
+    assert (kept.predict(X)[noise] == NOISE).all()
 
 
 def test_side_information_is_never_overruled(data, fits):
@@ -73,7 +90,8 @@ def test_auto_smooths_when_the_graph_agrees(data, fits):
 
 
 @pytest.mark.parametrize("params, match", [({"smoothing": "knn"}, "'smoothing'"),
-                                           ({"n_neighbors": 0}, "'n_neighbors'")])
+                                           ({"n_neighbors": 0}, "'n_neighbors'"),
+                                           ({"smooth_noise": "yes"}, "'smooth_noise'")])
 def test_bad_smoothing_parameters(data, params, match):
     X, _, yp = data
     with pytest.raises(ValueError, match=match):
