@@ -195,19 +195,24 @@ def one_way_sections(args, cache: Path) -> list[str]:
                     f"one-way weight {smoothing.ONE_WAY_WEIGHT:g}, noise relabelled": (
                         k, (False, False, True, smoothing.ONE_WAY_WEIGHT), {"smooth_noise": True})}
         default = f"one-way weight {smoothing.ONE_WAY_WEIGHT:g}, noise relabelled"
-        lines += ["## DMS (library defaults but the weight of one-way edges), smoothing re-run on one fit per seed",
-                  "", "ACC; then the clusters found with each setting, and the AMI before and at the default "
-                  f"({default}). \"Before\" also finds unseeded components on the whole graph, as dmshift did.", "",
-                  "| data | " + " | ".join(settings) + " | clusters | AMI before / default |",
-                  "| --- |" + " --- |" * (len(settings) + 2)]
-        for name in args.dms:
-            res, clusters, ami = dms(name, settings, args.seeds, cache)
-            before = next(iter(settings))
-            tail = f" {np.mean(ami[before]):.3f} / {np.mean(ami[default]):.3f} |" if default in ami else " |"
-            lines.append(row(name, res, list(settings), clusters) + tail)
-            print(lines[-1], flush=True)
-        lines.append("")
+        lines += dms_table("## DMS (library defaults but the weight of one-way edges), smoothing re-run on one fit "
+                           "per seed", f"({default}). \"Before\" also finds unseeded components on the whole graph, "
+                           "as dmshift did.", settings, default, args, cache)
     return lines
+
+
+def dms_table(title: str, note: str, settings: dict, default: str, args, cache: Path) -> list[str]:
+    """Markdown: DMS re-smoothed with each setting on ``args.dms``, one row per data set."""
+    lines = [title, "", f"ACC; then the clusters found with each setting, and the AMI before and at the default {note}",
+             "", "| data | " + " | ".join(settings) + " | clusters | AMI before / default |",
+             "| --- |" + " --- |" * (len(settings) + 2)]
+    for name in args.dms:
+        res, clusters, ami = dms(name, settings, args.seeds, cache)
+        before = next(iter(settings))
+        tail = f" {np.mean(ami[before]):.3f} / {np.mean(ami[default]):.3f} |" if default in ami else " |"
+        lines.append(row(name, res, list(settings), clusters) + tail)
+        print(lines[-1], flush=True)
+    return lines + [""]
 
 
 def main(argv=None):
@@ -256,18 +261,8 @@ def main(argv=None):
                     "k = 3, no own components": (3, (False, False, False), kept),
                     **{f"k = {k}": (k, (False, False, True)) for k in args.k}}
         default = f"k = {DMSClustering().n_neighbors}"
-        lines += ["## DMS (library defaults but smoothing's graph), smoothing re-run on one fit per seed", "",
-                  "ACC; then the clusters found with each setting, and the AMI before and at the default "
-                  f"({default}).", "",
-                  "| data | " + " | ".join(settings) + " | clusters | AMI before / default |",
-                  "| --- |" + " --- |" * (len(settings) + 2)]
-        for name in args.dms:
-            res, clusters, ami = dms(name, settings, args.seeds, cache)
-            before = next(iter(settings))
-            tail = f" {np.mean(ami[before]):.3f} / {np.mean(ami[default]):.3f} |" if default in ami else " |"
-            lines.append(row(name, res, list(settings), clusters) + tail)
-            print(lines[-1], flush=True)
-        lines.append("")
+        lines += dms_table("## DMS (library defaults but smoothing's graph), smoothing re-run on one fit per seed",
+                           f"({default}).", settings, default, args, cache)
     text = "\n".join(lines)
     if args.out:
         Path(args.out).write_text(text)

@@ -169,8 +169,8 @@ class DMSClustering(BaseClustering):
         vote relabels them too; a point no seed reaches stays noise. False keeps noise as
         noise (the paper's noise). On 5% side information (3 seeds) the noise was 0.8% of
         COIL-20 and 0.9% of COIL-100, and mostly views of one object: ACC 0.953 -> 0.961
-        and 0.960 -> 0.967; on digits, USPS and MNIST-10k there is next to no noise and
-        nothing changes (``benchmarks/results/smoothing-reciprocal.md``).
+        and 0.960 -> 0.967; digits, USPS and MNIST-10k have next to no noise and move by
+        less than 0.001 on average (``benchmarks/results/smoothing-reciprocal.md``).
     n_neighbors : int, default=3
         Neighbours per point in the smoothing graph and in ``predict``'s vote. 3 beat 5 on
         7 of 10 data sets (label spreading from 5% side information: COIL-20 0.922 vs 0.849,
