@@ -12,7 +12,7 @@ with Zelnik-Manor and Perona's self-tuning scale). An edge that the neighbour do
 return (i is not among its ``RECIPROCAL_NEIGHBORS`` nearest) weighs ``ONE_WAY_WEIGHT`` of
 that: such edges are where one group hangs on to another (label spreading from 5% side
 information: ahead on 8 of 10 data sets, COIL-20 0.922 -> 0.940; behind on TREC,
-``benchmarks/results/smoothing-neighbors.md``).
+``benchmarks/results/smoothing-reciprocal.md``).
 A point takes the label with the largest spread score; a point no seed reaches keeps
 its label.
 
@@ -261,8 +261,9 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
             # seeded ones by one-way edges at most: large enough, it is a group of its own (it
             # seeds a label over its points; the points that hang on to it by one-way edges
             # follow through the spreading) rather than whatever cluster the kernel gave it
-            own = torch.arange(landmarks.size, device=idx.device)[:, None]
-            for part in unreached_components(torch.where(returned, idx, own).cpu().numpy(), seed_label >= 0, rate):
+            self_loop = torch.arange(landmarks.size, device=idx.device)[:, None]  # stands in for a one-way edge
+            for part in unreached_components(torch.where(returned, idx, self_loop).cpu().numpy(), seed_label >= 0,
+                                             rate):
                 members = part[~keep_noise[part]]
                 if members.size:
                     seed_label[members] = n_labels
