@@ -453,7 +453,7 @@ class DMSClustering(BaseClustering):
                            groups=side.group if self.find_unseen else None, cannot=side.cannot,
                            keep_noise=not self.smooth_noise)
         self.smoothing_ = {"applied": sm.applied, "agreement": None if np.isnan(sm.agreement) else sm.agreement,
-                           "unseen_groups": sm.n_unseen, "noise_relabelled": bool(self.smooth_noise)}
+                           "unseen_groups": sm.n_unseen, "noise_relabelled": bool(self.smooth_noise and sm.applied)}
         if not sm.applied:
             return
         labels, cc = relabel_by_size(sm.labels, self.center_cluster_)
