@@ -117,7 +117,7 @@ def side_only(name, ks, seeds, one_ways=None):
         factor = None
         if w is not None:
             returned = smoothing.reciprocal(idx[:, :k], idx[:, :smoothing.RECIPROCAL_NEIGHBORS])
-            factor = w + (1.0 - w) * returned.float()
+            factor = smoothing.one_way_factor(returned, w)
         accs = []
         for seed in seeds:
             known, score = scored(y, seed, novel)

@@ -38,9 +38,10 @@ information drawn at random from every group, no part qualifies (but with a chan
 
 :func:`unreached_components` is the second test, on the graph labels spread over (its
 reciprocal edges, :mod:`dmshift.smoothing`): a connected component that holds no seed is
-joined to the seeded groups by one-way edges at most. It is a group of its own when random side information at the observed rate would
-have reached a set of its size with a chance of at least 95% (``(1 - f)^s <= 0.05``, one
-test per component: the graph itself, not the side information, set it apart).
+joined to the seeded groups by one-way edges at most. It is a group of its own when
+random side information at the observed rate would have reached a set of its size with a
+chance of at least 95% (``(1 - f)^s <= 0.05``, one test per component: the graph itself,
+not the side information, set it apart).
 """
 
 from __future__ import annotations
@@ -248,15 +249,11 @@ def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.
     #    cut into pieces each too small to judge)
     held = at_cut & (labelled > 0)
     rate = (labelled[held].sum() - hole_labelled) / max(size[held].sum() - hole_size, 1)
-    for v in np.flatnonzero(at_cut | (cut < 0)):  # children before parents
-        if at_cut[v]:
-            if not found[v] and not too_small(int(size[v]), rate) and unseen(int(v), rate):
-                parts.append(leaves(int(v)))
-                found[v] = True
-        else:
-            a, b = kids[int(v)]
+    for v in map(int, np.flatnonzero(at_cut | (cut < 0))):  # children before parents
+        if not at_cut[v]:  # above h*: judged only when no part below it was found
+            a, b = kids[v]
             found[v] = found[a] or found[b]
-            if not found[v] and not too_small(int(size[v]), rate) and unseen(int(v), rate):
-                parts.append(leaves(int(v)))
-                found[v] = True
+        if not found[v] and not too_small(int(size[v]), rate) and unseen(v, rate):
+            parts.append(leaves(v))
+            found[v] = True
     return parts

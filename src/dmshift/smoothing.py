@@ -32,7 +32,7 @@ import torch
 from .constants import NOISE
 from .novelty import unreached_components, unseen_groups
 
-__all__ = ["knn", "reciprocal", "spread_labels", "vote_labels", "revote", "smooth_labels", "Smoothed"]
+__all__ = ["knn", "reciprocal", "one_way_factor", "spread_labels", "vote_labels", "revote", "smooth_labels", "Smoothed"]
 
 #: Spreading weight of the neighbours (1 - ALPHA is the weight of the seeds).
 ALPHA = 0.99
@@ -94,6 +94,11 @@ def _pair_weights(idx: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
     """
     s = dist[:, -1].clamp_min(1e-12)  # (n,)
     return torch.exp(-dist.square() / (s[:, None] * s[idx]))
+
+
+def one_way_factor(returned: torch.Tensor, weight: float = ONE_WAY_WEIGHT) -> torch.Tensor:
+    """Edge factors (n, k) for :func:`spread_labels`: 1 for a returned edge, ``weight`` for a one-way one."""
+    return weight + (1.0 - weight) * returned.float()
 
 
 def reciprocal(idx: torch.Tensor, idx_wide: torch.Tensor) -> torch.Tensor:
@@ -241,13 +246,13 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
         return Smoothed(out, landmarks, out[landmarks], agreement, False)
     n_labels = int(labels.max(initial=-1)) + 1
     lm = labels[landmarks].copy()
-    noise_stays, keep_noise = keep_noise, (lm == NOISE) if keep_noise else np.zeros(lm.shape, dtype=bool)
+    stays_noise = (lm == NOISE) if keep_noise else np.zeros(lm.shape, dtype=bool)  # (m,)
     n_unseen = 0
     in_part = np.zeros(landmarks.size, dtype=bool)
     if groups is not None:  # each unseen group seeds a label of its own, also over NOISE and other seeds
         for part in unseen_groups(Zl.cpu().numpy(), idx_tree.cpu().numpy(), np.asarray(groups)[landmarks], cannot):
             seed_label[part] = n_labels
-            keep_noise[part] = False
+            stays_noise[part] = False
             in_part[part] = True
             n_labels += 1
             n_unseen += 1
@@ -264,7 +269,7 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
             self_loop = torch.arange(landmarks.size, device=idx.device)[:, None]  # stands in for a one-way edge
             for part in unreached_components(torch.where(returned, idx, self_loop).cpu().numpy(), seed_label >= 0,
                                              rate):
-                members = part[~keep_noise[part]]
+                members = part[~stays_noise[part]]
                 if members.size:
                     seed_label[members] = n_labels
                     in_part[members] = True
@@ -283,10 +288,10 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
         count = np.bincount(sl[~is_fixed[seeds_l]], minlength=n_labels)
         weights = np.where(is_fixed[seeds_l], 1.0, rate * size[sl] / np.maximum(count[sl], 1))
     F = spread_labels(idx, dist, seeds_l, seed_label[seeds_l], n_labels, seed_weights=weights,
-                      edge_factor=ONE_WAY_WEIGHT + (1.0 - ONE_WAY_WEIGHT) * returned.float())
+                      edge_factor=one_way_factor(returned, ONE_WAY_WEIGHT))
     reached = (F.sum(1) > 0).cpu().numpy()
     new = F.argmax(1).cpu().numpy()
-    lm = np.where(reached & ~keep_noise, new, lm)
+    lm = np.where(reached & ~stays_noise, new, lm)
     if fixed is not None and fixed.size:
         fl = pos[fixed] >= 0
         lm[pos[fixed[fl]]] = labels[fixed[fl]]
@@ -294,7 +299,7 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     rest = np.flatnonzero(pos < 0)
     if rest.size:
         out[rest] = revote(Z[torch.as_tensor(rest, device=Z.device)], Zl, lm, out[rest], n_neighbors, memory_budget,
-                           keep_noise=noise_stays, radius=radius)
+                           keep_noise=keep_noise, radius=radius)
     if fixed is not None and fixed.size:
         out[fixed] = labels[fixed]
     return Smoothed(out, landmarks, lm, agreement, True, n_unseen, radius)
