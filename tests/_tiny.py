@@ -41,3 +41,16 @@ def blobs(n: int = 40, seed: int = 0):
     X = (rng.normal(size=(n, 2)) * 0.3 + np.array([[0, 0], [4, 0], [0, 4]])[y]).astype(np.float32)
     yp = np.where(np.arange(n) % 2 == 0, y, -1)
     return X, y, yp
+
+
+def thin_groups(seed: int = 0, k: int = 30, m: int = 12, d: int = 30, nuisance: int = 2, rate: float = 0.12,
+                light: float = 10.0):
+    """Thin side information: k groups of m points told apart in d directions, plus ``nuisance``
+    directions of large variance that every group shares (as lighting in faces), and partial labels on
+    a random ``rate`` of the points (a label or two per group). float32 X, labels y, partial labels."""
+    r = np.random.default_rng(seed)
+    y = np.repeat(np.arange(k), m)
+    shared = light * r.normal(size=(k * m, nuisance)) @ np.linalg.qr(r.normal(size=(d, nuisance)))[0].T
+    X = r.normal(size=(k, d))[y] + 0.3 * r.normal(size=(k * m, d)) + shared
+    yp = np.where(r.random(y.size) < rate, y, -1)
+    return X.astype(np.float32), y, yp

@@ -52,7 +52,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import binom
 
-__all__ = ["unseen_groups", "unreached_components", "min_part_size", "best_cut", "MAX_CHANCE", "MAX_SEEN_SHARE"]
+__all__ = ["unseen_groups", "unreached_components", "min_part_size", "best_cut", "joined_pairs", "MAX_CHANCE",
+           "MAX_SEEN_SHARE"]
 
 #: Largest chance that random side information at the observed rate misses any part of the
 #: size called a group (a union bound over the ``n / s`` parts of that size the points hold).
@@ -82,6 +83,47 @@ def _pairs(group: np.ndarray, cannot: sp.spmatrix) -> tuple[int, sp.csr_matrix, 
     return n_groups, C, float((cnt * (cnt - 1) / 2).sum()), float(cnt @ (C @ cnt)) / 2
 
 
+def joined_pairs(children: np.ndarray, group: np.ndarray, cannot: sp.spmatrix
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """The pairs with side information that a merge tree joins, merge by merge.
+
+    ``children`` (n - 1, 2) is a merge tree over n leaves (nodes numbered as scikit-learn's
+    ``ward_tree``), ``group`` (n,) the side-information group of each leaf (-1: none) and
+    ``cannot`` (G, G) which groups are known to differ. Returns the merges that join a
+    "same" or a "different" pair (indices into ``children``, increasing), the "same" and
+    "different" pairs of points joined up to and including each of them (cumulative), and
+    the numbers of "same" and "different" pairs the side information states.
+    """
+    n = group.size
+    n_groups, C, tot_same, tot_diff = _pairs(group, cannot)
+    hist = {int(i): np.bincount([group[i]], minlength=n_groups).astype(np.float64) for i in np.flatnonzero(group >= 0)}
+    steps, same_at, diff_at = [], [], []
+    same = diff = 0.0
+    for j, (a, b) in enumerate(children):
+        ha, hb = hist.pop(int(a), None), hist.pop(int(b), None)
+        if ha is None or hb is None:  # only merges of two parts with side information change the counts
+            if ha is not None or hb is not None:
+                hist[n + j] = ha if ha is not None else hb
+            continue
+        s, d = float(ha @ hb), float(ha @ (C @ hb))
+        hist[n + j] = ha + hb
+        if s or d:
+            same, diff = same + s, diff + d
+            steps.append(j)
+            same_at.append(same)
+            diff_at.append(diff)
+    return (np.asarray(steps, dtype=np.int64), np.asarray(same_at), np.asarray(diff_at), tot_same, tot_diff)
+
+
+def first_best(score: np.ndarray, floor: float = 0.0) -> int:
+    """Index of the first entry of ``score`` above ``floor`` and every earlier entry (by more than 1e-12), or -1."""
+    best, at = floor, -1
+    for i, v in enumerate(score):
+        if v > best + 1e-12:
+            best, at = float(v), i
+    return at
+
+
 def best_cut(children: np.ndarray, heights: np.ndarray, group: np.ndarray, cannot: sp.spmatrix) -> tuple[float, float]:
     """Merge height at which the tree best agrees with the side information, and that agreement.
 
@@ -93,30 +135,19 @@ def best_cut(children: np.ndarray, heights: np.ndarray, group: np.ndarray, canno
     that joins side information agree equally; the geometric middle of that range is
     returned. ``(0.0, -inf)`` when either kind of pair is absent.
     """
-    n = group.size
-    n_groups, C, tot_same, tot_diff = _pairs(group, cannot)
+    steps, same, diff, tot_same, tot_diff = joined_pairs(children, group, cannot)
     if tot_same == 0 or tot_diff == 0:
         return 0.0, -np.inf
-    hist = {int(i): np.bincount([group[i]], minlength=n_groups).astype(np.float64) for i in np.flatnonzero(group >= 0)}
-    same = diff = 0.0
-    best, low, high = 0.0, 0.0, None  # no merge at all: agreement 0
-    for j, (a, b) in enumerate(children):
-        ha, hb = hist.pop(int(a), None), hist.pop(int(b), None)
-        if ha is None or hb is None:  # only merges of two parts with side information change the counts
-            if ha is not None or hb is not None:
-                hist[n + j] = ha if ha is not None else hb
-            continue
-        s, d = float(ha @ hb), float(ha @ (C @ hb))
-        hist[n + j] = ha + hb
-        if high is None and (s or d):
-            high = float(heights[j])  # the first merge after the best that changes the counts
-        same, diff = same + s, diff + d
-        score = same / tot_same - diff / tot_diff
-        if score > best + 1e-12:
-            best, low, high = score, float(heights[j]), None
+    score = same / tot_same - diff / tot_diff
+    i = first_best(score)
+    if i < 0:  # no merge at all: agreement 0
+        return 0.0, 0.0
     # any height from the best merge up to the next one that changes the counts agrees as well:
     # take the middle (geometric), so that well separated groups are not cut into pieces
-    return (low if high is None or low <= 0 else float(np.sqrt(low * high))), best
+    low = float(heights[steps[i]])
+    if i + 1 == steps.size or low <= 0:
+        return low, float(score[i])
+    return float(np.sqrt(low * heights[steps[i + 1]])), float(score[i])
 
 
 def unreached_components(idx: np.ndarray, seeded: np.ndarray, rate: float,

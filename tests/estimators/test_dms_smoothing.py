@@ -112,7 +112,9 @@ def test_a_group_merged_with_one_known_to_differ_gets_its_own_cluster():
     X = X.astype(np.float32)
     yp = np.where(np.arange(y.size) % 6 == 0, y, -1)
     # an untrained kernel as wide as the data, the paper's inference, a threshold that merges all: one cluster
-    params = {**FAST, "max_steps": 1, "init_quantile": 0.9, "threshold": 0.01, "inference_side_info": False}
+    # (fallback off: the Ward tree would replace a kernel that joins every group; here smoothing is tested)
+    params = {**FAST, "max_steps": 1, "init_quantile": 0.9, "threshold": 0.01, "inference_side_info": False,
+              "fallback": None}
     merged = DMSClustering(**params, smoothing=None).fit(X, yp)
     lab = yp >= 0
     assert merged.n_clusters_ == 1
