@@ -8,7 +8,7 @@ the points of the other 5):
   smoothing builds (on the kernel's input: standardised, projected on ``n_components="auto"``,
   of a projection the leading ``SMOOTH_COMPONENTS``), for each k.
   Cheap (no training), so it runs on every data set given.
-* ``dms``: ``DMSClustering(smoothing=None)`` fitted once per data set and seed, then its
+* ``dms``: ``DMSClustering(smoothing=None, fallback=None)`` fitted once per data set and seed, then its
   smoothing step re-run with the graph of before, today's without its own-component rule
   (``dmshift.novelty.unreached_components``), and today's with each k (the same step ``fit`` ends with; smoothing changes
   nothing before it, so each row equals a fit with that ``n_neighbors``). Fitted models
@@ -145,13 +145,13 @@ def dms(name, settings, seeds, cache: Path):
                 if not hasattr(model, key):
                     setattr(model, key, value)
         else:
-            model = DMSClustering(random_state=seed, smoothing=None).fit(X, ys)
+            model = DMSClustering(random_state=seed, smoothing=None, fallback=None).fit(X, ys)  # the kernel's clusters
             path.write_bytes(pickle.dumps(model))
         Xs = model._transform(X)
         side = SideInfo.build(Xs.shape[0], y=ys)
         for label, (k, graph, *more) in settings.items():  # more: DMS parameters of that setting
             m = copy.deepcopy(model)
-            m.set_params(smoothing="auto", n_neighbors=k, **(more[0] if more else {}))
+            m.set_params(smoothing="auto", fallback=DMSClustering().fallback, n_neighbors=k, **(more[0] if more else {}))
             with graph_as(*graph):
                 m._smooth(Xs, side, seed)
             e = evaluate(y[score], m.labels_[score])

@@ -16,7 +16,7 @@ ACC 0.094). This benchmark measures why and what the features allow, on the prot
   F1 on the labelled points is highest (no k given).
 
 ``--decisions NAME ...`` adds what the fallback does on other data sets: DMS fitted once per
-data set and seed with ``smoothing=None`` (cached under ``--decision-cache``, the fits that
+data set and seed with ``smoothing=None, fallback=None`` (cached under ``--decision-cache``, the fits that
 ``smoothing_neighbors.py`` re-smooths, on its draw of side information), then its last step
 run with and without the fallback.
 
@@ -127,7 +127,7 @@ def dms_fit(X, y_side, seed, params, cache: Path, key: str):
 
 
 def decisions(args) -> list[str]:
-    """Markdown: ACC of cached ``smoothing=None`` fits finished with and without the fallback."""
+    """Markdown: ACC of cached ``smoothing=None, fallback=None`` fits finished with and without the fallback."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from smoothing_neighbors import dms_table
 
