@@ -208,3 +208,18 @@ def test_recluster_smooths_as_fit_does_when_given_the_side_information(blobs):
     np.testing.assert_array_equal(model.predict(X), labels)  # no stale landmarks vote
     labels, _ = recluster(model, X, 1, y_side)
     assert model.smoothing_["applied"] and np.array_equal(labels, model.labels_)
+
+
+def test_table3_results_say_how_far_dms_is_from_the_paper(tmp_path):
+    from dmshift.bench.experiments import PAPER_TABLE3
+    from dmshift.bench.report import Results
+
+    res = Results(tmp_path / "t3", "table3", "Intrinsic tasks", "", [("command", "`x`")])
+    res.references[("coil100", "object")] = PAPER_TABLE3[("coil100", "object")]
+    for seed, acc in ((0, 0.95), (1, 0.96)):
+        res.add(dataset="coil100", task="object", n=10, k=2, method="DMS (subtract)", setting="", subset="scored",
+                seed=seed, n_side=1, n_scored=9, seconds=1.0, note="", acc=acc, nmi=0.98, ami=0.97, n_clusters=2,
+                noise=0.0)
+    text = (tmp_path / "t3.md").read_text()
+    assert "Paper, DMS (subtract) on COIL-100 at 128×128 (here 32×32): ACC 0.990, NMI 0.996, AMI 0.994." in text
+    assert "ACC 0.955 (-0.035), NMI 0.980 (-0.016), AMI 0.970 (-0.024)" in text

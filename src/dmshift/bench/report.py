@@ -84,6 +84,8 @@ class Results:
         self.stamp_lines, self.notes = list(stamp_lines), list(notes)
         self.rows: list[dict] = []
         self.skipped: list[str] = []
+        #: (dataset, task) -> (what the paper ran on, (ACC, NMI, AMI) of its DMS (subtract))
+        self.references: dict[tuple[str, str], tuple[str, tuple[float, float, float]]] = {}
         self.status = "running"
         self.t0 = time.perf_counter()
 
@@ -139,4 +141,17 @@ class Results:
                          _fmt([r["seconds"] for r in rs], 1), str(len(rs)), notes]
                 out.append("| " + " | ".join(cols) + " |")
             out.append("")
+            if (ds, task) in self.references:
+                out += [self._reference(ds, task, cells), ""]
         return "\n".join(out)
+
+    def _reference(self, ds: str, task: str, cells: dict) -> str:
+        """The paper's figures for this task and how far DMS (subtract) here is from them."""
+        what, paper = self.references[(ds, task)]
+        text = f"Paper, DMS (subtract) on {what}: ACC {paper[0]:.3f}, NMI {paper[1]:.3f}, AMI {paper[2]:.3f}."
+        rs = cells.get(("DMS (subtract)", "", "scored"))
+        if rs:
+            here = [float(np.mean([r[m] for r in rs])) for m in ("acc", "nmi", "ami")]
+            text += " Here (mean): " + ", ".join(f"{m} {h:.3f} ({h - p:+.3f})" for m, h, p in
+                                                 zip(("ACC", "NMI", "AMI"), here, paper)) + "."
+        return text
