@@ -151,7 +151,8 @@ def dms(name, settings, seeds, cache: Path):
         side = SideInfo.build(Xs.shape[0], y=ys)
         for label, (k, graph, *more) in settings.items():  # more: DMS parameters of that setting
             m = copy.deepcopy(model)
-            m.set_params(smoothing="auto", fallback=DMSClustering().fallback, n_neighbors=k, **(more[0] if more else {}))
+            m.set_params(**{"smoothing": "auto", "fallback": DMSClustering().fallback, "n_neighbors": k,
+                            **(more[0] if more else {})})
             with graph_as(*graph):
                 m._smooth(Xs, side, seed)
             e = evaluate(y[score], m.labels_[score])
