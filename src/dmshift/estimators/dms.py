@@ -204,7 +204,8 @@ class DMSClustering(BaseClustering):
         (0.2), its clusters (side information honoured) replace the kernel's and smoothing
         is skipped; ``predict`` votes among the training points in the tree's space. On AR
         faces by identity (100 people, 5% side information: about 70 images and 25 "same"
-        pairs) ACC went from 0.08–0.15 to 0.71–0.77 (3 seeds); on digits, USPS, MNIST,
+        pairs) ACC went from 0.094 to 0.734 ± 0.017 (3 seeds,
+        ``benchmarks/results/bench-table3-ar-faces-fallback.md``); on digits, USPS, MNIST-10k,
         COIL, UMIST, ORL and the unseen-class tasks it is not taken
         (``benchmarks/results/thin-side-info.md``). None keeps the kernel's clusters.
     memory_budget : int, default=256 MiB
