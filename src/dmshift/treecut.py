@@ -18,7 +18,7 @@ information.
 :func:`whitening` gives the space in which faces are told apart by identity: the
 principal components scaled to unit variance, so that the few directions of lighting and
 expression, which carry most of the variance, no longer drown the many that carry identity
-(neighbour purity by identity on AR faces: 0.85 → 0.97). It is a candidate, not a default:
+(nearest neighbour of the same identity on AR faces: 0.82 → 0.95). It is a candidate, not a default:
 on digits, COIL or text the plain components are the better space, and the side
 information decides between them (see ``DMSClustering(fallback=...)``).
 """
