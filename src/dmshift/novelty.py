@@ -52,8 +52,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import binom
 
-__all__ = ["unseen_groups", "unreached_components", "min_part_size", "best_cut", "joined_pairs", "MAX_CHANCE",
-           "MAX_SEEN_SHARE"]
+__all__ = ["unseen_groups", "unreached_components", "min_part_size", "best_cut", "joined_pairs", "knn_ward_tree",
+           "MAX_CHANCE", "MAX_SEEN_SHARE"]
 
 #: Largest chance that random side information at the observed rate misses any part of the
 #: size called a group (a union bound over the ``n / s`` parts of that size the points hold).
@@ -69,6 +69,18 @@ def _connectivity(idx: np.ndarray) -> sp.csr_matrix:
     rows = np.repeat(np.arange(n), k)
     A = sp.csr_matrix((np.ones(n * k), (rows, idx.reshape(-1))), shape=(n, n))
     return (A + A.T).tocsr()
+
+
+def knn_ward_tree(Z: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ward merge tree of ``Z`` (n, d) with merges along the k-NN graph ``idx`` (n, k): ``children``
+    (n - 1, 2), numbered as scikit-learn's ``ward_tree``, and the merge heights (n - 1,)."""
+    from sklearn.cluster import ward_tree
+
+    with warnings.catch_warnings():  # a disconnected graph is completed by scikit-learn, with a warning
+        warnings.simplefilter("ignore")
+        children, _, _, _, heights = ward_tree(np.asarray(Z, dtype=np.float64), connectivity=_connectivity(idx),
+                                               return_distance=True)
+    return children, heights
 
 
 def _pairs(group: np.ndarray, cannot: sp.spmatrix) -> tuple[int, sp.csr_matrix, float, float]:
@@ -115,9 +127,9 @@ def joined_pairs(children: np.ndarray, group: np.ndarray, cannot: sp.spmatrix
     return (np.asarray(steps, dtype=np.int64), np.asarray(same_at), np.asarray(diff_at), tot_same, tot_diff)
 
 
-def first_best(score: np.ndarray, floor: float = 0.0) -> int:
-    """Index of the first entry of ``score`` above ``floor`` and every earlier entry (by more than 1e-12), or -1."""
-    best, at = floor, -1
+def first_best(score: np.ndarray) -> int:
+    """Index of the first entry of ``score`` above 0 and every earlier entry (by more than 1e-12), or -1."""
+    best, at = 0.0, -1
     for i, v in enumerate(score):
         if v > best + 1e-12:
             best, at = float(v), i
@@ -197,8 +209,6 @@ def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.
     none holding a point with side information (see the module docstring); an empty list
     when the side information has no "same" or no "different" pairs.
     """
-    from sklearn.cluster import ward_tree
-
     n = Z.shape[0]
     group = np.asarray(group, dtype=np.int64)
     if n < 3 or not (group >= 0).any():
@@ -206,10 +216,7 @@ def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.
     _, _, tot_same, tot_diff = _pairs(group, cannot)
     if tot_same == 0 or tot_diff == 0:  # nothing to cut by: spare the tree
         return []
-    with warnings.catch_warnings():  # a disconnected graph is completed by scikit-learn, with a warning
-        warnings.simplefilter("ignore")
-        children, _, _, _, heights = ward_tree(np.asarray(Z, dtype=np.float64), connectivity=_connectivity(idx),
-                                                     return_distance=True)
+    children, heights = knn_ward_tree(Z, idx)
     h_star, score = best_cut(children, heights, group, cannot)
     if not score > 0:
         return []

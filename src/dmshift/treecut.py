@@ -25,13 +25,12 @@ information decides between them (see ``DMSClustering(fallback=...)``).
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-from .novelty import _connectivity, _pairs, first_best, joined_pairs
+from .linalg import principal_axes
+from .novelty import _pairs, first_best, joined_pairs, knn_ward_tree
 
 __all__ = ["pair_f1", "tree_clusters", "whitening", "honour_side_info", "TreeCut"]
 
@@ -62,19 +61,12 @@ def pair_f1(labels: np.ndarray, group: np.ndarray, cannot: sp.spmatrix) -> tuple
 def whitening(Xs: torch.Tensor) -> torch.Tensor:
     """Matrix W (d, c) such that ``Xs @ W`` are the principal components of ``Xs`` (n, d), each of unit variance.
 
-    Directions with no variance (below 1e-9 of the largest) are dropped. Signs are fixed
-    (largest entry positive), so the result does not depend on the eigensolver.
+    Directions with no variance (below 1e-9 of the largest) are dropped; the directions are
+    those of :func:`dmshift.linalg.principal_axes` (signs fixed).
     """
-    X = Xs.double()
-    X = X - X.mean(0)
-    cov = X.T @ X / max(X.shape[0] - 1, 1)
-    evals, evecs = torch.linalg.eigh(cov)
-    evals, evecs = evals.flip(0), evecs.flip(1)
+    evals, evecs = principal_axes(Xs)
     keep = evals > 1e-9 * evals[0].clamp_min(1e-300)
-    V = evecs[:, keep]
-    sign = torch.sign(V.gather(0, V.abs().argmax(0, keepdim=True)))
-    V = V * torch.where(sign == 0, 1.0, sign)
-    return (V / evals[keep].sqrt()).to(Xs.dtype)
+    return (evecs[:, keep] / evals[keep].sqrt()).to(Xs.dtype)
 
 
 class TreeCut:
@@ -106,16 +98,12 @@ def tree_clusters(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.
     then honour the side information (:func:`honour_side_info`). None when the side
     information has no "same" or no "different" pair.
     """
-    from sklearn.cluster import ward_tree
-
     n = Z.shape[0]
     group = np.asarray(group, dtype=np.int64)
     _, _, tot_same, tot_diff = _pairs(group, cannot)
     if n < 3 or tot_same == 0 or tot_diff == 0:
         return None
-    with warnings.catch_warnings():  # a disconnected graph is completed by scikit-learn, with a warning
-        warnings.simplefilter("ignore")
-        children = ward_tree(np.asarray(Z, dtype=np.float64), connectivity=_connectivity(idx))[0]
+    children, _ = knn_ward_tree(Z, idx)
     steps, same, diff, _, _ = joined_pairs(children, group, cannot)
     f1 = 2 * same / (same + diff + tot_same)
     i = first_best(f1)

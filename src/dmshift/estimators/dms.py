@@ -24,6 +24,7 @@ from .._validation import (as_float_tensor, check_fraction, check_param, check_p
 from ..constants import NOISE
 from ..constraints import SideInfo
 from ..kernels import DEFAULT_MEMORY_BUDGET, default_hidden_sizes, make_kernel
+from ..linalg import principal_axes
 from ..meanshift import (CenterResult, find_centers, find_centers_adaptive, input_space_centers, select,
                          shift_instances, unique_centers)
 from ..merge import (SIMILARITIES, assign, center_similarity_tiled, merge_centers, merge_constrained,
@@ -974,24 +975,15 @@ AUTO_VARIANCE = 0.95
 def principal_components(Xs: torch.Tensor, n_components) -> torch.Tensor | None:
     """Leading principal directions (d, c) of the centred rows ``Xs`` (n, d), or None for no projection.
 
-    ``n_components`` as in :class:`DMSClustering`. Computed from the (d, d) covariance in
-    float64; each direction's sign is fixed (largest entry positive) so results do not
-    depend on the eigensolver.
+    ``n_components`` as in :class:`DMSClustering`; the directions are those of
+    :func:`dmshift.linalg.principal_axes` (float64 covariance, signs fixed).
     """
     n, d = Xs.shape
     if n_components is None or (isinstance(n_components, str) and d <= AUTO_COMPONENTS_MAX):
         return None
     if isinstance(n_components, numbers.Integral) and n_components >= d:
         return None
-    mean = Xs.mean(0, dtype=torch.float64)
-    cov = torch.zeros((d, d), dtype=torch.float64, device=Xs.device)
-    step = max(1, (16 << 20) // (8 * d))  # rows per float64 chunk of about 16 MiB
-    for j in range(0, n, step):
-        C = Xs[j:j + step].double() - mean
-        cov += C.T @ C
-    cov /= max(n - 1, 1)  # (d, d)
-    evals, evecs = torch.linalg.eigh(cov)
-    evals, evecs = evals.flip(0).clamp_min(0), evecs.flip(1)  # decreasing variance
+    evals, evecs = principal_axes(Xs)
     if isinstance(n_components, numbers.Integral):
         c = int(n_components)
     else:
@@ -1002,9 +994,7 @@ def principal_components(Xs: torch.Tensor, n_components) -> torch.Tensor | None:
         if isinstance(n_components, str):
             c = min(c, AUTO_COMPONENTS_MAX)
     c = max(1, min(c, d, n))
-    V = evecs[:, :c]
-    sign = torch.sign(V.gather(0, V.abs().argmax(0, keepdim=True)))  # (1, c)
-    return (V * torch.where(sign == 0, 1.0, sign)).to(Xs.dtype)
+    return evecs[:, :c].to(Xs.dtype)
 
 
 class DataParallelPlan:
