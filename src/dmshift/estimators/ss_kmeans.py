@@ -6,8 +6,8 @@ A peer of DMS for partial labels with classes that may never have been labelled:
 * features are L2-normalised (the method works on directions);
 * the centroids of the labelled classes start at their class means, and the labelled
   points are always assigned to their own class's centroid; the other points go to the
-  nearest centroid; centroids for classes no label shows are seeded k-means++ style
-  (D² sampling) from the unlabelled points, given the class means already placed;
+  nearest centroid; centroids for classes no label shows are seeded by greedy k-means++
+  from the unlabelled points, given the class means already placed;
 * Lloyd iterations then move every centroid to the mean of its points.
 
 ``n_clusters="auto"`` estimates k as GCD does: *plain* k-means (labels unused) on all the
@@ -197,8 +197,8 @@ class SemiSupervisedKMeans(BaseClustering):
         classes seen), raised to the number of labelled classes if below it.
     n_init : int, default=1
         k-means++ draws per k-means run; the run with the lowest inertia is kept. Applies
-        to every candidate of the search and to the final fit (which, with no unseen
-        centroid to draw, runs once).
+        to every candidate of the search and to the final fit (run once when every
+        centroid starts at a class mean: there is nothing to draw).
     max_iter : int, default=300
         Lloyd iterations per run.
     tol : float, default=1e-4
