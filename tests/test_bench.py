@@ -28,9 +28,9 @@ def _rows(path):
 def test_list(capsys):
     assert cli_main(["bench", "--list"]) == 0
     out = capsys.readouterr().out
-    for name in ("table3", "table2", "table4", "fig5", "threshold", "seeds"):
+    for name in ("table3", "table2", "table4", "ablation", "fig5", "threshold", "seeds"):
         assert name in out
-    assert set(EXPERIMENTS) == {"table3", "table2", "table4", "fig5", "threshold", "seeds"}
+    assert set(EXPERIMENTS) == {"table3", "table2", "table4", "ablation", "fig5", "threshold", "seeds"}
 
 
 def test_help(capsys):
@@ -223,3 +223,54 @@ def test_table3_results_say_how_far_dms_is_from_the_paper(tmp_path):
     text = (tmp_path / "t3.md").read_text()
     assert "Paper, DMS (subtract) on COIL-100 at 128×128 (here 32×32): ACC 0.990, NMI 0.996, AMI 0.994." in text
     assert "ACC 0.955 (-0.035), NMI 0.980 (-0.016), AMI 0.970 (-0.024)" in text
+
+
+@pytest.mark.parametrize("name", ["label-spreading", "ss-kmeans"])
+def test_label_peers_learn_from_the_side_information_and_are_timed(name):
+    from dmshift.bench.methods import Options, run_method
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 40)
+    X = (np.array([[0, 0], [6, 0], [0, 6]])[y] + 5 + rng.normal(scale=0.5, size=(120, 2))).astype(np.float32)
+    y_side = np.where(np.arange(120) % 10 == 0, y, -1)
+    fit = run_method(name, X, y_side, 3, 0, Options(device="cpu"))
+    assert evaluate(y, fit.labels)["acc"] > 0.95
+    assert fit.seconds > 0
+    assert METHODS[name][2]  # a method that learns from side information: fitted per seed
+    if name == "ss-kmeans":
+        assert fit.note == "k=3 estimated"
+
+
+@pytest.mark.parametrize("experiment", ["table2", "table3", "fig5"])
+def test_label_peers_are_default_rows(experiment):
+    assert {"label-spreading", "ss-kmeans"} <= set(EXPERIMENTS[experiment].methods)
+
+
+def test_ablation_switches_parts_off_through_public_parameters(tmp_path, monkeypatch):
+    from dmshift import DMSClustering
+    from dmshift.bench.experiments import ABLATION_SETTINGS
+    seen = []
+
+    def spy(X, y_side, k, seed, opts):
+        seen.append(dict(opts.dms_params))
+        return Fit(np.zeros(len(X), dtype=int))
+
+    monkeypatch.setitem(METHODS, "dms-subtract", ("DMS (subtract)", spy, True))
+    assert cli_main(["-q", "bench", "ablation", "--seeds", "1", "--datasets", "digits", "--dms", "threshold=0.5",
+                     "--out", str(tmp_path)]) == 0
+    assert seen == [{"threshold": 0.5, **p} for p in ABLATION_SETTINGS.values()]
+    known = DMSClustering().get_params()
+    assert all(set(p) <= set(known) for p in ABLATION_SETTINGS.values())
+    rows = _rows(tmp_path / "bench-ablation.csv")
+    assert [r["setting"] for r in rows] == [*ABLATION_SETTINGS, "input-space graph alone"]
+    assert rows[-1]["method"] == "LabelSpreading (knn)" and float(rows[-1]["acc"]) > 0.8
+    md = (tmp_path / "bench-ablation.md").read_text()
+    assert "| kernel untrained alone |" in md and "scikit-learn's LabelSpreading(kernel='knn')" in md
+
+
+def test_ablation_quick_run_fits_dms_with_each_setting(tmp_path):
+    assert cli_main(["-q", "bench", "ablation", "--quick", "--seeds", "1", "--device", "cpu", "--max-steps", "3",
+                     "--out", str(tmp_path)]) == 0
+    rows = _rows(tmp_path / "bench-ablation-quick.csv")
+    settings = [r["setting"] for r in rows]
+    assert settings == ["default", "kernel alone", "kernel untrained", "input-space graph alone"]
+    assert all(float(r["seconds"]) > 0 for r in rows)

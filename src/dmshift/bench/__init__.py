@@ -1,8 +1,8 @@
 """Reproduction harness for the experiments of the DMS paper (§4): ``dmshift bench``.
 
-Each experiment (:data:`EXPERIMENTS`: ``table3``, ``table2``, ``table4``, ``fig5``,
+Each experiment (:data:`EXPERIMENTS`: ``table3``, ``table2``, ``table4``, ``ablation``, ``fig5``,
 ``threshold``, ``seeds``) clusters its data sets with DMS at the library defaults and with
-the baselines, under one protocol (:mod:`dmshift.bench.protocol`): partial labels on a
+the baselines and peers, under one protocol (:mod:`dmshift.bench.protocol`): partial labels on a
 random 5% of the points, scores (ACC, NMI, AMI, clusters, noise) on the other 95% only,
 several random seeds, and writes ``bench-<experiment>.md`` and ``.csv`` stamped with the
 command, commit and machine (:mod:`dmshift.bench.report`). It is not a tuning tool: no

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .data import DATASETS, DataMissing, load_case
 from .experiments import EXPERIMENTS, Context, quick_context
-from .methods import METHODS, NOTES, Options
+from .methods import METHODS, NOTES, PEER_NOTES, Options
 from .report import Results, stamp
 
 __all__ = ["main", "build_parser"]
@@ -193,6 +193,8 @@ def _run(argv, args, exp, methods, cases, device) -> int:
     notes = ["Scores: ACC (Hungarian; noise counts as wrong), NMI (geometric), AMI, all on the points without "
              "side information; clusters and noise share among those points; time is the wall time of one fit "
              "on all points. Mean ± std over seeds."]
+    if any(m in ("label-spreading", "ss-kmeans") for m in methods):
+        notes.append(PEER_NOTES)
     if any(not METHODS[m][2] for m in methods):
         notes.append(NOTES)
     results = Results(stem, exp.name, exp.title, exp.description, stamp(argv, device, settings), notes)

@@ -4,6 +4,8 @@
 * ``table2``: non-intrinsic tasks on the same features (MNIST parity and digit >= 5, COIL-100
   pose in 8 bins, AR condition and session, TREC coarse and fine).
 * ``table4``: ablation of the training shift steps T and the kernel depth.
+* ``ablation``: what the learnt kernel, the input-space graph and each rule after training
+  (self-training, smoothing, the tree fallback) contribute to DMS's default labels.
 * ``fig5``: side information from some classes only, a few points per class; scores on the
   points of seen and of unseen classes apart.
 * ``threshold``, ``seeds``: the merge threshold, and the number of random seeds (plus
@@ -190,6 +192,31 @@ def _ablation(exp, ctx, case, results):
                 _add(results, case, method, setting, seed, split, fit.labels, fit.seconds, note)
 
 
+def _components(exp, ctx, case, results):
+    """ablation: DMS at its defaults, with parts switched off by public parameters, and label spreading alone.
+
+    Each DMS setting of the grid is a dict of ``DMSClustering`` parameters laid over the
+    run's ``--dms`` parameters (and over ``--max-steps``, which "kernel untrained" replaces
+    by one step). Methods other than DMS run once per seed with setting ``input-space
+    graph alone`` for label spreading: the side information spread over the k-NN graph of
+    the features, with no kernel at all.
+    """
+    for seed in ctx.seeds:
+        split = random_split(case.y, ctx.fraction, seed)
+        for method in ctx.methods:
+            if not method.startswith("dms-"):
+                fit = _fit(ctx, results, case, method, split, seed)
+                if fit is not None:
+                    setting = "input-space graph alone" if method == "label-spreading" else ""
+                    _add(results, case, method, setting, seed, split, fit.labels, fit.seconds, fit.note)
+                continue
+            for setting, params in _grid(exp, ctx):
+                opts = replace(ctx.opts, dms_params={**ctx.opts.dms_params, **params})
+                fit = _fit(ctx, results, case, method, split, seed, opts)
+                if fit is not None:
+                    _add(results, case, method, setting, seed, split, fit.labels, fit.seconds, fit.note)
+
+
 def _restricted(exp, ctx, case, results):
     """fig5: side information from a share of the classes, at most so many points per class."""
     for class_fraction, per_class in _grid(exp, ctx):
@@ -229,6 +256,16 @@ def _inference_sweep(exp, ctx, case, results):
                      "inference only, with the kernel of the fit row")
 
 
+#: setting of the ablation -> the DMSClustering parameters it changes from the defaults
+ABLATION_SETTINGS = {
+    "default": {},
+    "no self-training": {"self_training": 0},
+    "no smoothing": {"smoothing": None},
+    "no fallback": {"fallback": None},
+    "kernel alone": {"smoothing": None, "fallback": None, "self_training": 0},
+    "kernel untrained": {"max_steps": 1, "self_training": 0},
+    "kernel untrained alone": {"max_steps": 1, "self_training": 0, "smoothing": None, "fallback": None},
+}
 _THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 _N_SEEDS = (10, 20, 50, 100, 200, 500)
 
@@ -237,13 +274,15 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                "DMS (library defaults, no per-data-set tuning) against classical clustering on the intrinsic "
                "task of each data set.",
                ("mnist", "coil100", "ar_faces", "r8"), _compare,
-               ("dms-subtract", "dms-concat", "kmeans", "ward", "dbscan", "hdbscan", "meanshift")),
+               ("dms-subtract", "dms-concat", "label-spreading", "ss-kmeans", "kmeans", "ward", "dbscan", "hdbscan",
+                "meanshift")),
     Experiment("table2", "Non-intrinsic tasks on the same features (paper Table 2)",
                "The same features clustered by another labelling: only the side information changes for DMS; "
                "the baselines are given the task's number of classes.",
                ("mnist:parity", "mnist:ge5", "coil100:pose8", "ar_faces:condition", "ar_faces:session",
                 "trec:coarse", "trec:fine"), _compare,
-               ("dms-subtract", "dms-concat", "kmeans", "ward", "dbscan", "hdbscan", "meanshift"),
+               ("dms-subtract", "dms-concat", "label-spreading", "ss-kmeans", "kmeans", "ward", "dbscan", "hdbscan",
+                "meanshift"),
                tasks=TABLE2_TASKS),
     Experiment("table4", "Ablation: training shift steps and kernel depth (paper Table 4)",
                "DMS with one parameter changed from the library defaults at a time: n_shift_steps (T, mean-shift "
@@ -252,12 +291,24 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                grid=tuple([("n_shift_steps", t) for t in (2, 4, 6, 8)] + [("n_layers", d) for d in (1, 2, 3, 4)]),
                quick_grid=(("n_shift_steps", 2), ("n_shift_steps", 4), ("n_layers", 1), ("n_layers", 3)),
                learned_only=True, dms_only=True),
+    Experiment("ablation", "Ablation: what the kernel, the graph and each rule contribute",
+               "DMS at the library defaults, then with parts switched off through public DMSClustering parameters: "
+               "no self-training (self_training=0); no smoothing over the graph (smoothing=None); no tree fallback "
+               "(fallback=None); the kernel alone, its mean-shift clusters with no rule after them (all three off); "
+               "the kernel untrained (max_steps=1, self_training=0), with and without the rules. Label spreading "
+               "from the side information over the input-space k-NN graph (scikit-learn's LabelSpreading) is the "
+               "graph alone, with no kernel. The gap between the kernel alone and the kernel untrained alone is "
+               "what training taught; the gap between the default and the kernel alone is what the rules add.",
+               ("digits", "coil20", "ar_faces", "mnist10k"), _components, ("dms-subtract", "label-spreading"),
+               grid=tuple(ABLATION_SETTINGS.items()),
+               quick_grid=tuple((s, ABLATION_SETTINGS[s]) for s in ("default", "kernel alone", "kernel untrained")),
+               learned_only=True),
     Experiment("fig5", "Side information from some classes only (paper Fig. 5)",
                "Side information from a random share of the classes, at most so many random points per class, "
                "subtract vs concat kernel. Scores on all points without side information, and on those of the "
                "classes with side information (seen) and without (unseen) apart: good scores on unseen classes "
                "mean new classes are found.",
-               ("mnist10k", "coil100"), _restricted, ("dms-subtract", "dms-concat"),
+               ("mnist10k", "coil100"), _restricted, ("dms-subtract", "dms-concat", "label-spreading", "ss-kmeans"),
                grid=tuple((f, m) for f in (1.0, 0.5, 0.25) for m in (5, 50)),
                quick_grid=((1.0, 5), (0.5, 5)), learned_only=True, restricted=True),
     Experiment("threshold", "Merge threshold of DMS",

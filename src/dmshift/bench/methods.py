@@ -22,6 +22,17 @@ Choices for the classical methods (also written into every results file, see :da
   kernel, bandwidth from ``estimate_bandwidth`` with quantile 0.3); above :data:`MEANSHIFT_SEEDS`
   points it starts from that many random points instead of all.
 * KCL, MCL: ``n_clusters=k`` (an upper bound: outputs may stay empty), library defaults.
+
+The peers that use the same partial labels as DMS and learn no similarity:
+
+* LabelSpreading: :class:`dmshift.estimators.label_spreading.LabelSpreadingClustering`,
+  scikit-learn's ``LabelSpreading(kernel="knn")`` with its defaults (7 neighbours,
+  alpha 0.2, 30 iterations) on the features as given.
+* Semi-supervised k-means: :class:`dmshift.estimators.ss_kmeans.SemiSupervisedKMeans`,
+  GCD's k-means on L2-normalised features, k estimated (not given), ``random_state=seed``.
+
+Every fit is timed around the runner in :func:`run_method`; that time is the results'
+``seconds`` column.
 """
 
 from __future__ import annotations
@@ -33,7 +44,8 @@ import numpy as np
 
 from ..constants import NOISE
 
-__all__ = ["Fit", "Options", "METHODS", "DEFAULT_METHODS", "NOTES", "run_method", "dbscan_eps", "depends_on_seed"]
+__all__ = ["Fit", "Options", "METHODS", "DEFAULT_METHODS", "NOTES", "PEER_NOTES", "run_method", "dbscan_eps",
+           "depends_on_seed"]
 
 WARD_MAX = 20_000
 KDIST_QUERIES = 2_000
@@ -53,10 +65,10 @@ class Options:
 
 @dataclass
 class Fit:
-    """Labels of every point (NOISE = -1), the wall time of the fit, and notes for the results file."""
+    """Labels of every point (NOISE = -1), the wall time of the fit, notes for the results file, the model."""
 
     labels: np.ndarray
-    seconds: float
+    seconds: float = 0.0  # set by run_method, which times every runner around its fit
     note: str = ""
     model: object = None
 
@@ -85,7 +97,7 @@ def _dms(kernel):
         params.update(opts.dms_params)
         params["kernel"] = kernel
         model = DMSClustering(**params).fit(X, y_side)
-        return Fit(model.labels_, 0.0, _training_note(model), model)
+        return Fit(model.labels_, note=_training_note(model), model=model)
     return run
 
 
@@ -96,7 +108,7 @@ def _peer(name):
         else:
             from ..estimators.mcl import MCLClustering as cls
         model = cls(n_clusters=k, **_learned_params(opts, seed)).fit(X, y_side)
-        return Fit(model.labels_, 0.0, _training_note(model), model)
+        return Fit(model.labels_, note=_training_note(model), model=model)
     return run
 
 
@@ -109,27 +121,39 @@ def _unsupervised_peer(name):
             from ..estimators.mmdc import MMDCClustering as cls
             p.pop("max_steps", None)  # MMDC trains for n_epochs
         model = cls(n_clusters=k, **p).fit(X)  # unsupervised: the side information is not given
-        return Fit(model.labels_, 0.0, _training_note(model), model)
+        return Fit(model.labels_, note=_training_note(model), model=model)
     return run
+
+
+def _label_spreading(X, y_side, k, seed, opts):
+    from ..estimators.label_spreading import LabelSpreadingClustering
+    model = LabelSpreadingClustering().fit(X, y_side)  # deterministic, scikit-learn's defaults
+    return Fit(model.labels_, model=model)
+
+
+def _ss_kmeans(X, y_side, k, seed, opts):
+    from ..estimators.ss_kmeans import SemiSupervisedKMeans
+    model = SemiSupervisedKMeans(random_state=seed).fit(X, y_side)  # k estimated, not given
+    return Fit(model.labels_, note=f"k={model.n_clusters_} estimated", model=model)
 
 
 def _kmeans(X, y_side, k, seed, opts):
     from sklearn.cluster import KMeans
-    return Fit(KMeans(n_clusters=k, init="k-means++", random_state=seed).fit_predict(X), 0.0)
+    return Fit(KMeans(n_clusters=k, init="k-means++", random_state=seed).fit_predict(X))
 
 
 def _ward(X, y_side, k, seed, opts):
     from sklearn.cluster import AgglomerativeClustering
     n = X.shape[0]
     if n <= WARD_MAX:
-        return Fit(AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(X), 0.0)
+        return Fit(AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(X))
     sub = np.sort(np.random.default_rng(seed).choice(n, size=WARD_MAX, replace=False))
     lab = AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(X[sub])
     centroids = np.stack([X[sub][lab == c].mean(0) for c in range(k)])  # (k, d)
     d2 = (X * X).sum(1)[:, None] - 2.0 * X @ centroids.T + (centroids * centroids).sum(1)[None, :]  # (n, k)
     labels = d2.argmin(1)
     labels[sub] = lab
-    return Fit(labels, 0.0, f"fitted on a random {WARD_MAX:,} of {n:,} points, the rest joined the nearest centroid")
+    return Fit(labels, note=f"fitted on a random {WARD_MAX:,} of {n:,} points, the rest joined the nearest centroid")
 
 
 def dbscan_eps(X: np.ndarray, min_samples: int = DBSCAN_MIN_SAMPLES, seed: int = 0,
@@ -151,12 +175,12 @@ def dbscan_eps(X: np.ndarray, min_samples: int = DBSCAN_MIN_SAMPLES, seed: int =
 def _dbscan(X, y_side, k, seed, opts):
     from sklearn.cluster import DBSCAN
     eps = dbscan_eps(X, DBSCAN_MIN_SAMPLES, seed)
-    return Fit(DBSCAN(eps=eps, min_samples=DBSCAN_MIN_SAMPLES).fit_predict(X), 0.0, f"eps={eps:.4g}")
+    return Fit(DBSCAN(eps=eps, min_samples=DBSCAN_MIN_SAMPLES).fit_predict(X), note=f"eps={eps:.4g}")
 
 
 def _hdbscan(X, y_side, k, seed, opts):
     from sklearn.cluster import HDBSCAN
-    return Fit(HDBSCAN(copy=True).fit_predict(X), 0.0)  # copy=True only silences a FutureWarning
+    return Fit(HDBSCAN(copy=True).fit_predict(X))  # copy=True only silences a FutureWarning
 
 
 def _meanshift(X, y_side, k, seed, opts):
@@ -167,7 +191,7 @@ def _meanshift(X, y_side, k, seed, opts):
         seeds = X[np.sort(np.random.default_rng(seed).choice(n, size=MEANSHIFT_SEEDS, replace=False))]
         note = f"{MEANSHIFT_SEEDS:,} random points as seeds"
     model = MeanShift(seeds=seeds, device=opts.device).fit(X)
-    return Fit(model.labels_, 0.0, (note + "; " if note else "") + f"bandwidth={model.bandwidth_:.4g}")
+    return Fit(model.labels_, note=(note + "; " if note else "") + f"bandwidth={model.bandwidth_:.4g}")
 
 
 #: name -> (row label, runner, learns from side information)
@@ -179,12 +203,15 @@ METHODS = {
     "dbscan": ("DBSCAN (k-distance eps)", _dbscan, False),
     "hdbscan": ("HDBSCAN", _hdbscan, False),
     "meanshift": ("MeanShift (estimated bandwidth)", _meanshift, False),
+    "label-spreading": ("LabelSpreading (knn)", _label_spreading, True),
+    "ss-kmeans": ("Semi-supervised k-means (estimated k)", _ss_kmeans, True),
     "kcl": ("KCL (n_clusters = true k)", _peer("kcl"), True),
     "mcl": ("MCL (n_clusters = true k)", _peer("mcl"), True),
     "ddc": ("DDC (true k)", _unsupervised_peer("ddc"), False),
     "mmdc": ("MMDC (true k)", _unsupervised_peer("mmdc"), False),
 }
-DEFAULT_METHODS = ("dms-subtract", "dms-concat", "kmeans", "ward", "dbscan", "hdbscan", "meanshift")
+DEFAULT_METHODS = ("dms-subtract", "dms-concat", "label-spreading", "ss-kmeans", "kmeans", "ward", "dbscan", "hdbscan",
+                   "meanshift")
 
 NOTES = (
     "Baselines: k-means++ and Ward are given the true number of classes of the task; Ward is fitted on "
@@ -196,6 +223,15 @@ NOTES = (
     "upper bound; DDC and MMDC are unsupervised and given the true k. None of the classical methods, nor DDC "
     "or MMDC, uses the side information. Learning to Cluster is not a row: it clusters one set of at most "
     "its max_set_size points jointly, not a whole data set (see benchmarks/results/peers_l2c_coil.md)."
+)
+
+#: written into the results when LabelSpreading or semi-supervised k-means is a row
+PEER_NOTES = (
+    "Peers on the same partial labels as DMS, neither given k: LabelSpreading is scikit-learn's "
+    "LabelSpreading(kernel='knn') with its defaults (7 neighbours, alpha 0.2, 30 iterations) on the features as "
+    "given; semi-supervised k-means is that of Generalized Category Discovery (Vaze et al., 2022: L2-normalised "
+    "features, labelled points held in their class, k estimated by golden-section search for the k whose plain "
+    "k-means best matches the labelled points; the note column gives k)."
 )
 
 

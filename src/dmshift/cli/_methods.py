@@ -26,6 +26,8 @@ METHODS: dict[str, str] = {
     "mmdc": "dmshift.estimators.mmdc:MMDCClustering",
     "l2c": "dmshift.estimators.l2c:L2CClustering",
     "meanshift": "dmshift.estimators.meanshift:MeanShift",
+    "label-spreading": "dmshift.estimators.label_spreading:LabelSpreadingClustering",
+    "ss-kmeans": "dmshift.estimators.ss_kmeans:SemiSupervisedKMeans",
 }
 
 

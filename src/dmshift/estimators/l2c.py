@@ -33,170 +33,21 @@ import warnings
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from .._validation import as_float_tensor, check_fraction, check_param, check_positive_int, check_range_pair
 from ..constants import NOISE
 from ..constraints import SideInfo
 from ..nets.set_lstm import SetLSTM
-from ..nets.vgg import SmallVGG, as_images
+from ..nets.vgg import SmallVGG
 from ..train import TrainConfig, train_loop
 from ._base import BaseClustering, standardization
-from .mmdc import _check_int_tuple, _mlp, check_image_shape
+from ._l2c_loss import l2c_loss, pair_same_probability
+from ._l2c_net import _Identity, _integer_labels, _L2CNet, _relabel_by_size
+from ._l2c_sets import _cluster_sizes, _SetSampler  # noqa: F401  (_cluster_sizes: benchmarks/peers_l2c.py)
+from ._mmdc_net import _mlp
+from ._shape_checks import _check_int_tuple, check_image_shape
 
 __all__ = ["L2CClustering", "pair_same_probability", "l2c_loss"]
-
-_EPS = 1e-7
-
-
-# ---------------------------------------------------------------------------- loss
-def pair_same_probability(assign: torch.Tensor, count_proba: torch.Tensor) -> torch.Tensor:
-    """P_ij = sum_k P(k) sum_l P(l|x_i,k) P(l|x_j,k).
-
-    Parameters
-    ----------
-    assign : Tensor of shape (B, n, K, K)
-        ``assign[b, i, k-1, l] = P(l | x_i, k)`` (zero for l >= k).
-    count_proba : Tensor of shape (B, K)
-
-    Returns
-    -------
-    Tensor of shape (B, n, n)
-    """
-    return torch.einsum("bk,bikl,bjkl->bij", count_proba, assign, assign)
-
-
-def l2c_loss(assign: torch.Tensor, count_logits: torch.Tensor, same: torch.Tensor, n_true: torch.Tensor,
-             assignment_weight: float = 5.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The paper's loss L_cc + λ L_ca on a batch of sets.
-
-    Parameters
-    ----------
-    assign : Tensor of shape (B, n, K, K)
-    count_logits : Tensor of shape (B, K)
-    same : Tensor of shape (B, n, n)
-        1 where two points are in the same cluster, 0 where they differ.
-    n_true : Tensor of shape (B,)
-        True number of clusters of each set, in 1..K.
-    assignment_weight : float
-        λ.
-
-    Returns
-    -------
-    total, l_ca, l_cc : scalar Tensors
-        L_ca is the weighted binary cross-entropy over pairs i < j, with weights
-        φ1 = c sqrt(1 - φ) for same pairs and φ2 = c sqrt(φ) for different pairs, φ the
-        share of same pairs in the batch and c normalising φ1 + φ2 to 2; L_cc is the
-        cross-entropy of P(k).
-    """
-    n = assign.shape[1]
-    P = pair_same_probability(assign, count_logits.softmax(-1))  # (B, n, n)
-    i, j = torch.triu_indices(n, n, 1, device=assign.device)
-    p = P[:, i, j].clamp(_EPS, 1 - _EPS)  # (B, n(n-1)/2)
-    y = same[:, i, j].to(p.dtype)
-    phi = float(y.mean().clamp(0.01, 0.99)) if y.numel() else 0.5
-    w1, w2 = math.sqrt(1 - phi), math.sqrt(phi)
-    c = 2.0 / (w1 + w2)
-    l_ca = -(c * w1 * y * p.log() + c * w2 * (1 - y) * (1 - p).log()).mean() if y.numel() else p.sum() * 0
-    l_cc = F.cross_entropy(count_logits, n_true - 1)
-    return l_cc + assignment_weight * l_ca, l_ca, l_cc
-
-
-# ---------------------------------------------------------------------------- sets
-def _cluster_sizes(n: int, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Split n points into k clusters: each gets at least half its equal share (and 1), the rest at random."""
-    base = max(1, n // (2 * k))
-    return base + rng.multinomial(n - k * base, rng.dirichlet(np.ones(k)))
-
-
-class _SetSampler:
-    """Training sets from side information: 1..k_max pairwise-different groups, n points in all.
-
-    A set of size n draws n from ``set_size``, k uniformly from 1..k_max, then k groups that
-    are pairwise cannot-linked (fewer if no such k exist), and splits n among them with
-    :func:`_cluster_sizes`. Groups smaller than their share are drawn with replacement.
-    """
-
-    def __init__(self, side: SideInfo, groups: np.ndarray, k_max: int, set_size: tuple[int, int],
-                 rng: np.random.Generator):
-        self.members = side.members()
-        self.groups = np.asarray(groups, dtype=np.int64)
-        usable = np.zeros(side.n_groups, dtype=bool)
-        usable[self.groups] = True
-        C = side.cannot.tocsr()
-        self.neighbours = [C.indices[C.indptr[g]:C.indptr[g + 1]] for g in range(side.n_groups)]
-        self.neighbours = [nb[usable[nb]] for nb in self.neighbours]
-        self.k_max, self.set_size, self.rng = k_max, set_size, rng
-
-    def _groups_for(self, k: int) -> list[int]:
-        rng = self.rng
-        chosen = [int(rng.choice(self.groups))]
-        cand = self.neighbours[chosen[0]]
-        while len(chosen) < k and cand.size:
-            g = int(rng.choice(cand))
-            chosen.append(g)
-            cand = np.intersect1d(cand, self.neighbours[g], assume_unique=True)
-        return chosen
-
-    def _points(self, g: int, size: int) -> np.ndarray:
-        m = self.members[g]
-        if m.size >= size:
-            return self.rng.choice(m, size=size, replace=False)
-        return np.concatenate([m, self.rng.choice(m, size=size - m.size)])
-
-    def sample(self, n_sets: int, n: int | None = None):
-        """(S, n) point indices, (S, n, n) same matrix, (S,) number of clusters."""
-        rng = self.rng
-        if n is None:
-            n = int(rng.integers(self.set_size[0], self.set_size[1] + 1))
-        idx = np.empty((n_sets, n), dtype=np.int64)
-        gid = np.empty((n_sets, n), dtype=np.int64)
-        n_true = np.empty(n_sets, dtype=np.int64)
-        for s in range(n_sets):
-            k = int(rng.integers(1, min(self.k_max, n) + 1))
-            chosen = self._groups_for(k)
-            k = len(chosen)
-            sizes = _cluster_sizes(n, k, rng)
-            parts = [self._points(g, int(sz)) for g, sz in zip(chosen, sizes)]
-            idx[s] = np.concatenate(parts)
-            gid[s] = np.repeat(np.arange(k), sizes)
-            n_true[s] = k
-        same = (gid[:, :, None] == gid[:, None, :]).astype(np.int8)
-        return idx, same, n_true
-
-
-# ---------------------------------------------------------------------------- model
-class _L2CNet(nn.Module):
-    """Embedding network (a), then the set network (b-d), fed in a canonical order."""
-
-    def __init__(self, embed: nn.Module, embed_features: int, set_net: SetLSTM, n_features: int,
-                 image_shape: tuple[int, ...] | None):
-        super().__init__()
-        self.embed = embed
-        self.set_net = set_net
-        self.image_shape = image_shape
-        self.register_buffer("order_key", torch.zeros(n_features))
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, n, d) standardised sets -> assignments (B, n, K, K) in input order, count logits (B, K)."""
-        B, n, d = x.shape
-        order = (x @ self.order_key).argsort(dim=1, stable=True)  # (B, n) canonical order
-        xs = x.gather(1, order[..., None].expand(B, n, d))
-        flat = xs.reshape(B * n, d)
-        if self.image_shape is not None:
-            flat = as_images(flat, self.image_shape)
-        z = self.embed(flat).reshape(B, n, -1)  # (B, n, e)
-        assign, count_logits = self.set_net(z)
-        inv = order.argsort(dim=1)
-        assign = assign.gather(1, inv[..., None, None].expand_as(assign))  # back to input order
-        return assign, count_logits
-
-
-class _Identity(nn.Identity):
-    def __init__(self, out_features: int):
-        super().__init__()
-        self.out_features = out_features
 
 
 # ---------------------------------------------------------------------------- estimator
@@ -576,31 +427,3 @@ class L2CClustering(BaseClustering):
         tags.input_tags.sparse = True  # densified on input
         tags.non_deterministic = False
         return tags
-
-
-def _integer_labels(y):
-    """Object arrays of integral values become int64; other object labels are refused."""
-    if y is None:
-        return None
-    y = np.asarray(y)
-    if y.dtype == object:
-        try:
-            yi = y.astype(np.int64)
-        except (TypeError, ValueError):
-            yi = None
-        if yi is None or not np.array_equal(yi, y):
-            raise ValueError("Unknown label type: the 'y' parameter must hold integer class labels (-1 for unknown). "
-                             "Got non-numeric objects instead.")
-        return yi
-    return y
-
-
-def _relabel_by_size(labels: np.ndarray) -> np.ndarray:
-    """Per row, renumber clusters 0..m-1 by decreasing size, ties by the original index."""
-    out = np.empty_like(labels)
-    for s, row in enumerate(labels):
-        ids, inv, counts = np.unique(row, return_inverse=True, return_counts=True)
-        rank = np.empty(ids.size, dtype=np.int64)
-        rank[np.lexsort((ids, -counts))] = np.arange(ids.size)
-        out[s] = rank[inv]
-    return out

@@ -12,14 +12,14 @@ second head on the same backbone. An optional refinement stage then relabels the
 by k-means on the outputs (§III-E). A point's cluster is its nearest mixture mean (eq. 3).
 
 Images (``image_shape`` given) use a small VGG with batch norm (§IV-A); vectors use an
-MLP. This file holds the estimator and its small helpers (targets, assignment,
-augmentation); backbones live in :mod:`dmshift.nets`, the loop in :mod:`dmshift.train`.
+MLP. This file holds the estimator and its targets and assignment; the network and the
+augmentation are in :mod:`._mmdc_net`, backbones in :mod:`dmshift.nets`, the loop in
+:mod:`dmshift.train`.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 import time
 import warnings
 
@@ -27,59 +27,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
-from torch import nn
 
 from .._validation import as_float_tensor, check_fraction, check_param, check_positive_int
 from ..nets.vgg import SmallVGG, as_images
 from ..train import TrainConfig, train_loop
 from ._base import BaseClustering, standardization
+from ._mmdc_net import _MMDCNet, _mlp, _random_affine
+from ._shape_checks import _check_int_tuple, check_image_shape
 
 __all__ = ["MMDCClustering", "mixture_means", "sample_targets", "assign_targets"]
 
 
 # ---------------------------------------------------------------------------- helpers
-class _MLP(nn.Sequential):
-    """Linear -> BN -> ReLU per hidden width (a stand-in until ``dmshift.nets.mlp`` exists)."""
-
-    def __init__(self, in_features: int, hidden: tuple[int, ...]):
-        layers: list[nn.Module] = []
-        for width in hidden:
-            layers += [nn.Linear(in_features, width), nn.BatchNorm1d(width), nn.ReLU(inplace=True)]
-            in_features = width
-        super().__init__(*layers)
-        self.out_features = in_features
-
-
-def _mlp(in_features: int, hidden: tuple[int, ...]) -> nn.Module:
-    """The vector backbone; must expose ``out_features``. (Swap point for ``dmshift.nets.mlp.MLP``.)"""
-    return _MLP(in_features, hidden)
-
-
-def _check_int_tuple(name: str, value, *, lengths: tuple[int, ...] | None = None) -> tuple[int, ...]:
-    """A non-empty tuple of positive ints (of one of ``lengths`` if given), or a ValueError."""
-    try:
-        t = tuple(value)
-    except TypeError:
-        t = ()
-    ok = bool(t) and (lengths is None or len(t) in lengths)
-    if not ok or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in t):
-        n = "" if lengths is None else " or ".join(map(str, lengths)) + " "
-        what = f"a tuple of {n}positive ints"
-        raise ValueError(f"The '{name}' parameter must be {what}. Got {value!r} instead.")
-    return tuple(int(v) for v in t)
-
-
-def check_image_shape(image_shape, n_features: int) -> tuple[int, ...] | None:
-    """Validate ``image_shape`` ((H, W) or (H, W, C)) against the number of features."""
-    if image_shape is None:
-        return None
-    shape = _check_int_tuple("image_shape", image_shape, lengths=(2, 3))
-    if math.prod(shape) != n_features:
-        raise ValueError(f"The 'image_shape' parameter must multiply to the number of features ({n_features}). "
-                         f"Got {image_shape!r} instead.")
-    return shape
-
-
 def mixture_means(k: int, dim: int, kind: str, rng: np.random.Generator) -> np.ndarray:
     """(k, dim) unit-norm means: "onehot" (the paper's choice) or "random" (uniform in [-0.1, 0.1], projected)."""
     if kind == "onehot":
@@ -114,38 +73,6 @@ def assign_targets(outputs: torch.Tensor, targets: torch.Tensor) -> np.ndarray:
     perm = np.empty_like(cols)
     perm[rows] = cols
     return perm
-
-
-def _random_affine(x: torch.Tensor, gen: torch.Generator, shift: float, rotate: float, scale: float) -> torch.Tensor:
-    """Random translation (fraction of the size), rotation (degrees) and scaling of (N, C, H, W) images."""
-    N = x.shape[0]
-
-    def u(lo, hi):
-        return lo + (hi - lo) * torch.rand(N, generator=gen, device=x.device, dtype=x.dtype)
-
-    ang = u(-rotate, rotate) * (math.pi / 180)
-    s = 1.0 / u(1 - scale, 1 + scale)  # the grid maps output to input coordinates
-    cos, sin = torch.cos(ang) * s, torch.sin(ang) * s
-    tx, ty = u(-2 * shift, 2 * shift), u(-2 * shift, 2 * shift)  # grid coordinates span [-1, 1]
-    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # (N, 2, 3)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, padding_mode="zeros", align_corners=False)
-
-
-class _MMDCNet(nn.Module):
-    """Backbone, a linear head onto the target sphere and, optionally, a 4-way rotation head."""
-
-    def __init__(self, backbone: nn.Module, target_dim: int, rotation: bool):
-        super().__init__()
-        self.backbone = backbone
-        self.head = nn.Linear(backbone.out_features, target_dim)
-        self.rotation_head = nn.Linear(backbone.out_features, 4) if rotation else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.head(self.backbone(x)), dim=1)  # (N, target_dim), unit norm
-
-    def rotation_logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.rotation_head(self.backbone(x))  # (N, 4)
 
 
 # ---------------------------------------------------------------------------- estimator
