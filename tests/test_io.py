@@ -11,7 +11,6 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from dmshift import storage
 from dmshift.cli import main
 from dmshift.estimators.dms import DMSClustering
 from dmshift.io import check_model_path, load_model, save_model
@@ -387,8 +386,3 @@ def test_cli_fit_over_a_model_needs_overwrite(proj, tmp_path, capsys):
     assert main(_fit_args(tmp_path, out, "--overwrite")) == 0
     assert isinstance(load_model(out, device="cpu"), DMSClustering)
 
-
-def test_storage_knows_no_estimator():
-    src = storage.__file__
-    text = open(src).read()
-    assert "estimators" not in text.split('"""', 2)[2]

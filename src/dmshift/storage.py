@@ -156,8 +156,9 @@ def _inspect(path: Path) -> str:
     if not os.path.lexists(path):
         return "absent"
     if path.is_symlink() or not path.is_dir():
-        raise ValueError(f"The model path {str(path)!r} exists and is not a dmshift model folder: it is a "
-                         "file. Give a new folder name; dmshift never replaces a file that is not its own.")
+        kind = "a link" if path.is_symlink() else "a file"
+        raise ValueError(f"The model path {str(path)!r} exists and is not a dmshift model folder: it is {kind}. "
+                         "Give a new folder name; dmshift never replaces a file that is not its own.")
     ours, others = _ours(path)
     if others:
         shown = ", ".join(repr(n) for n in sorted(others)[:3]) + (", ..." if len(others) > 3 else "")
