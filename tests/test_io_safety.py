@@ -54,7 +54,7 @@ def reseal(folder):
     """Recompute the checksums of a hand-edited model folder."""
     cfg = json.loads((folder / "config.json").read_text())
     cfg.pop("config_sha256", None)
-    w = folder / cfg.get("weights", "model.safetensors")
+    w = folder / str(cfg.get("weights", "model.safetensors"))
     if w.is_file():
         cfg["weights_sha256"] = hashlib.sha256(w.read_bytes()).hexdigest()
     canonical = json.dumps(cfg, sort_keys=True, separators=(",", ":")).encode()

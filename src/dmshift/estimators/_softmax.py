@@ -262,6 +262,7 @@ class SoftmaxClustering(BaseClustering):
         check_saved_scale(meta, "scale")
         check_saved_sizes("hidden", meta["hidden"], tensors)
         check_saved_sizes("n_clusters", meta["n_clusters"], tensors)
+        check_saved_sizes("n_clusters", self.n_clusters, tensors)  # the width of each network's head
         if meta["input_shape"] is not None:
             check_saved_sizes("input_shape", meta["input_shape"], tensors)
         n_nets = sum(1 for k in tensors if k.startswith("net") and k.endswith(".head.bias"))
