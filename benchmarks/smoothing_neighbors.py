@@ -12,7 +12,8 @@ the points of the other 5):
   smoothing step re-run with the graph of before, today's without its own-component rule
   (``dmshift.novelty.unreached_components``), and today's with each k (the same step ``fit`` ends with; smoothing changes
   nothing before it, so each row equals a fit with that ``n_neighbors``). Fitted models
-  are cached under ``--cache`` so that later sweeps cost only the smoothing.
+  are cached under ``--cache`` as model folders (``DMSClustering.save``) so that later
+  sweeps cost only the smoothing.
 
     python benchmarks/smoothing_neighbors.py --side coil20 coil100 digits usps mnist10k orl umist ar_faces r8 trec \\
         --dms coil20 digits usps digits-novel mnist10k --k 3 4 5 --out benchmarks/results/smoothing-neighbors.md
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import pickle
 import platform
 import subprocess
 import sys
@@ -138,15 +138,12 @@ def dms(name, settings, seeds, cache: Path):
     for seed in seeds:
         known, score = scored(y, seed, novel)
         ys = np.where(known, y, -1)
-        path = cache / f"{name}-{seed}.pkl"
+        path = cache / f"{name}-{seed}"  # a model folder (safetensors + JSON): nothing is unpickled
         if path.exists():
-            model = pickle.loads(path.read_bytes())
-            for key, value in DMSClustering().get_params().items():  # a fit cached before a parameter existed
-                if not hasattr(model, key):
-                    setattr(model, key, value)
+            model = DMSClustering.load(path)
         else:
             model = DMSClustering(random_state=seed, smoothing=None, fallback=None).fit(X, ys)  # the kernel's clusters
-            path.write_bytes(pickle.dumps(model))
+            model.save(path)
         Xs = model._transform(X)
         side = SideInfo.build(Xs.shape[0], y=ys)
         for label, (k, graph, *more) in settings.items():  # more: DMS parameters of that setting

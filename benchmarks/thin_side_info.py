@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import platform
 import subprocess
 import sys
@@ -112,9 +111,11 @@ def ward_cuts(Z: np.ndarray, y: np.ndarray, split, k_est: float) -> dict:
 
 
 def dms_fit(X, y_side, seed, params, cache: Path, key: str):
-    path = cache / f"{key}.pkl"
+    """Labels, seconds and decisions of one DMS fit, cached as NPZ (labels + JSON text; nothing is unpickled)."""
+    path = cache / f"{key}.npz"
     if path.exists():
-        return pickle.loads(path.read_bytes())
+        with np.load(path, allow_pickle=False) as f:
+            return {"labels": f["labels"], **json.loads(str(f["meta"]))}
     params = dict(params)
     if params.pop("whiten", False):
         X = inputs(X)[1]
@@ -122,7 +123,9 @@ def dms_fit(X, y_side, seed, params, cache: Path, key: str):
     m = DMSClustering(random_state=seed, **params).fit(X, y_side)
     res = {"labels": m.labels_, "seconds": time.perf_counter() - t0, "smoothing": m.smoothing_,
            "fallback": m.fallback_, "rounds": m.training_["rounds"]}
-    path.write_bytes(pickle.dumps(res))
+    meta = json.dumps({k: v for k, v in res.items() if k != "labels"},
+                      default=lambda o: o.item() if isinstance(o, np.generic) else o.tolist())
+    np.savez(path, labels=np.asarray(res["labels"]), meta=np.array(meta))
     return res
 
 

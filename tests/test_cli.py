@@ -246,7 +246,7 @@ class _FakeUnsupervised:
         self.labels_ = np.arange(len(X)) % self.k
         return self
 
-    def save(self, path):
+    def save(self, path, overwrite=False):
         Path(path).mkdir()
 
 

@@ -6,12 +6,11 @@ interface. Every estimator takes feature vectors and side information (partial l
 ``NOISE = -1`` for points no cluster claims.
 """
 
+from ._version import __version__
 from .constants import NOISE, UNLABELLED
 from .constraints import SideInfo
 from .estimators import (DDCClustering, DMSClustering, KCLClustering, L2CClustering, MCLClustering, MeanShift,
                          MMDCClustering)
-
-__version__ = "0.1.0"
 
 __all__ = ["DMSClustering", "KCLClustering", "MCLClustering", "DDCClustering", "MMDCClustering", "L2CClustering",
            "MeanShift", "SideInfo", "NOISE", "UNLABELLED", "__version__"]

@@ -6,7 +6,7 @@ import torch
 from sklearn.datasets import make_blobs
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import dmshift.estimators as estimators_pkg
+from dmshift.estimators._registry import registered as registered_classes
 from dmshift.estimators.mcl import MCLClustering
 from dmshift.metrics import nmi
 
@@ -28,10 +28,9 @@ def test_sklearn_compatible(estimator, check):
 
 
 @pytest.fixture
-def registered(monkeypatch):
-    if "MCLClustering" not in estimators_pkg.__all__:
-        monkeypatch.setattr(estimators_pkg, "__all__", [*estimators_pkg.__all__, "MCLClustering"])
-        monkeypatch.setattr(estimators_pkg, "MCLClustering", MCLClustering, raising=False)
+def registered():
+    """Every estimator registers itself as a class a model file may name."""
+    assert registered_classes().get("MCLClustering") is MCLClustering
 
 
 @pytest.fixture(scope="module")

@@ -140,7 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("fit", "learn a clustering from features and side information, and save the model", _FIT_EPILOG,
             cmd_fit)
     p.add_argument("data", nargs="?", metavar="FEATURES", help="features: .npy, .npz, .csv or .parquet")
-    p.add_argument("-o", "--out", metavar="MODEL_DIR", help="model folder to write")
+    p.add_argument("-o", "--out", metavar="MODEL_DIR", help="model folder to write (a new or empty folder)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the dmshift model already in MODEL_DIR (nothing else is ever replaced)")
     p.add_argument("--method", default="dms", choices=list(METHODS), help="clustering method (default: dms)")
     p.add_argument("--labels-col", metavar="NAME", help="column of FEATURES with partial labels")
     p.add_argument("--labels", metavar="FILE", help="partial labels file (.npy or .csv, -1 = unknown)")

@@ -59,6 +59,9 @@ def cmd_fit(args) -> int:
         return _list_params(args)
     if args.data is None or args.out is None:
         raise UserError("fit needs the features file and -o MODEL_DIR (see dmshift fit --help)")
+    from ..storage import check_model_path
+    overwrite = bool(getattr(args, "overwrite", False))
+    check_model_path(args.out, overwrite=overwrite)  # before any work: never a user's folder or file
     params = parse_params(args.param)
     if args.labels_out is not None:
         check_output(args.labels_out)
@@ -105,7 +108,7 @@ def cmd_fit(args) -> int:
     est.fit(X, y, **fit_kwargs)
     seconds = time.perf_counter() - t0
     try:
-        est.save(args.out)
+        est.save(args.out, overwrite=overwrite)
     except NotImplementedError:
         raise UserError(f"method {args.method!r} cannot be saved to a model folder yet") from None
     labels = np.asarray(est.labels_)

@@ -1,9 +1,11 @@
 """What every dmshift estimator shares: input checks, device and seed handling, save/load.
 
 Estimators follow scikit-learn: keyword-only ``__init__`` that only stores, checks in
-``fit``, learned state ending in ``_``, NumPy in and out. Subclasses implement
-``_export_state`` / ``_import_state`` so :mod:`dmshift.io` can write them as
-safetensors + JSON.
+``fit``, learned state ending in ``_``, NumPy in and out. Every public subclass registers
+itself (by name) as a class a model file may name; subclasses implement
+``_export_state`` / ``_import_state`` and check a stored state in ``_check_saved_state``, so
+:mod:`~dmshift.estimators._persistence` can write them as safetensors + JSON and read them
+back.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import check_positive_int, resolve_device, resolve_seed
+from ._registry import register
 
 __all__ = ["BaseClustering"]
 
@@ -30,6 +33,10 @@ class BaseClustering(ClusterMixin, BaseEstimator):
     _checkpoint = None
     #: parameters that may change between a checkpointed fit and its resumption
     _resume_may_change: tuple = ("checkpoint_dir", "checkpoint_every", "verbose", "device", "time_limit", "max_steps")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        register(cls)  # a model file may name it
 
     def _check_X(self, X, *, reset: bool) -> np.ndarray:
         """Validated dense float32/float64 (n, d) array; sparse input is densified."""
@@ -91,22 +98,47 @@ class BaseClustering(ClusterMixin, BaseEstimator):
     def _check_fitted(self):
         check_is_fitted(self, "labels_")
 
-    # ---- persistence: subclasses fill these two
+    # ---- persistence: subclasses fill _export_state, _import_state and _check_saved_state
     def _export_state(self) -> tuple[dict[str, torch.Tensor], dict]:
         raise NotImplementedError
 
     def _import_state(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
         raise NotImplementedError
 
-    def save(self, path) -> None:
-        """Write the fitted model to folder ``path`` (safetensors weights + JSON config)."""
-        from ..io import save_model
-        save_model(self, path)
+    def _check_loaded_params(self) -> None:
+        """The parameter checks ``fit`` runs, for a model read from a file (``n_features_in_`` is set)."""
+        self._check_params()
+
+    def _check_saved_state(self, tensors: dict[str, torch.Tensor], meta: dict, *, n_samples: int) -> None:
+        """Refuse a stored state that does not fit together, before any of it is used.
+
+        Called with the parameters set and checked; raises ``ValueError`` (or ``KeyError``
+        / ``TypeError`` for a missing or mistyped entry, which the loader reports as one).
+        Subclasses extend it with their own tensors and scales.
+        """
+        from ._persistence import check_saved_shape
+        check_saved_shape(tensors, "labels", (n_samples,))
+        if tensors["labels"].is_floating_point():
+            raise ValueError("tensor 'labels' must hold integers")
+
+    def save(self, path, *, overwrite: bool = False) -> None:
+        """Write the fitted model to folder ``path`` (safetensors weights + JSON config).
+
+        Parameters
+        ----------
+        path : str or path-like
+            A new or empty folder, or a dmshift model folder to replace (``overwrite=True``).
+        overwrite : bool, default=False
+            Replace a dmshift model already at ``path``. A file, or a folder holding anything
+            else, is never replaced: that gives a ``ValueError``. The write is atomic.
+        """
+        from ._persistence import save_model
+        save_model(self, path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path, *, device: str = "auto"):
-        """Read a model written by :meth:`save`."""
-        from ..io import load_model
+        """Read a model written by :meth:`save` (checked as :func:`dmshift.io.load_model` does)."""
+        from ._persistence import load_model
         model = load_model(path, device=device)
         if not isinstance(model, cls):
             raise ValueError(f"The model at {path!s} is a {type(model).__name__}, not a {cls.__name__}.")

@@ -24,6 +24,7 @@ from ..nets.lenet import LeNet, image_shape
 from ..nets.mlp import MLP
 from ..train import TrainConfig, train_loop
 from ._base import BaseClustering, standardization
+from ._persistence import check_saved_scale, check_saved_shape, check_saved_sizes
 
 __all__ = ["SoftmaxClustering", "ClusterNet"]
 
@@ -254,6 +255,21 @@ class SoftmaxClustering(BaseClustering):
                 "run_scores": self.run_scores_.tolist(), "side_info": self.side_info_,
                 "training": {k: v for k, v in self.training_.items() if k != "history"}}
         return tensors, meta
+
+    def _check_saved_state(self, tensors, meta, *, n_samples):
+        super()._check_saved_state(tensors, meta, n_samples=n_samples)
+        check_saved_shape(tensors, "mean", (self.n_features_in_,))
+        check_saved_scale(meta, "scale")
+        check_saved_sizes("hidden", meta["hidden"], tensors)
+        check_saved_sizes("n_clusters", meta["n_clusters"], tensors)
+        check_saved_sizes("n_clusters", self.n_clusters, tensors)  # the width of each network's head
+        if meta["input_shape"] is not None:
+            check_saved_sizes("input_shape", meta["input_shape"], tensors)
+        n_nets = sum(1 for k in tensors if k.startswith("net") and k.endswith(".head.bias"))
+        if isinstance(meta["n_nets"], bool) or meta["n_nets"] != n_nets or n_nets < 1:
+            raise ValueError(f"'n_nets' must be the number of networks the weights hold ({n_nets}). "
+                             f"Got {meta['n_nets']!r} instead")
+        check_saved_shape(tensors, "output_order", (None,))
 
     def _import_state(self, tensors, meta):
         device = tensors["mean"].device

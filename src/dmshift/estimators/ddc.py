@@ -23,6 +23,7 @@ from torch import nn
 
 from .._validation import check_fraction, check_param
 from ..losses import BANDWIDTHS, ddc_loss
+from ._persistence import check_saved_shape
 from ._softmax import SoftmaxClustering
 
 __all__ = ["DDCClustering", "align_labels", "vote"]
@@ -283,6 +284,10 @@ class DDCClustering(SoftmaxClustering):
         tensors["vote_perms"] = torch.as_tensor(self.vote_perms_)
         tensors["vote_labels"] = torch.as_tensor(self.vote_labels_)
         return tensors, meta
+
+    def _check_saved_state(self, tensors, meta, *, n_samples):
+        super()._check_saved_state(tensors, meta, n_samples=n_samples)
+        check_saved_shape(tensors, "vote_labels", (None, n_samples))
 
     def _import_state(self, tensors, meta):
         super()._import_state(tensors, meta)

@@ -854,6 +854,20 @@ class DMSClustering(BaseClustering):
         tags.non_deterministic = False
         return tags
 
+    def _check_saved_state(self, tensors, meta, *, n_samples):
+        """A stored state must fit together: finite scale > 0, shapes that match ``n_features_in_``."""
+        from ._persistence import check_saved_scale, check_saved_shape, check_saved_sizes
+        super()._check_saved_state(tensors, meta, n_samples=n_samples)
+        d = self.n_features_in_
+        check_saved_scale(meta, "scale")
+        check_saved_shape(tensors, "mean", (d,))
+        check_saved_shape(tensors, "components", (d, None), optional=True)
+        check_saved_shape(tensors, "cluster_centers", (None, d))
+        check_saved_shape(tensors, "confidence", (n_samples,))
+        check_saved_sizes("hidden", meta["hidden"], tensors)
+        if self.kernel == "concat":
+            check_saved_sizes("conv_channels", self.conv_channels, tensors)
+
 
 #: Merge thresholds of ``threshold="auto"``: with label-like anchors (every two anchored
 #: groups known to differ) merging is constrained and a low threshold only joins what no

@@ -46,6 +46,7 @@ from ._l2c_net import _Identity, _integer_labels, _L2CNet, _relabel_by_size
 from ._l2c_sets import _cluster_sizes, _SetSampler  # noqa: F401  (_cluster_sizes: benchmarks/peers_l2c.py)
 from ._mmdc_net import _mlp
 from ._shape_checks import _check_int_tuple, check_image_shape
+from ._persistence import check_saved_scale, check_saved_shape, check_saved_sizes
 
 __all__ = ["L2CClustering", "pair_same_probability", "l2c_loss"]
 
@@ -402,6 +403,23 @@ class L2CClustering(BaseClustering):
                 "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self._config_.items()},
                 "side_info": self.side_info_, "training": {k: v for k, v in self.training_.items() if k != "history"}}
         return tensors, meta
+
+    def _check_loaded_params(self):
+        self._check_params(self.n_features_in_)
+
+    def _check_saved_state(self, tensors, meta, *, n_samples):
+        super()._check_saved_state(tensors, meta, n_samples=n_samples)
+        check_saved_shape(tensors, "input_mean", (self.n_features_in_,))
+        check_saved_scale(meta, "input_scale")
+        check_positive_int("max_set_size", meta["max_set_size"])
+        cfg = meta["config"]
+        for key in {"cnn": ("image_shape", "widths"), "mlp": ("hidden",)}.get(cfg["embedding"], ()):
+            check_saved_sizes(key, cfg[key], tensors)
+        for key in ("k_max", "width", "count_units", "count_hidden"):
+            check_saved_sizes(key, getattr(self, key), tensors)
+        if self.n_layers > len(tensors):
+            raise ValueError(f"'n_layers' must be at most the number of stored tensors ({len(tensors)}). "
+                             f"Got {self.n_layers!r} instead")
 
     def _import_state(self, tensors, meta):
         device = tensors["input_mean"].device

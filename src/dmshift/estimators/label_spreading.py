@@ -19,6 +19,7 @@ import torch
 from .._validation import check_fraction, check_positive_int
 from ._base import BaseClustering
 from ._partial_labels import partial_labels
+from ._persistence import check_saved_shape
 
 __all__ = ["LabelSpreadingClustering"]
 
@@ -152,6 +153,13 @@ class LabelSpreadingClustering(BaseClustering):
         tensors = {"X": torch.as_tensor(self.X_), "label_distributions": torch.as_tensor(self.label_distributions_),
                    "labels": torch.as_tensor(self.labels_), "classes": torch.as_tensor(self.classes_)}
         return tensors, {"n_iter": self.n_iter_}
+
+    def _check_saved_state(self, tensors, meta, *, n_samples):
+        super()._check_saved_state(tensors, meta, n_samples=n_samples)
+        check_saved_shape(tensors, "X", (n_samples, self.n_features_in_))
+        k = int(tensors["classes"].shape[0]) if "classes" in tensors else -1
+        check_saved_shape(tensors, "classes", (None,))
+        check_saved_shape(tensors, "label_distributions", (n_samples, k))
 
     def _import_state(self, tensors, meta):
         self.X_ = tensors["X"].cpu().numpy()

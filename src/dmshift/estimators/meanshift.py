@@ -27,6 +27,7 @@ from ..constants import NOISE
 from ..kernels.base import CPU_TILE_BYTES, DEFAULT_MEMORY_BUDGET, tile_sizes
 from ..kernels.gaussian import FlatKernel, GaussianKernel
 from ._base import BaseClustering
+from ._persistence import check_saved_scale, check_saved_shape
 
 __all__ = ["MeanShift"]
 
@@ -339,6 +340,11 @@ class MeanShift(BaseClustering):
         tensors = {"cluster_centers": torch.as_tensor(self.cluster_centers_),
                    "labels": torch.as_tensor(self.labels_)}
         return tensors, {"n_iter": self.n_iter_, "bandwidth": self.bandwidth_}
+
+    def _check_saved_state(self, tensors, meta, *, n_samples):
+        super()._check_saved_state(tensors, meta, n_samples=n_samples)
+        check_saved_shape(tensors, "cluster_centers", (None, self.n_features_in_))
+        check_saved_scale(meta, "bandwidth")
 
     def _import_state(self, tensors, meta):
         self.cluster_centers_ = tensors["cluster_centers"].cpu().numpy()

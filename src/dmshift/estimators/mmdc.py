@@ -34,6 +34,7 @@ from ..train import TrainConfig, train_loop
 from ._base import BaseClustering, standardization
 from ._mmdc_net import _MMDCNet, _mlp, _random_affine
 from ._shape_checks import _check_int_tuple, check_image_shape
+from ._persistence import check_saved_scale, check_saved_shape, check_saved_sizes
 
 __all__ = ["MMDCClustering", "mixture_means", "sample_targets", "assign_targets"]
 
@@ -404,6 +405,19 @@ class MMDCClustering(BaseClustering):
                 "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self._config_.items()},
                 "training": {k: v for k, v in self.training_.items() if k != "history"}}
         return tensors, meta
+
+    def _check_loaded_params(self):
+        self._check_params(self.n_features_in_)
+
+    def _check_saved_state(self, tensors, meta, *, n_samples):
+        super()._check_saved_state(tensors, meta, n_samples=n_samples)
+        check_saved_shape(tensors, "input_mean", (self.n_features_in_,))
+        check_saved_scale(meta, "input_scale")
+        check_saved_sizes("n_clusters", meta["n_clusters"], tensors)
+        cfg = meta["config"]
+        check_saved_sizes("target_dim", cfg["target_dim"], tensors)
+        for key in (("hidden",) if cfg["image_shape"] is None else ("image_shape", "widths")):
+            check_saved_sizes(key, cfg[key], tensors)
 
     def _import_state(self, tensors, meta):
         device = tensors["input_mean"].device

@@ -34,6 +34,7 @@ from ..constants import UNLABELLED
 from ..metrics import accuracy
 from ._base import BaseClustering
 from ._partial_labels import partial_labels
+from ._persistence import check_saved_shape
 
 __all__ = ["SemiSupervisedKMeans", "ss_kmeans", "golden_section_argmax"]
 
@@ -355,6 +356,20 @@ class SemiSupervisedKMeans(BaseClustering):
         meta = {"n_clusters": self.n_clusters_, "inertia": self.inertia_, "n_iter": self.n_iter_,
                 "k_scores": {str(k): v for k, v in self.k_scores_.items()}}
         return tensors, meta
+
+    def _check_loaded_params(self) -> None:
+        check_positive_int("k_max", self.k_max, allow_none=True)
+        check_positive_int("n_init", self.n_init)
+        check_positive_int("max_iter", self.max_iter)
+        check_fraction("tol", self.tol, low=0.0, high=np.inf, low_open=False)
+
+    def _check_saved_state(self, tensors, meta, *, n_samples):
+        super()._check_saved_state(tensors, meta, n_samples=n_samples)
+        k = meta["n_clusters"]
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= n_samples:
+            raise ValueError(f"'n_clusters' must be an int in [1, {n_samples}]. Got {k!r} instead")
+        check_saved_shape(tensors, "cluster_centers", (k, self.n_features_in_))
+        check_saved_shape(tensors, "classes", (None,))
 
     def _import_state(self, tensors, meta):
         self.cluster_centers_ = tensors["cluster_centers"].cpu().numpy()
