@@ -8,6 +8,7 @@ never leaves a half-written model behind a good name.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -31,6 +32,8 @@ def _registry() -> dict[str, type]:
 
 
 def _jsonable(v):
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):  # a settings object: stored as a dict
+        return _jsonable(dataclasses.asdict(v))
     if isinstance(v, (np.integer,)):
         return int(v)
     if isinstance(v, (np.floating,)):

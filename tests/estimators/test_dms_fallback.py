@@ -6,7 +6,9 @@ from _tiny import thin_groups as thin
 from sklearn.metrics import adjusted_rand_score
 
 from dmshift import DMSClustering
-from dmshift.estimators.dms import FALLBACK_MARGIN, FALLBACK_MIN_SAME_PAIRS
+from dmshift.settings import FallbackSettings
+
+FALLBACK_MARGIN, FALLBACK_MIN_SAME_PAIRS = FallbackSettings().margin, FallbackSettings().min_same_pairs
 from dmshift.constraints import SideInfo
 from dmshift.treecut import pair_f1
 
