@@ -15,7 +15,6 @@ stage modules.
 from __future__ import annotations
 
 import logging
-import math
 import numbers
 import time
 from functools import partial
@@ -23,20 +22,21 @@ from functools import partial
 import numpy as np
 import torch
 
-from .._validation import check_fraction, check_param, check_positive_int, check_range_pair, resolve_seed
+from .._validation import resolve_seed
 from ..anchors import select_anchors
 from ..clustering import ClusterParams, Clustering, cluster, merge_threshold
 from ..constraints import SideInfo
 from ..fallback import tree_fallback
-from ..instance_training import KernelSpec, TrainingParams, build_kernel, train_kernel
+from ..instance_training import build_kernel, train_kernel
 from ..kernels import DEFAULT_MEMORY_BUDGET
-from ..merge import SIMILARITIES, assign
+from ..merge import assign
 from ..preprocessing import prepare, to_input_space, transform
 from ..self_training import self_train
 from ..settings import DMSSettings
 from ..smoothing import revote
-from ..smoothing_stage import NOT_SMOOTHED, Landmarks, SmoothingOutcome, smooth_clustering
+from ..smoothing_stage import NOT_SMOOTHED, SmoothingOutcome, smooth_clustering
 from ._base import BaseClustering, standardization
+from ._dms_params import check_params, cluster_params, kernel_spec, settings_of, training_params
 
 __all__ = ["DMSClustering"]
 
@@ -46,42 +46,33 @@ logger = logging.getLogger("dmshift")
 class DMSClustering(BaseClustering):
     """Differentiable Mean Shift: clusters learnt from side information, no k needed.
 
-    Measured effects of the choices below are in ``docs/methods.md`` and
-    ``benchmarks/results/`` (see its README); this docstring says what each does.
+    What the choices below measured is in ``docs/methods.md`` and ``benchmarks/results/``.
 
     Parameters
     ----------
     kernel : {"subtract", "concat"}, default="subtract"
         Kernel architecture (paper Table 1).
-    init : {"distance", "default"}, default="distance"
-        "distance" starts the kernel as a distance kernel whose bandwidth is the
-        ``init_quantile`` of pairwise distances; "default" is PyTorch's initialisation (paper).
-    init_quantile : float, default=0.02
+    init, init_quantile : {"distance", "default"}, float, default="distance", 0.02
+        "distance" starts as a distance kernel whose bandwidth is the ``init_quantile`` of
+        pairwise distances; "default" is PyTorch's initialisation (paper).
     n_layers : int, default=3
-        Fully connected layers in the kernel, the output layer included (paper: 3).
+        Fully connected layers, the output layer included (paper: 3).
     hidden : tuple of int or None, default=None
         Hidden widths; None gives N/2, N/4, ... capped at ``width_cap``.
-    width_cap : int or None, default=256
-    activation : {"relu", "gelu", "tanh"}, default="relu"
-    dropout : float, default=0.0
+    width_cap, activation, dropout : int or None, {"relu", "gelu", "tanh"}, float, default=256, "relu", 0.0
     conv_channels : int, default=1
         Filters of the concat kernel's 2 x 1 convolution.
     n_shift_steps : int, default=4
         Mean-shift steps T in training (paper: 4).
-    max_steps : int, default=1000
-        Training steps (batches).
-    batch_size : int, default=96
+    max_steps, batch_size : int, default=1000, 96
+        Training steps (batches) and instances per batch.
     instance_size : (int, int), default=(200, 300)
-    labelled_ratio : (float, float), default=(1/3, 1)
-        Range of |P ∪ N| : |U| in an instance.
-    positive_ratio : (float, float), default=(1/20, 1/10)
-        Range of |P| : |P ∪ N| in an instance.
-    lr : float, default=1e-3
-    weight_decay : float, default=1.0
-        Decoupled (AdamW) weight decay (the paper: none): with few labelled points the
-        kernel otherwise fits them too closely.
+    labelled_ratio, positive_ratio : (float, float), default=(1/3, 1), (1/20, 1/10)
+        Ranges of |P ∪ N| : |U| and of |P| : |P ∪ N| in an instance.
+    lr, weight_decay : float, default=1e-3, 1.0
+        AdamW; the decay (the paper: none) keeps the kernel from fitting few labelled points too closely.
     prior_decay : float, default=0.0
-        Strength of an L2 pull of the weights toward their initial values, relative to their size.
+        L2 pull of the weights toward their initial values, relative to their size.
     schedule : {"constant", "cosine"}, default="constant"
     loss_balance : {"none", "balanced"}, default="none"
         "none" is eq. 3; "balanced" weighs the positive and negative terms equally.
@@ -89,97 +80,78 @@ class DMSClustering(BaseClustering):
         Std of Gaussian noise added to the training points (0: the paper's training).
     validation_fraction : float, default=0.0
         Share of labelled points held back to choose the best training step.
-    patience : int or None, default=None
-        Evaluations without improvement before training stops.
-    eval_every : int, default=50
+    patience, eval_every : int or None, int, default=None, 50
+        Evaluations without improvement before training stops; steps between evaluations.
     seeding : {"random", "adaptive"}, default="random"
         "random" draws ``n_seeds`` points (paper); "adaptive" seeds from uncovered points.
-    n_seeds : int, default=500
-    max_iter : int, default=50
-        Cap on inference shift iterations per seed.
+    n_seeds, max_iter : int, default=500, 50
+        Seeds (or their cap), and inference shift iterations per seed.
     inference_side_info : bool, default=True
         Side-information points (``settings.anchors``) also seed mean shift and stay fixed
-        centers of their group, and merging never joins groups known to differ. False is
-        the paper's inference.
+        centers, and merging never joins groups known to differ. False: the paper's inference.
     similarity : {"cosine", "bistochastic", "bistochastic-cosine", "jaccard"}, default="cosine"
         How centers are compared before merging (:mod:`dmshift.merge`).
     threshold : "auto" or float, default="auto"
-        Centers with similarity >= threshold are merged; "auto" is ``settings.threshold``
-        (a lower value when label-like side information constrains the merge).
+        Centers at least this similar merge; "auto" follows ``settings.threshold``.
     noise_threshold : float, default=0.01
         A point whose best confidence is below this is NOISE (the paper: 0.5).
     standardize : bool, default=True
         Centre the features and divide by their RMS standard deviation.
     n_components : "auto", int, float or None, default="auto"
-        Project the standardised features on their leading principal components (fitted on
-        all of ``X``, no side information): an int keeps that many, a float in (0, 1) that
-        share of the variance, None none; "auto" follows ``settings.projection``. Keeps the
-        first layer's cost down on wide inputs.
-    self_training : int, default=1
-        Rounds of self-training: the most confident ``self_training_share`` of each
-        cluster become pseudo-labels and the kernel is trained again from its initial
-        weights (0: the paper's method).
-    self_training_share : float, default=0.5
+        Principal components the kernel reads (fitted on all of ``X``): an int keeps that
+        many, a float in (0, 1) that share of the variance, None all features; "auto"
+        follows ``settings.projection``. Keeps the first layer cheap on wide inputs.
+    self_training, self_training_share : int, float, default=1, 0.5
+        Rounds of retraining from the initial weights on pseudo-labels, the most confident
+        ``self_training_share`` of each cluster (0 rounds: the paper's method).
     smoothing : {"auto", "graph", None}, default="auto"
         After the last round, spread labels seeded by the side information and by each
-        cluster's most confident points over the ``n_neighbors`` graph of the kernel's input
-        (:mod:`dmshift.smoothing_stage`); side information is never overruled. "auto" only
-        when the graph agrees with the seeds (``settings.smoothing.min_agreement``), "graph"
-        always, None never (the paper's assignment).
+        cluster's most confident points over the ``n_neighbors`` graph of the kernel's
+        input; side information is never overruled. "auto": only when the graph agrees
+        with the seeds; "graph": always; None: the paper's assignment.
     smooth_noise : bool, default=True
-        With smoothing applied, noise takes the label spreading gives it, in ``fit`` and in
-        ``predict``'s vote; False keeps it noise.
+        With smoothing applied, noise takes the spread label (also in ``predict``).
     n_neighbors : int, default=3
         Neighbours per point in the smoothing graph and in ``predict``'s vote.
     find_unseen : bool, default=True
-        With smoothing applied, parts of the data that no side information reaches and
-        that random side information would hardly have missed become clusters of their own
-        (:mod:`dmshift.novelty`).
+        With smoothing applied, parts no side information reaches, and that random side
+        information would hardly have missed, become clusters (:mod:`dmshift.novelty`).
     fallback : {"tree", None}, default="tree"
-        On thin side information, replace the kernel's clustering by the Ward tree's when
-        the side information agrees with the tree far better (:mod:`dmshift.fallback`,
-        ``settings.fallback``); smoothing is then skipped. Runs whatever ``smoothing``.
+        On thin side information, the Ward tree's clusters replace the kernel's when the
+        side information agrees with them far better (:mod:`dmshift.fallback`); smoothing
+        is then skipped. Decided whatever ``smoothing``.
     memory_budget : int, default=256 MiB
         Bytes for one tile of pairwise intermediate values.
     time_limit : float or None, default=None
         Seconds of training (all rounds) after which the best model so far is kept.
     verbose : bool, default=False
-        Log progress and a summary of the stages' decisions (logger "dmshift").
-    device : str, default="auto"
-    random_state : int, RandomState or None, default=None
+        Log progress and what the stages decided (logger "dmshift").
+    device, random_state : str, int, RandomState or None, default="auto", None
     on_conflict : {"raise", "majority"}, default="raise"
         Contradictory side information: refuse it, or resolve it by vote.
-    checkpoint_dir : str, path or None, default=None
-        Folder for training checkpoints; ``fit(..., resume=True)`` continues from them.
-    checkpoint_every : int, default=100
+    checkpoint_dir, checkpoint_every : str, path or None, int, default=None, 100
+        Folder for training checkpoints (``fit(..., resume=True)`` continues), steps between them.
     settings : DMSSettings, dict or None, default=None
-        Tuning numbers of the stages (:mod:`dmshift.settings`); None gives the defaults.
+        Tuning numbers of the stages (:mod:`dmshift.settings`); None: the defaults.
 
     Attributes
     ----------
-    labels_ : ndarray of shape (n_samples,)
-        Cluster of each training point, NOISE (-1) where no cluster is confident.
+    labels_, confidence_ : ndarray of shape (n_samples,)
+        Cluster of each training point (NOISE = -1 where none is confident) and its best confidence.
     n_clusters_ : int
     cluster_centers_ : ndarray of shape (n_clusters_, n_features)
         The input-space center of the largest inlier set of each cluster.
-    confidence_ : ndarray of shape (n_samples,)
-    center_embeddings_ : tensor of shape (n_centers, h)
-    center_cluster_ : ndarray of shape (n_centers,)
+    center_embeddings_, center_cluster_ : tensor (n_centers, h), ndarray (n_centers,)
     components_ : tensor of shape (n_features, n_components_) or None
     n_iter_ : int
         Most inference shift iterations any seed took.
-    training_ : dict
-        Training record: steps, stop reason, best step, history, rounds.
-    side_info_ : dict
-        Summary of the side information used.
-    smoothing_ : dict
-        Whether smoothing was applied, the graph's agreement with the seeds, the unseen
-        groups found and whether noise was relabelled.
-    fallback_ : dict
-        ``applied``, ``kernel_f1``, and ``tree_f1`` and ``space`` of the better tree.
+    training_, side_info_ : dict
+        Training record (steps, stop reason, history, rounds); summary of the side information.
+    smoothing_, fallback_ : dict
+        Whether smoothing (its agreement, unseen groups) and the fallback (kernel and tree
+        F1, space) were applied.
     choices_ : dict
-        What each deciding stage decided and why (self-training, fallback, smoothing) and
-        the merge threshold in force.
+        What each deciding stage decided and why, and the merge threshold in force.
     """
 
     def __init__(self, *, kernel="subtract", init="distance", init_quantile=0.02, n_layers=3, hidden=None, width_cap=256, activation="relu",
@@ -244,68 +216,7 @@ class DMSClustering(BaseClustering):
 
     # ------------------------------------------------------------------ checks
     def _check_params(self):
-        check_param("kernel", self.kernel, ("subtract", "concat"))
-        check_param("init", self.init, ("distance", "default"))
-        check_fraction("init_quantile", self.init_quantile, low=0.0, high=1.0)
-        check_positive_int("n_layers", self.n_layers)
-        if self.hidden is not None:
-            h = tuple(self.hidden)
-            if len(h) != self.n_layers - 1 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in h):
-                raise ValueError(f"The 'hidden' parameter must be None or {self.n_layers - 1} positive ints "
-                                 f"(n_layers - 1). Got {self.hidden!r} instead.")
-        check_positive_int("width_cap", self.width_cap, allow_none=True)
-        check_param("activation", self.activation, ("relu", "gelu", "tanh"))
-        check_fraction("dropout", self.dropout, low=0.0, high=1.0, low_open=False)
-        check_positive_int("conv_channels", self.conv_channels)
-        check_positive_int("n_shift_steps", self.n_shift_steps, minimum=0)
-        check_positive_int("max_steps", self.max_steps)
-        check_positive_int("batch_size", self.batch_size)
-        lo, hi = check_range_pair("instance_size", self.instance_size, low=3, high=1e9)
-        if lo != int(lo) or hi != int(hi):
-            raise ValueError(f"The 'instance_size' parameter must hold ints. Got {self.instance_size!r} instead.")
-        check_range_pair("labelled_ratio", self.labelled_ratio, low=1e-6, high=1e6)
-        check_range_pair("positive_ratio", self.positive_ratio, low=0.0, high=1.0)
-        check_fraction("lr", self.lr, low=0.0, high=math.inf)
-        check_fraction("weight_decay", self.weight_decay, low=0.0, high=math.inf, low_open=False)
-        check_fraction("prior_decay", self.prior_decay, low=0.0, high=math.inf, low_open=False)
-        check_param("schedule", self.schedule, ("constant", "cosine"))
-        check_param("loss_balance", self.loss_balance, ("none", "balanced"))
-        check_fraction("input_noise", self.input_noise, low=0.0, high=math.inf, low_open=False)
-        check_fraction("validation_fraction", self.validation_fraction, low=0.0, high=1.0, low_open=False)
-        check_positive_int("patience", self.patience, allow_none=True)
-        check_positive_int("eval_every", self.eval_every)
-        check_param("seeding", self.seeding, ("random", "adaptive"))
-        check_positive_int("n_seeds", self.n_seeds)
-        check_positive_int("max_iter", self.max_iter, minimum=0)
-        if not isinstance(self.inference_side_info, (bool, np.bool_)):
-            raise ValueError(f"The 'inference_side_info' parameter must be a bool. Got {self.inference_side_info!r} instead.")
-        check_param("similarity", self.similarity, SIMILARITIES)
-        if not (isinstance(self.threshold, str) and self.threshold == "auto"):
-            if isinstance(self.threshold, str):
-                raise ValueError(f"The 'threshold' parameter must be 'auto' or a float in (0, 1]. "
-                                 f"Got {self.threshold!r} instead.")
-            check_fraction("threshold", self.threshold, low=0.0, high=1.0, high_open=False)
-        check_fraction("noise_threshold", self.noise_threshold, low=0.0, high=1.0, low_open=False)
-        check_positive_int("self_training", self.self_training, minimum=0)
-        check_fraction("self_training_share", self.self_training_share, low=0.0, high=1.0, high_open=False)
-        if self.smoothing is not None:
-            check_param("smoothing", self.smoothing, ("auto", "graph"))
-        check_positive_int("n_neighbors", self.n_neighbors)
-        if self.fallback is not None:
-            check_param("fallback", self.fallback, ("tree",))
-        for name in ("find_unseen", "smooth_noise"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"The {name!r} parameter must be a bool. Got {getattr(self, name)!r} instead.")
-        nc = self.n_components
-        if not (nc is None or isinstance(nc, str) and nc == "auto"
-                or isinstance(nc, numbers.Integral) and not isinstance(nc, bool) and nc >= 1
-                or isinstance(nc, numbers.Real) and not isinstance(nc, (bool, numbers.Integral)) and 0.0 < nc < 1.0):
-            raise ValueError(f"The 'n_components' parameter must be 'auto', None, an int >= 1 or a float in (0, 1). "
-                             f"Got {nc!r} instead.")
-        check_positive_int("memory_budget", self.memory_budget, minimum=1024)
-        if self.time_limit is not None:
-            check_fraction("time_limit", self.time_limit, low=0.0, high=math.inf)
-        self._settings()  # raises a ValueError naming a bad stage or field
+        check_params(self)
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, *, pairs=None, resume=False):
@@ -341,16 +252,16 @@ class DMSClustering(BaseClustering):
     def _fit_stages(self, X, side: SideInfo, device, seed: int, *, plan=None, clusterer=None):
         """The pipeline of ``fit``; :func:`dmshift.distributed.fit_ddp` passes its data-parallel
         training ``plan`` and a ``clusterer`` with the signature of :func:`~dmshift.clustering.cluster`."""
-        cfg, rng = self._settings(), np.random.default_rng(seed)
+        cfg, rng = settings_of(self), np.random.default_rng(seed)
         data = prepare(X, device, partial(standardization, enabled=self.standardize), self.n_components,
                        cfg.projection)                                                      # -> Prepared
-        kernel, hidden = build_kernel(data.X_std, self._kernel_spec(), seed, device)
+        kernel, hidden = build_kernel(data.X_std, kernel_spec(self), seed, device)
         anchors = select_anchors(side, cfg.anchors) if self.inference_side_info else None  # -> Anchors | None
         to_input = partial(to_input_space, mean=data.mean, scale=data.scale, components=data.components)
         params, clusterer = self._cluster_params(), clusterer or cluster
 
         def train(side_r, seed_r, rng_r, time_left):                                        # -> Trained
-            return train_kernel(kernel, data.X_std, side_r, rng_r or rng, seed_r, device, self._training_params(),
+            return train_kernel(kernel, data.X_std, side_r, rng_r or rng, seed_r, device, training_params(self),
                                 plan=plan, time_limit=time_left, checkpoint=None if plan else self._checkpoint)
 
         rounds = self_train(kernel, side, seed, rounds=self.self_training, share=float(self.self_training_share),
@@ -393,10 +304,8 @@ class DMSClustering(BaseClustering):
         self.fallback_ = ({"applied": False, "kernel_f1": None, "tree_f1": None, "space": None} if fb is None
                           else fb.record)
         lm = (sm.landmarks if sm is not None else None) or (fb.landmarks if fb is not None else None)
-        self.smoothing_points_ = None if lm is None else lm.points
-        self.smoothing_labels_ = None if lm is None else lm.labels
-        self.smoothing_radius_ = None if lm is None else lm.radius
-        self.smoothing_transform_ = None if lm is None else lm.transform
+        for name in ("points", "labels", "radius", "transform"):  # what predict's vote reads
+            setattr(self, f"smoothing_{name}_", None if lm is None else getattr(lm, name))
         self.choices_ = dict(choices or {})
         self.choices_["fallback"] = None if fb is None else {"applied": fb.applied, "reason": fb.reason}
         self.choices_["smoothing"] = None if sm is None else {"applied": sm.record["applied"], "reason": sm.reason}
@@ -404,24 +313,12 @@ class DMSClustering(BaseClustering):
             logger.info("DMS stages: %s", "; ".join(f"{k}: {v}" for k, v in self.choices_.items()))
 
     def recluster(self, X, y=None, *, pairs=None, random_state=None):
-        """Cluster the training data again with the fitted kernel and the current parameters.
-
-        Runs the stages after training (clustering, tree fallback, smoothing) as ``fit``
-        ends with them, so that a sweep over inference parameters needs one kernel. The
-        side information of the fit's anchors is used; ``y`` / ``pairs`` (the fit's side
-        information) feed the fallback and smoothing, which are skipped without them.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            The training data of the fit.
-        y, pairs : as for :meth:`fit`, optional
-        random_state : int, RandomState or None, default=None
-            An int seeds the seed draw and smoothing directly.
-
-        Returns
-        -------
-        self
+        """Cluster the training data ``X`` (n_samples, n_features) again with the fitted kernel and
+        the current parameters: the stages after training, as ``fit`` ends with them, so that a
+        sweep over inference parameters trains one kernel. The fit's anchors are used; ``y`` /
+        ``pairs`` (the fit's side information, as for :meth:`fit`) feed the fallback and
+        smoothing, which are skipped without them. An int ``random_state`` seeds the seed draw
+        and smoothing directly. Returns ``self``.
         """
         self._check_fitted()
         self._check_params()
@@ -436,7 +333,7 @@ class DMSClustering(BaseClustering):
             self._set_clustering(found)
             return self
         side = SideInfo.build(Xs.shape[0], y=y, pairs=pairs, on_conflict=self.on_conflict)
-        fb, sm = self._refine(found, Xs, side, seed, self._settings(), self.components_ is not None,
+        fb, sm = self._refine(found, Xs, side, seed, settings_of(self), self.components_ is not None,
                               self._to_input_space)
         self._set_clustering(sm.clustering, fb, sm, {k: v for k, v in getattr(self, "choices_", {}).items()
                                                     if k not in ("fallback", "smoothing")})
@@ -447,30 +344,8 @@ class DMSClustering(BaseClustering):
         self._set_clustering(cluster(self.kernel_, Xs, rng, self._cluster_params(), to_input=self._to_input_space,
                                      anchors=anchors))
 
-    # ------------------------------------------------------------------ stage parameters
-    def _settings(self) -> DMSSettings:
-        s = self.settings
-        return s if isinstance(s, DMSSettings) else DMSSettings.from_dict(s)
-
-    def _kernel_spec(self) -> KernelSpec:
-        return KernelSpec(kind=self.kernel, n_layers=self.n_layers, hidden=self.hidden, width_cap=self.width_cap,
-                          activation=self.activation, dropout=self.dropout, conv_channels=self.conv_channels,
-                          init=self.init, init_quantile=self.init_quantile)
-
-    def _training_params(self) -> TrainingParams:
-        return TrainingParams(
-            batch_size=int(self.batch_size), instance_size=tuple(int(v) for v in self.instance_size),
-            labelled_ratio=check_range_pair("labelled_ratio", self.labelled_ratio, low=1e-6, high=1e6),
-            positive_ratio=check_range_pair("positive_ratio", self.positive_ratio, low=0.0, high=1.0),
-            n_shift_steps=self.n_shift_steps, max_steps=self.max_steps, lr=self.lr, weight_decay=self.weight_decay,
-            prior_decay=self.prior_decay, schedule=self.schedule, loss_balance=self.loss_balance,
-            input_noise=self.input_noise, validation_fraction=self.validation_fraction, patience=self.patience,
-            eval_every=self.eval_every, verbose=self.verbose)
-
     def _cluster_params(self) -> ClusterParams:
-        return ClusterParams(seeding=self.seeding, n_seeds=self.n_seeds, max_iter=self.max_iter,
-                             similarity=self.similarity, threshold=self.threshold, noise_threshold=self.noise_threshold,
-                             memory_budget=int(self.memory_budget), thresholds=self._settings().threshold)
+        return cluster_params(self)
 
     # ------------------------------------------------------------------ inference
     def _transform(self, X) -> torch.Tensor:
@@ -531,13 +406,10 @@ class DMSClustering(BaseClustering):
             "cluster_centers": torch.as_tensor(self.cluster_centers_),
             "labels": torch.as_tensor(self.labels_), "confidence": torch.as_tensor(self.confidence_),
         })
-        if getattr(self, "smoothing_points_", None) is not None:
-            tensors.update(smoothing_points=self.smoothing_points_,
-                           smoothing_labels=torch.as_tensor(self.smoothing_labels_))
-            if getattr(self, "smoothing_radius_", None) is not None:
-                tensors["smoothing_radius"] = self.smoothing_radius_
-            if getattr(self, "smoothing_transform_", None) is not None:
-                tensors["smoothing_transform"] = self.smoothing_transform_
+        if getattr(self, "smoothing_points_", None) is not None:  # the landmarks of predict's vote
+            for name in ("points", "labels", "radius", "transform"):
+                if getattr(self, f"smoothing_{name}_", None) is not None:
+                    tensors[f"smoothing_{name}"] = torch.as_tensor(getattr(self, f"smoothing_{name}_"))
         meta = {"scale": self.scale_, "hidden": list(self.hidden_), "n_clusters": self.n_clusters_,
                 "n_iter": self.n_iter_, "n_seeds_used": self.n_seeds_used_,
                 "converged_fraction": self.converged_fraction_, "side_info": self.side_info_,
@@ -551,30 +423,24 @@ class DMSClustering(BaseClustering):
         self.hidden_ = tuple(meta["hidden"])
         self.components_ = tensors.get("components")
         width = self.n_features_in_ if self.components_ is None else int(self.components_.shape[1])
-        self.kernel_ = self._kernel_spec().make(width, self.hidden_).to(device)
+        self.kernel_ = kernel_spec(self).make(width, self.hidden_).to(device)
         self.kernel_.load_state_dict({k[len("kernel."):]: v for k, v in tensors.items() if k.startswith("kernel.")})
         self.kernel_.eval()
         self.mean_ = tensors["mean"]
         self.scale_ = float(meta["scale"])
         self.center_embeddings_ = tensors["center_embeddings"]
-        self.center_cluster_ = tensors["center_cluster"].cpu().numpy()
-        self.cluster_centers_ = tensors["cluster_centers"].cpu().numpy()
-        self.labels_ = tensors["labels"].cpu().numpy()
-        self.confidence_ = tensors["confidence"].cpu().numpy()
-        self.smoothing_ = meta.get("smoothing")
+        for name in ("center_cluster", "cluster_centers", "labels", "confidence"):
+            setattr(self, name + "_", tensors[name].cpu().numpy())
+        self.smoothing_, self.fallback_, self.choices_ = meta.get("smoothing"), meta.get("fallback"), \
+            dict(meta.get("choices") or {})
         self.smoothing_points_ = tensors.get("smoothing_points")
         self.smoothing_labels_ = (tensors["smoothing_labels"].cpu().numpy() if "smoothing_labels" in tensors
                                   else None)
         self.smoothing_radius_ = tensors.get("smoothing_radius")
         self.smoothing_transform_ = tensors.get("smoothing_transform")
-        self.fallback_ = meta.get("fallback")
-        self.choices_ = dict(meta.get("choices") or {})
-        self.n_clusters_ = int(meta["n_clusters"])
-        self.n_iter_ = int(meta["n_iter"])
-        self.n_seeds_used_ = int(meta["n_seeds_used"])
-        self.converged_fraction_ = float(meta["converged_fraction"])
-        self.side_info_ = dict(meta["side_info"])
-        self.training_ = dict(meta["training"])
+        self.n_clusters_, self.n_iter_ = int(meta["n_clusters"]), int(meta["n_iter"])
+        self.n_seeds_used_, self.converged_fraction_ = int(meta["n_seeds_used"]), float(meta["converged_fraction"])
+        self.side_info_, self.training_ = dict(meta["side_info"]), dict(meta["training"])
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
