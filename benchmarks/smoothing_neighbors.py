@@ -113,7 +113,9 @@ def resmooth(m: DMSClustering, Xs: torch.Tensor, side: SideInfo, seed: int) -> N
     found = Clustering(labels=m.labels_, confidence=m.confidence_, center_embeddings=m.center_embeddings_,
                        center_cluster=m.center_cluster_, cluster_centers=m.cluster_centers_, n_clusters=m.n_clusters_,
                        n_iter=m.n_iter_, n_seeds_used=m.n_seeds_used_, converged_fraction=m.converged_fraction_)
-    fb, sm = m._refine(found, Xs, side, seed, settings_of(m), m.components_ is not None, m._to_input_space)
+    args = (side, seed, settings_of(m), m.components_ is not None, m._to_input_space)
+    fb = m._fallback(found, Xs, *args)
+    sm = m._smooth(fb, Xs, *args)
     m._set_clustering(sm.clustering, fb, sm)
 
 

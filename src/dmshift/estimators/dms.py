@@ -214,7 +214,6 @@ class DMSClustering(BaseClustering):
         self.checkpoint_every = checkpoint_every
         self.settings = settings
 
-    # ------------------------------------------------------------------ checks
     def _check_params(self):
         check_params(self)
 
@@ -268,8 +267,9 @@ class DMSClustering(BaseClustering):
                             time_limit=self.time_limit, train=train,
                             cluster=lambda: clusterer(kernel, data.X_std, rng, params, to_input=to_input,
                                                       anchors=anchors))                      # -> SelfTrained
-        t0 = time.perf_counter()
-        fb, sm = self._refine(rounds.clustering, data.X_std, side, seed, cfg, data.components is not None, to_input)
+        t0, projected = time.perf_counter(), data.components is not None
+        fb = self._fallback(rounds.clustering, data.X_std, side, seed, cfg, projected, to_input)  # -> FallbackResult
+        sm = self._smooth(fb, data.X_std, side, seed, cfg, projected, to_input)  # -> SmoothingOutcome
         self.mean_, self.scale_, self.components_ = data.mean, data.scale, data.components
         self.kernel_, self.hidden_, self.side_info_, self.anchors_ = kernel, hidden, side.summary(), anchors
         self.training_, self.inference_seconds_ = rounds.record, rounds.seconds + time.perf_counter() - t0
@@ -279,20 +279,21 @@ class DMSClustering(BaseClustering):
         self._set_clustering(sm.clustering, fb, sm, choices)
         return self
 
-    def _refine(self, found: Clustering, Xs, side: SideInfo, seed: int, cfg: DMSSettings, projected: bool, to_input):
-        """The stages after clustering: the tree fallback, then smoothing unless the fallback was taken."""
-        fb = tree_fallback(found, Xs, side, seed, enabled=self.fallback is not None, n_neighbors=int(self.n_neighbors),
-                           memory_budget=int(self.memory_budget), projected=projected, to_input=to_input,
-                           settings=cfg.fallback, graph=cfg.smoothing)                       # -> FallbackResult
-        if fb.applied or self.smoothing is None or found.n_clusters < 1:
+    def _fallback(self, found: Clustering, Xs, side: SideInfo, seed: int, cfg: DMSSettings, projected, to_input):
+        """The tree fallback stage with this estimator's parameters; decided whatever ``smoothing``."""
+        return tree_fallback(found, Xs, side, seed, enabled=self.fallback is not None, n_neighbors=int(self.n_neighbors),
+                             memory_budget=int(self.memory_budget), projected=projected, to_input=to_input,
+                             settings=cfg.fallback, graph=cfg.smoothing)
+
+    def _smooth(self, fb, Xs, side: SideInfo, seed: int, cfg: DMSSettings, projected, to_input) -> SmoothingOutcome:
+        """The smoothing stage on the fallback's outcome ``fb``; skipped when the fallback was taken."""
+        if fb.applied or self.smoothing is None or fb.clustering.n_clusters < 1:
             why = "tree fallback taken" if fb.applied else "off" if self.smoothing is None else "no cluster"
-            return fb, SmoothingOutcome(fb.clustering, dict(NOT_SMOOTHED), None, why)
-        sm = smooth_clustering(found, Xs, side, seed, mode=self.smoothing, n_neighbors=int(self.n_neighbors),
-                               share=float(self.self_training_share), find_unseen=bool(self.find_unseen),
-                               smooth_noise=bool(self.smooth_noise), memory_budget=int(self.memory_budget),
-                               projected=projected, to_input=to_input, settings=cfg.smoothing,
-                               novelty=cfg.novelty)                                          # -> SmoothingOutcome
-        return fb, sm
+            return SmoothingOutcome(fb.clustering, dict(NOT_SMOOTHED), None, why)
+        return smooth_clustering(fb.clustering, Xs, side, seed, mode=self.smoothing, n_neighbors=int(self.n_neighbors),
+                                 share=float(self.self_training_share), find_unseen=bool(self.find_unseen),
+                                 smooth_noise=bool(self.smooth_noise), memory_budget=int(self.memory_budget),
+                                 projected=projected, to_input=to_input, settings=cfg.smoothing, novelty=cfg.novelty)
 
     def _set_clustering(self, found: Clustering, fb=None, sm=None, choices: dict | None = None) -> None:
         """Write a clustering and the decisions of the later stages into the fitted attributes."""
@@ -313,13 +314,10 @@ class DMSClustering(BaseClustering):
             logger.info("DMS stages: %s", "; ".join(f"{k}: {v}" for k, v in self.choices_.items()))
 
     def recluster(self, X, y=None, *, pairs=None, random_state=None):
-        """Cluster the training data ``X`` (n_samples, n_features) again with the fitted kernel and
-        the current parameters: the stages after training, as ``fit`` ends with them, so that a
-        sweep over inference parameters trains one kernel. The fit's anchors are used; ``y`` /
-        ``pairs`` (the fit's side information, as for :meth:`fit`) feed the fallback and
-        smoothing, which are skipped without them. An int ``random_state`` seeds the seed draw
-        and smoothing directly. Returns ``self``.
-        """
+        """Cluster the training data ``X`` (n_samples, n_features) again with the fitted kernel and the current
+        parameters, as ``fit`` ends (a sweep over inference parameters trains one kernel). The fit's anchors are
+        used; ``y`` / ``pairs`` (the fit's side information) feed the fallback and smoothing, skipped without
+        them. An int ``random_state`` seeds the seed draw and smoothing directly. Returns ``self``."""
         self._check_fitted()
         self._check_params()
         X = self._check_X(X, reset=False)
@@ -333,10 +331,12 @@ class DMSClustering(BaseClustering):
             self._set_clustering(found)
             return self
         side = SideInfo.build(Xs.shape[0], y=y, pairs=pairs, on_conflict=self.on_conflict)
-        fb, sm = self._refine(found, Xs, side, seed, settings_of(self), self.components_ is not None,
-                              self._to_input_space)
-        self._set_clustering(sm.clustering, fb, sm, {k: v for k, v in getattr(self, "choices_", {}).items()
-                                                    if k not in ("fallback", "smoothing")})
+        cfg = settings_of(self)
+        args = (side, seed, cfg, self.components_ is not None, self._to_input_space)
+        fb = self._fallback(found, Xs, *args)
+        sm = self._smooth(fb, Xs, *args)
+        threshold = merge_threshold(self.threshold, getattr(self, "anchors_", None), cfg.threshold)
+        self._set_clustering(sm.clustering, fb, sm, {**getattr(self, "choices_", {}), "merge_threshold": threshold})
         return self
 
     def _cluster(self, Xs: torch.Tensor, rng, anchors=None) -> None:
