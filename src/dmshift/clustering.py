@@ -86,7 +86,8 @@ def merge_threshold(threshold: float | str, anchors: Anchors | None,
 class LocalBackend:
     """The steps of :func:`cluster` that read all points, for points held by this process."""
 
-    def n_total(self, px: torch.Tensor) -> int:
+    def begin(self, px: torch.Tensor) -> int:
+        """Start a clustering of the points with embeddings ``px`` (n, h); the number of points."""
         return px.shape[0]
 
     def draw_seeds(self, rng: np.random.Generator, n: int, m: int) -> np.ndarray:
@@ -136,7 +137,7 @@ def cluster(kernel, Xs: torch.Tensor, rng: np.random.Generator | None, params: C
     backend = backend or LocalBackend()
     budget = int(params.memory_budget)
     px, qx = kernel.embed_points(Xs), kernel.embed_centers(Xs)  # (n, h), (n, h)
-    n = backend.n_total(px)
+    n = backend.begin(px)
     anchor_idx = anchors["index"] if anchors is not None else np.zeros(0, dtype=np.int64)
     if params.seeding == "random":
         seeds = backend.draw_seeds(rng, n, min(params.n_seeds, n))

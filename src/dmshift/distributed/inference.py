@@ -195,8 +195,9 @@ class ShardBackend:
         self.layout, self.comm = layout, comm
         self._keys = None
 
-    def n_total(self, px: torch.Tensor) -> int:
-        self._keys = point_keys(self.layout.n_local, px.device, offset=self.layout.offset)
+    def begin(self, px: torch.Tensor) -> int:
+        """Start a clustering of this rank's points (embeddings ``px``); the number of points of all ranks."""
+        self._keys = point_keys(self.layout.n_local, px.device, offset=self.layout.offset)  # global fingerprint keys
         return self.layout.n_total
 
     def draw_seeds(self, rng, n: int, m: int) -> np.ndarray:
