@@ -45,6 +45,7 @@ def _worker(rank, world, port, folder, n_centers, n_steps):
     from dmshift.distributed import load_shard
     from dmshift.distributed._comm import Comm
     from dmshift.distributed.inference import _seed_embeddings, _stats_reducer, cluster_shard
+    from dmshift.estimators._dms_params import cluster_params
     from dmshift.estimators.dms import DMSClustering
     from dmshift.meanshift import accumulate, point_keys
 
@@ -81,7 +82,7 @@ def _worker(rank, world, port, folder, n_centers, n_steps):
         cc = Comm()
         dist.barrier()
         a = time.perf_counter()
-        found = cluster_shard(kernel, Xs, np.random.default_rng(0) if rank == 0 else None, model._cluster_params(),
+        found = cluster_shard(kernel, Xs, np.random.default_rng(0) if rank == 0 else None, cluster_params(model),
                               to_input=model._to_input_space, layout=layout, comm=cc)
         dist.barrier()
         t_cluster = time.perf_counter() - a

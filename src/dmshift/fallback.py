@@ -27,7 +27,10 @@ from .smoothing import knn, vote_labels
 from .smoothing_stage import Landmarks
 from .treecut import pair_f1, tree_clusters, whitening
 
-__all__ = ["FallbackResult", "tree_fallback"]
+__all__ = ["FallbackResult", "tree_fallback", "NOT_TAKEN"]
+
+#: The fallback record of a clustering no fallback was decided on.
+NOT_TAKEN = {"applied": False, "kernel_f1": None, "tree_f1": None, "space": None}
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def tree_fallback(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed: int
     landmarks' vote the label.
     """
     f_kernel, n_same = pair_f1(found.labels, side.group, side.cannot)
-    record = {"applied": False, "kernel_f1": f_kernel if n_same else None, "tree_f1": None, "space": None}
+    record = {**NOT_TAKEN, "kernel_f1": f_kernel if n_same else None}
 
     def no(reason):
         return FallbackResult(False, record, reason, found)

@@ -23,9 +23,9 @@ from .merge import relabel_by_size
 from .preprocessing import graph_space
 from .self_training import pseudo_labels
 from .settings import NoveltySettings, SmoothingSettings
-from .smoothing import smooth_labels
+from .smoothing import revote, smooth_labels
 
-__all__ = ["Landmarks", "SmoothingOutcome", "smooth_clustering", "NOT_SMOOTHED"]
+__all__ = ["Landmarks", "SmoothingOutcome", "smooth_clustering", "landmark_vote", "NOT_SMOOTHED"]
 
 #: The smoothing record of a clustering that was not smoothed.
 NOT_SMOOTHED = {"applied": False, "agreement": None, "unseen_groups": 0}
@@ -122,3 +122,17 @@ def smooth_clustering(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed:
     landmarks = Landmarks(points=Zg[torch.as_tensor(sm.landmarks, device=Xs.device)].clone(),
                           labels=labels[sm.landmarks], radius=sm.radius if smooth_noise else None)
     return SmoothingOutcome(smoothed, record, landmarks, "graph agrees with the seeds" if mode == "auto" else "forced")
+
+
+def landmark_vote(landmarks: Landmarks, Xs: torch.Tensor, labels: np.ndarray, n_neighbors: int,
+                  memory_budget: int) -> np.ndarray:
+    """``labels`` (n,) of the prepared points ``Xs`` (n, c) replaced by their nearest landmarks' vote.
+
+    What ``predict`` does after smoothing or the tree fallback. NOISE is kept when the
+    landmarks have no radius; else a noise point takes the vote when it lies within the
+    radius of one of its nearest landmarks (a point far from all the data stays noise).
+    """
+    W = landmarks.transform  # the space of the landmarks: Xs @ W, or the leading columns of Xs
+    Zg = Xs @ W if W is not None else Xs[:, :landmarks.points.shape[1]]
+    return revote(Zg, landmarks.points, landmarks.labels, labels, int(n_neighbors), int(memory_budget),
+                  keep_noise=landmarks.radius is None, radius=landmarks.radius)

@@ -31,6 +31,7 @@ import torch
 
 from ..clustering import Clustering, cluster
 from ..constants import NOISE
+from ..estimators._dms_params import cluster_params
 from ..kernels.base import tile_sizes
 from ..meanshift import CenterResult, ShiftStats, find_centers, max_confidence, point_keys
 from ..merge import assign, confidence_matrix, merge_centers, merge_constrained, similarity_from_sums, similarity_sums
@@ -312,7 +313,7 @@ def sharded_cluster(model, X_shard, *, random_state=None, group=None, timeout=No
     comm = Comm(group, timeout)
     Xs, layout = _standardised_shard(model, X_shard, comm, "sharded_cluster")
     rng = _generator(random_state) if comm.rank == 0 else None
-    found = cluster_shard(model.kernel_, Xs, rng, model._cluster_params(), to_input=model._to_input_space,
+    found = cluster_shard(model.kernel_, Xs, rng, cluster_params(model), to_input=model._to_input_space,
                           layout=layout, comm=comm)
     model._set_clustering(found)  # labels_ and confidence_: this rank's shard
     return ShardLabels(labels=found.labels, confidence=found.confidence, offset=layout.offset,

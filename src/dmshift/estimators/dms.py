@@ -24,17 +24,16 @@ import torch
 
 from .._validation import resolve_seed
 from ..anchors import select_anchors
-from ..clustering import ClusterParams, Clustering, cluster, merge_threshold
+from ..clustering import Clustering, cluster, merge_threshold
 from ..constraints import SideInfo
-from ..fallback import tree_fallback
+from ..fallback import NOT_TAKEN, tree_fallback
 from ..instance_training import build_kernel, train_kernel
 from ..kernels import DEFAULT_MEMORY_BUDGET
 from ..merge import assign
 from ..preprocessing import prepare, to_input_space, transform
 from ..self_training import self_train
 from ..settings import DMSSettings
-from ..smoothing import revote
-from ..smoothing_stage import NOT_SMOOTHED, SmoothingOutcome, smooth_clustering
+from ..smoothing_stage import NOT_SMOOTHED, Landmarks, SmoothingOutcome, landmark_vote, smooth_clustering
 from ._base import BaseClustering, standardization
 from ._dms_params import check_params, cluster_params, kernel_spec, settings_of, training_params
 
@@ -64,9 +63,8 @@ class DMSClustering(BaseClustering):
         Filters of the concat kernel's 2 x 1 convolution.
     n_shift_steps : int, default=4
         Mean-shift steps T in training (paper: 4).
-    max_steps, batch_size : int, default=1000, 96
-        Training steps (batches) and instances per batch.
-    instance_size : (int, int), default=(200, 300)
+    max_steps, batch_size, instance_size : int, int, (int, int), default=1000, 96, (200, 300)
+        Training steps (batches), instances per batch, range of points per instance.
     labelled_ratio, positive_ratio : (float, float), default=(1/3, 1), (1/20, 1/10)
         Ranges of |P ∪ N| : |U| and of |P| : |P ∪ N| in an instance.
     lr, weight_decay : float, default=1e-3, 1.0
@@ -237,10 +235,8 @@ class DMSClustering(BaseClustering):
         """
         self._check_params()
         if y is None and pairs is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None: give partial labels "
-                "y (-1 for unknown) and/or pairs (i, j, same) to learn the clustering from."
-            )
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None: give partial "
+                             "labels y (-1 for unknown) and/or pairs (i, j, same) to learn the clustering from.")
         X = self._check_X(X, reset=True)
         side = SideInfo.build(X.shape[0], y=y, pairs=pairs, on_conflict=self.on_conflict)
         side.check_trainable()
@@ -257,7 +253,7 @@ class DMSClustering(BaseClustering):
         kernel, hidden = build_kernel(data.X_std, kernel_spec(self), seed, device)
         anchors = select_anchors(side, cfg.anchors) if self.inference_side_info else None  # -> Anchors | None
         to_input = partial(to_input_space, mean=data.mean, scale=data.scale, components=data.components)
-        params, clusterer = self._cluster_params(), clusterer or cluster
+        params, clusterer = cluster_params(self), clusterer or cluster
 
         def train(side_r, seed_r, rng_r, time_left):                                        # -> Trained
             return train_kernel(kernel, data.X_std, side_r, rng_r or rng, seed_r, device, training_params(self),
@@ -302,8 +298,7 @@ class DMSClustering(BaseClustering):
         self.cluster_centers_, self.n_iter_ = found.cluster_centers, found.n_iter
         self.n_seeds_used_, self.converged_fraction_ = found.n_seeds_used, found.converged_fraction
         self.smoothing_ = dict(NOT_SMOOTHED) if sm is None else sm.record
-        self.fallback_ = ({"applied": False, "kernel_f1": None, "tree_f1": None, "space": None} if fb is None
-                          else fb.record)
+        self.fallback_ = dict(NOT_TAKEN) if fb is None else fb.record
         lm = (sm.landmarks if sm is not None else None) or (fb.landmarks if fb is not None else None)
         for name in ("points", "labels", "radius", "transform"):  # what predict's vote reads
             setattr(self, f"smoothing_{name}_", None if lm is None else getattr(lm, name))
@@ -314,10 +309,24 @@ class DMSClustering(BaseClustering):
             logger.info("DMS stages: %s", "; ".join(f"{k}: {v}" for k, v in self.choices_.items()))
 
     def recluster(self, X, y=None, *, pairs=None, random_state=None):
-        """Cluster the training data ``X`` (n_samples, n_features) again with the fitted kernel and the current
-        parameters, as ``fit`` ends (a sweep over inference parameters trains one kernel). The fit's anchors are
-        used; ``y`` / ``pairs`` (the fit's side information) feed the fallback and smoothing, skipped without
-        them. An int ``random_state`` seeds the seed draw and smoothing directly. Returns ``self``."""
+        """Cluster the training data again with the fitted kernel and the current parameters.
+
+        The stages ``fit`` ends with (clustering with the fit's anchors, tree fallback,
+        smoothing), so that a sweep over inference parameters trains one kernel.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The training data of the fit.
+        y, pairs : as for :meth:`fit`, optional
+            The fit's side information; without it the fallback and smoothing are skipped.
+        random_state : int, RandomState or None, default=None
+            An int seeds the seed draw and smoothing directly.
+
+        Returns
+        -------
+        self
+        """
         self._check_fitted()
         self._check_params()
         X = self._check_X(X, reset=False)
@@ -325,7 +334,7 @@ class DMSClustering(BaseClustering):
             raise ValueError(f"recluster needs the training data of the fit; got {X.shape[0]} points.")
         seed = int(random_state) if isinstance(random_state, numbers.Integral) else resolve_seed(random_state)
         Xs = self._transform(X)
-        found = cluster(self.kernel_, Xs, np.random.default_rng(seed), self._cluster_params(),
+        found = cluster(self.kernel_, Xs, np.random.default_rng(seed), cluster_params(self),
                         to_input=self._to_input_space, anchors=getattr(self, "anchors_", None))
         if y is None and pairs is None:
             self._set_clustering(found)
@@ -341,11 +350,8 @@ class DMSClustering(BaseClustering):
 
     def _cluster(self, Xs: torch.Tensor, rng, anchors=None) -> None:
         """The clustering stage alone on prepared points ``Xs`` (n, c), smoothing cleared (for benchmarks)."""
-        self._set_clustering(cluster(self.kernel_, Xs, rng, self._cluster_params(), to_input=self._to_input_space,
+        self._set_clustering(cluster(self.kernel_, Xs, rng, cluster_params(self), to_input=self._to_input_space,
                                      anchors=anchors))
-
-    def _cluster_params(self) -> ClusterParams:
-        return cluster_params(self)
 
     # ------------------------------------------------------------------ inference
     def _transform(self, X) -> torch.Tensor:
@@ -386,26 +392,20 @@ class DMSClustering(BaseClustering):
         return self._vote(Xs, a.labels), a.confidence
 
     def _vote(self, Xs: torch.Tensor, labels: np.ndarray) -> np.ndarray:
-        """The vote of each point's nearest landmarks. NOISE is kept unless fit relabelled it
-        (``smooth_noise``), and then only within the radius of one of its nearest landmarks."""
+        """``labels`` (n,) of the prepared points ``Xs`` (n, c) replaced by the vote of the fit's landmarks, if any."""
         if getattr(self, "smoothing_points_", None) is None:
             return labels
-        W = getattr(self, "smoothing_transform_", None)  # the space of the landmarks
-        Zg = Xs @ W if W is not None else Xs[:, :self.smoothing_points_.shape[1]]
-        radius = getattr(self, "smoothing_radius_", None)  # None: noise kept, or a model saved before
-        return revote(Zg, self.smoothing_points_, self.smoothing_labels_, labels, int(self.n_neighbors),
-                      int(self.memory_budget), keep_noise=radius is None, radius=radius)
+        lm = Landmarks(self.smoothing_points_, self.smoothing_labels_, getattr(self, "smoothing_radius_", None),
+                       getattr(self, "smoothing_transform_", None))  # radius None: noise kept, or a model saved before
+        return landmark_vote(lm, Xs, labels, int(self.n_neighbors), int(self.memory_budget))
 
     # ------------------------------------------------------------------ persistence
     def _export_state(self):
         tensors = {f"kernel.{k}": v for k, v in self.kernel_.state_dict().items()}
-        tensors.update({
-            "mean": self.mean_, "center_embeddings": self.center_embeddings_,
-            **({} if self.components_ is None else {"components": self.components_}),
-            "center_cluster": torch.as_tensor(self.center_cluster_),
-            "cluster_centers": torch.as_tensor(self.cluster_centers_),
-            "labels": torch.as_tensor(self.labels_), "confidence": torch.as_tensor(self.confidence_),
-        })
+        tensors.update({"mean": self.mean_, "center_embeddings": self.center_embeddings_,
+                        **({} if self.components_ is None else {"components": self.components_})})
+        for name in ("center_cluster", "cluster_centers", "labels", "confidence"):
+            tensors[name] = torch.as_tensor(getattr(self, name + "_"))
         if getattr(self, "smoothing_points_", None) is not None:  # the landmarks of predict's vote
             for name in ("points", "labels", "radius", "transform"):
                 if getattr(self, f"smoothing_{name}_", None) is not None:
