@@ -87,15 +87,18 @@ def check_params(est) -> None:
     check_positive_int("memory_budget", est.memory_budget, minimum=1024)
     if est.time_limit is not None:
         check_fraction("time_limit", est.time_limit, low=0.0, high=math.inf)
-    s = est.settings
+    s = getattr(est, "settings", None)
     if not (s is None or isinstance(s, (DMSSettings, dict))):
         raise ValueError(f"The 'settings' parameter must be a DMSSettings, a dict or None. Got {s!r} instead.")
     settings_of(est)  # a dict with an unknown stage or field raises here
 
 
 def settings_of(est) -> DMSSettings:
-    """The estimator's ``settings`` as a :class:`~dmshift.settings.DMSSettings` (None: the defaults)."""
-    s = est.settings
+    """The estimator's ``settings`` as a :class:`~dmshift.settings.DMSSettings` (None: the defaults).
+
+    An estimator pickled before ``settings`` existed has none: the defaults.
+    """
+    s = getattr(est, "settings", None)
     return s if isinstance(s, DMSSettings) else DMSSettings.from_dict(s)
 
 
