@@ -44,7 +44,8 @@ def _worker(rank, world, port, folder, n_centers, n_steps):
                             timeout=datetime.timedelta(seconds=300))
     from dmshift.distributed import load_shard
     from dmshift.distributed._comm import Comm
-    from dmshift.distributed.inference import _cluster_shard, _seed_embeddings, _stats_reducer
+    from dmshift.distributed.inference import _seed_embeddings, _stats_reducer, cluster_shard
+    from dmshift.estimators._dms_params import cluster_params
     from dmshift.estimators.dms import DMSClustering
     from dmshift.meanshift import accumulate, point_keys
 
@@ -58,7 +59,7 @@ def _worker(rank, world, port, folder, n_centers, n_steps):
     Xs = model._transform(shard.X)
     kernel, budget = model.kernel_, int(model.memory_budget)
     with torch.no_grad():
-        px, qx = model._embed(Xs)
+        px, qx = kernel.embed_points(Xs), kernel.embed_centers(Xs)
         keys = point_keys(layout.n_local, "cpu", offset=layout.offset)
         seeds = np.sort(np.random.default_rng(0).choice(layout.n_total, size=n_centers, replace=False))
         qc = _seed_embeddings(qx, seeds, layout, comm)
@@ -81,12 +82,13 @@ def _worker(rank, world, port, folder, n_centers, n_steps):
         cc = Comm()
         dist.barrier()
         a = time.perf_counter()
-        _cluster_shard(model, Xs, layout, cc, np.random.default_rng(0) if rank == 0 else None)
+        found = cluster_shard(kernel, Xs, np.random.default_rng(0) if rank == 0 else None, cluster_params(model),
+                              to_input=model._to_input_space, layout=layout, comm=cc)
         dist.barrier()
         t_cluster = time.perf_counter() - a
     out = {"rank": rank, "n_local": layout.n_local, "steps": rows, "load": t_load, "cluster": t_cluster,
-           "cluster_comm": cc.seconds, "cluster_calls": cc.calls, "n_clusters": model.n_clusters_,
-           "n_iter": model.n_iter_, "h": int(px.shape[1])}
+           "cluster_comm": cc.seconds, "cluster_calls": cc.calls, "n_clusters": found.n_clusters,
+           "n_iter": found.n_iter, "h": int(px.shape[1])}
     table = [None] * world
     dist.all_gather_object(table, out)
     if rank == 0:

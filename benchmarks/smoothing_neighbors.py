@@ -6,7 +6,7 @@ the points of the other 5):
 
 * ``side``: label spreading from the side information alone over the k-NN graph that DMS's
   smoothing builds (on the kernel's input: standardised, projected on ``n_components="auto"``,
-  of a projection the leading ``SMOOTH_COMPONENTS``), for each k.
+  of a projection the leading ``SmoothingSettings.components``), for each k.
   Cheap (no training), so it runs on every data set given.
 * ``dms``: ``DMSClustering(smoothing=None, fallback=None)`` fitted once per data set and seed, then its
   smoothing step re-run with the graph of before, today's without its own-component rule
@@ -19,8 +19,8 @@ the points of the other 5):
         --dms coil20 digits usps digits-novel mnist10k --k 3 4 5 --out benchmarks/results/smoothing-neighbors.md
 
 ``--one-way W ...`` replaces the k sweep: both measurements at the default k, with one-way
-edges (the neighbour does not return them, :data:`dmshift.smoothing.RECIPROCAL_NEIGHBORS`)
-weighted ``W`` (:data:`dmshift.smoothing.ONE_WAY_WEIGHT`), and DMS also with every edge
+edges (the neighbour does not return them, ``SmoothingSettings.reciprocal_neighbors``)
+weighted ``W`` (``SmoothingSettings.one_way_weight``), and DMS also with every edge
 counted as returned (the graph before one-way edges were told apart); these DMS columns
 keep noise as noise (``smooth_noise=False``), and a last one relabels it at the default
 weight (the default).
@@ -33,6 +33,7 @@ import copy
 import platform
 import subprocess
 import sys
+from dataclasses import replace
 import time
 from pathlib import Path
 
@@ -45,23 +46,27 @@ from dms_quality import load_task, side_information  # noqa: E402
 from dmshift import DMSClustering  # noqa: E402
 from dmshift.constraints import SideInfo  # noqa: E402
 from dmshift.estimators._base import standardization  # noqa: E402
-from dmshift.estimators.dms import principal_components  # noqa: E402
+from dmshift.estimators._dms_params import settings_of  # noqa: E402
+from dmshift.clustering import Clustering  # noqa: E402
 from dmshift.metrics import evaluate  # noqa: E402
-import dmshift.estimators.dms as dms_module  # noqa: E402
+from dmshift.preprocessing import principal_components  # noqa: E402
+from dmshift.settings import DMSSettings, SmoothingSettings  # noqa: E402
 import dmshift.smoothing as smoothing  # noqa: E402
 from dmshift.smoothing import knn, spread_labels  # noqa: E402
 
 BUDGET = 1 << 28
+#: The library's smoothing settings.
+SMOOTHING = SmoothingSettings()
 
 
 def graph_input(X) -> torch.Tensor:
     """What DMS's smoothing graph reads at the defaults: the kernel's input (standardised, projected on
-    ``n_components="auto"``), of a projection its leading ``SMOOTH_COMPONENTS``."""
+    ``n_components="auto"``), of a projection its leading ``SMOOTHING.components``."""
     X = torch.as_tensor(np.asarray(X, dtype=np.float32))
     mean, scale = standardization(X, True)
     Xs = (X - mean) / scale
     V = principal_components(Xs, "auto")
-    return Xs if V is None else (Xs @ V)[:, :dms_module.SMOOTH_COMPONENTS].contiguous()
+    return Xs if V is None else (Xs @ V)[:, :SMOOTHING.components].contiguous()
 
 
 def scored(y, seed, novel):
@@ -77,7 +82,7 @@ class graph_as:
     and/or on every component of a projection (``every_component``), without its own-component rule
     (``own_components`` False), as dmshift built it before; ``one_way``: the weight of an edge the
     neighbour does not return (None: every edge counts as returned, the graph before one-way edges
-    were told apart)."""
+    were told apart). Entering gives the :class:`~dmshift.settings.SmoothingSettings` to fit with."""
 
     def __init__(self, one_ended: bool, every_component: bool, own_components: bool = True,
                  one_way: float | None = None):
@@ -85,22 +90,33 @@ class graph_as:
         self.one_way = one_way
 
     def __enter__(self):
-        self.saved = (smoothing._pair_weights, dms_module.SMOOTH_COMPONENTS, smoothing.unreached_components,
-                      smoothing.reciprocal, smoothing.ONE_WAY_WEIGHT)
+        self.saved = (smoothing._pair_weights, smoothing.unreached_components, smoothing.reciprocal)
+        settings = SMOOTHING
         if self.one_ended:
             smoothing._pair_weights = lambda idx, dist: smoothing._weights(dist)
         if self.every_component:
-            dms_module.SMOOTH_COMPONENTS = None  # Xs[:, :None]: every component
+            settings = replace(settings, components=None)  # Xs[:, :None]: every component
         if not self.own_components:  # unseeded graph components keep the kernel's clusters
             smoothing.unreached_components = lambda *args, **kwargs: []
         if self.one_way is None:
             smoothing.reciprocal = lambda idx, wide: torch.ones_like(idx, dtype=torch.bool)
         else:
-            smoothing.ONE_WAY_WEIGHT = self.one_way
+            settings = replace(settings, one_way_weight=self.one_way)
+        return settings
 
     def __exit__(self, *exc):
-        (smoothing._pair_weights, dms_module.SMOOTH_COMPONENTS, smoothing.unreached_components,
-         smoothing.reciprocal, smoothing.ONE_WAY_WEIGHT) = self.saved
+        (smoothing._pair_weights, smoothing.unreached_components, smoothing.reciprocal) = self.saved
+
+
+def resmooth(m: DMSClustering, Xs: torch.Tensor, side: SideInfo, seed: int) -> None:
+    """The stages ``fit`` ends with (tree fallback, smoothing) re-run on ``m``'s current clustering."""
+    found = Clustering(labels=m.labels_, confidence=m.confidence_, center_embeddings=m.center_embeddings_,
+                       center_cluster=m.center_cluster_, cluster_centers=m.cluster_centers_, n_clusters=m.n_clusters_,
+                       n_iter=m.n_iter_, n_seeds_used=m.n_seeds_used_, converged_fraction=m.converged_fraction_)
+    args = (side, seed, settings_of(m), m.components_ is not None, m._to_input_space)
+    fb = m._fallback(found, Xs, *args)
+    sm = m._smooth(fb, Xs, *args)
+    m._set_clustering(sm.clustering, fb, sm)
 
 
 def side_only(name, ks, seeds, one_ways=None):
@@ -109,14 +125,14 @@ def side_only(name, ks, seeds, one_ways=None):
     X, y, novel = load_task(name)
     Z = graph_input(X)
     k_default = DMSClustering().n_neighbors
-    wide = max([*ks, smoothing.RECIPROCAL_NEIGHBORS] if one_ways else ks)
+    wide = max([*ks, SMOOTHING.reciprocal_neighbors] if one_ways else ks)
     idx, dist = knn(Z, Z, wide, BUDGET, exclude_self=True)
     cells = [(k, None) for k in ks] if one_ways is None else [(k_default, w) for w in one_ways]
     out = {}
     for k, w in cells:
         factor = None
         if w is not None:
-            returned = smoothing.reciprocal(idx[:, :k], idx[:, :smoothing.RECIPROCAL_NEIGHBORS])
+            returned = smoothing.reciprocal(idx[:, :k], idx[:, :SMOOTHING.reciprocal_neighbors])
             factor = smoothing.one_way_factor(returned, w)
         accs = []
         for seed in seeds:
@@ -150,8 +166,9 @@ def dms(name, settings, seeds, cache: Path):
             m = copy.deepcopy(model)
             m.set_params(**{"smoothing": "auto", "fallback": DMSClustering().fallback, "n_neighbors": k,
                             **(more[0] if more else {})})
-            with graph_as(*graph):
-                m._smooth(Xs, side, seed)
+            with graph_as(*graph) as graph_settings:
+                m.set_params(settings=DMSSettings(smoothing=graph_settings))
+                resmooth(m, Xs, side, seed)
             e = evaluate(y[score], m.labels_[score])
             out[label].append(e["acc"])
             ami[label].append(e["ami"])
@@ -177,7 +194,7 @@ def one_way_sections(args, cache: Path) -> list[str]:
     lines = []
     if args.side:
         lines += [f"## Label spreading from the side information alone, k = {DMSClustering().n_neighbors}, "
-                  f"one-way edges (not among the neighbour's {smoothing.RECIPROCAL_NEIGHBORS} nearest) weighted",
+                  f"one-way edges (not among the neighbour's {SMOOTHING.reciprocal_neighbors} nearest) weighted",
                   "", "| data | " + " | ".join(f"one-way weight {w:g}" for w in ws) + " |",
                   "| --- |" + " --- |" * len(ws)]
         for name in args.side:
@@ -190,9 +207,9 @@ def one_way_sections(args, cache: Path) -> list[str]:
                                                                            {"smooth_noise": False}),
                     **{f"one-way weight {w:g}, noise kept": (k, (False, False, True, w), {"smooth_noise": False})
                        for w in ws},
-                    f"one-way weight {smoothing.ONE_WAY_WEIGHT:g}, noise relabelled": (
-                        k, (False, False, True, smoothing.ONE_WAY_WEIGHT), {"smooth_noise": True})}
-        default = f"one-way weight {smoothing.ONE_WAY_WEIGHT:g}, noise relabelled"
+                    f"one-way weight {SMOOTHING.one_way_weight:g}, noise relabelled": (
+                        k, (False, False, True, SMOOTHING.one_way_weight), {"smooth_noise": True})}
+        default = f"one-way weight {SMOOTHING.one_way_weight:g}, noise relabelled"
         lines += dms_table("## DMS (library defaults but the weight of one-way edges), smoothing re-run on one fit "
                            "per seed", f"({default}). \"Before\" also finds unseeded components on the whole graph, "
                            "as dmshift did.", settings, default, args, cache)

@@ -44,9 +44,11 @@ from dmshift import DMSClustering
 from dmshift.bench.data import load_case
 from dmshift.bench.protocol import random_split, score
 from dmshift.estimators._base import standardization
-from dmshift.smoothing import ONE_WAY_WEIGHT
-from dmshift.estimators.dms import (FALLBACK_MARGIN, FALLBACK_MAX_CLUSTER_SHARE, FALLBACK_MIN_SAME_PAIRS,
-                                    principal_components)
+from dmshift.preprocessing import principal_components
+from dmshift.settings import FallbackSettings, SmoothingSettings
+
+#: The library's fallback settings, as the notes of the tables quote them.
+FALLBACK = FallbackSettings()
 
 VARIANTS = {
     "fallback off (the kernel's clusters)": {"fallback": None},
@@ -135,7 +137,7 @@ def decisions(args) -> list[str]:
     from smoothing_neighbors import dms_table
 
     k = DMSClustering().n_neighbors
-    graph = (False, False, True, ONE_WAY_WEIGHT)  # today's smoothing graph
+    graph = (False, False, True, SmoothingSettings().one_way_weight)  # today's smoothing graph
     settings = {"fallback off": (k, graph, {"fallback": None}),
                 "default (fallback=\"tree\")": (k, graph, {})}
     ns = argparse.Namespace(dms=args.decisions, seeds=args.seeds)
@@ -225,8 +227,8 @@ def main(argv=None):
               "pairwise F1 on the side information, kernel → tree (each seed) | fallback taken |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |", *side_rows, "",
               "The tree's F1 is computed only when the fallback's first tests pass (at least "
-              f"{FALLBACK_MIN_SAME_PAIRS} \"same\" pairs, kernel F1 at most {1 - FALLBACK_MARGIN:g}, at most "
-              f"{FALLBACK_MAX_CLUSTER_SHARE:g} clusters per group seen); \"–\" where it was not.", "",
+              f"{FALLBACK.min_same_pairs} \"same\" pairs, kernel F1 at most {1 - FALLBACK.margin:g}, at most "
+              f"{FALLBACK.max_cluster_share:g} clusters per group seen); \"–\" where it was not.", "",
               "## Neighbour purity of the input", "",
               "| data | plain 1-NN | plain 3-NN | whitened 1-NN | whitened 3-NN |", "| --- | --- | --- | --- | --- |",
               *purity_rows, "", "## ACC", "", *acc_rows]

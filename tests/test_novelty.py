@@ -8,8 +8,11 @@ import torch
 from dmshift import NOISE, DMSClustering
 from dmshift.constraints import SideInfo
 from dmshift.metrics import accuracy
-from dmshift.novelty import MAX_CHANCE, best_cut, min_part_size, unreached_components, unseen_groups
+from dmshift.novelty import best_cut, min_part_size, unreached_components, unseen_groups
+from dmshift.settings import NoveltySettings
 from dmshift.smoothing import knn, smooth_labels, spread_labels
+
+MAX_CHANCE = NoveltySettings().max_chance
 
 CENTERS = [[0, 0], [10, 0], [0, 10], [10, 10], [20, 0], [20, 10]]
 

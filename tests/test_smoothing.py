@@ -6,7 +6,10 @@ import torch
 from sklearn.neighbors import NearestNeighbors
 
 from dmshift import NOISE
-from dmshift.smoothing import GATE_NEIGHBORS, knn, smooth_labels, spread_labels, vote_labels
+from dmshift.settings import SmoothingSettings
+from dmshift.smoothing import knn, smooth_labels, spread_labels, vote_labels
+
+GATE_NEIGHBORS = SmoothingSettings().gate_neighbors
 
 
 def two_lines(n=51, gap=5.0):

@@ -20,6 +20,7 @@ same parameters as an uninterrupted run.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -66,6 +67,8 @@ def fingerprint_of(estimator, X, y=None, pairs=None, *, ignore=()) -> dict:
     for k, v in sorted(estimator.get_params(deep=False).items()):
         if k in ignore:
             continue
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):  # settings: compared field by field
+            v = dataclasses.asdict(v)
         try:
             json.dumps(v)
             params[k] = v

@@ -8,6 +8,8 @@
 * :func:`ddc_loss`: eq. 4 of Kampffmeyer et al. (DDC): Cauchy-Schwarz divergence of the
   soft assignments over a Gaussian kernel on the hidden layer, the orthogonality term
   ``triu(A A^T)`` and the simplex-corner term.
+* :func:`dms_loss`: eq. 3 of the DMS paper, the binary cross-entropy of the kernel's
+  logits after the last training shift step against an instance's labelled points.
 
 Pairwise losses read a (B, B) relation matrix over a mini-batch, as given by
 :meth:`dmshift.constraints.SideInfo.same_matrix`: 1 same, 0 different, -1 unknown. Each
@@ -21,7 +23,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["kcl_loss", "mcl_loss", "BANDWIDTHS", "gaussian_kernel_matrix", "cauchy_schwarz_similarity", "ddc_loss_terms",
+__all__ = ["dms_loss", "kcl_loss", "mcl_loss", "BANDWIDTHS", "gaussian_kernel_matrix", "cauchy_schwarz_similarity", "ddc_loss_terms",
            "ddc_loss"]
 
 SAME, DIFFERENT, UNKNOWN = 1, 0, -1
@@ -194,3 +196,25 @@ def ddc_loss(hidden: torch.Tensor, prob: torch.Tensor, *, rel_sigma: float = 0.1
     """DDC eq. 4: ``d_hid_alpha + triu(A A^T) + d_hid_m`` (see :func:`ddc_loss_terms`)."""
     d_alpha, orth, d_m = ddc_loss_terms(hidden, prob, rel_sigma=rel_sigma, bandwidth=bandwidth)
     return d_alpha + orth + d_m
+
+
+def dms_loss(logits: torch.Tensor, tgt: torch.Tensor, tgt_all: torch.Tensor | None = None,
+             balance: str = "none") -> torch.Tensor:
+    """Eq. 3 of DMS on the labelled points of ``tgt``, normalised by the counts of ``tgt_all``.
+
+    ``logits`` (b, L) are the kernel's logits of some of a batch's instances, ``tgt``
+    (b, L) their targets (1 same, 0 different, -1 unlabelled) and ``tgt_all`` (B, L) those
+    of the whole batch (default: the same), so the losses of the parts of a batch add up
+    to the loss of the whole batch (data-parallel training relies on it). ``balance``
+    "none" is the mean over labelled points; "balanced" averages the positive and negative
+    terms with equal weight.
+    """
+    tgt_all = tgt if tgt_all is None else tgt_all
+    per = F.binary_cross_entropy_with_logits(logits, tgt.clamp_min(0.0), reduction="none")  # (b, L)
+    lab, lab_all = tgt >= 0, tgt_all >= 0
+    if balance == "balanced":
+        pos, neg = lab & (tgt > 0.5), lab & (tgt < 0.5)
+        n_pos = (lab_all & (tgt_all > 0.5)).sum().clamp_min(1)
+        n_neg = (lab_all & (tgt_all < 0.5)).sum().clamp_min(1)
+        return 0.5 * ((per * pos).sum() / n_pos + (per * neg).sum() / n_neg)
+    return (per * lab).sum() / lab_all.sum().clamp_min(1)

@@ -16,7 +16,7 @@ have left it as bare as it is. Strays are allowed: points of neighbouring groups
 their side information, that the tree put inside an unseen group. A subtree of ``s``
 points holding ``k`` with side information is unseen when all three hold:
 
-- ``k`` is at most ``MAX_SEEN_SHARE`` (a third) of the ``f s`` that the rate ``f`` gives
+- ``k`` is at most ``max_seen_share`` (a third, :class:`~dmshift.settings.NoveltySettings`) of the ``f s`` that the rate ``f`` gives
   it: it is mostly unseen, not a seen group with a few labels short;
 - ``P(Binomial(s, f) <= k) * (n / s) <= 0.05``: a union bound over the ``n / s`` parts of
   that size (with ``k = 0``: ``(n / s) (1 - f)^s <= 0.05``);
@@ -52,16 +52,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import binom
 
-__all__ = ["unseen_groups", "unreached_components", "min_part_size", "best_cut", "joined_pairs", "knn_ward_tree",
-           "MAX_CHANCE", "MAX_SEEN_SHARE"]
+from .settings import NoveltySettings
 
-#: Largest chance that random side information at the observed rate misses any part of the
-#: size called a group (a union bound over the ``n / s`` parts of that size the points hold).
-MAX_CHANCE = 0.05
-#: Most side information a part called unseen may hold, as a share of what the observed rate
-#: gives a part of its size (the rest are strays of neighbouring groups).
-MAX_SEEN_SHARE = 1 / 3
-
+__all__ = ["unseen_groups", "unreached_components", "min_part_size", "best_cut", "joined_pairs", "knn_ward_tree"]
 
 def _connectivity(idx: np.ndarray) -> sp.csr_matrix:
     """Symmetric adjacency (n, n) of the k-NN graph ``idx`` (n, k)."""
@@ -163,7 +156,7 @@ def best_cut(children: np.ndarray, heights: np.ndarray, group: np.ndarray, canno
 
 
 def unreached_components(idx: np.ndarray, seeded: np.ndarray, rate: float,
-                         max_chance: float = MAX_CHANCE) -> list[np.ndarray]:
+                         max_chance: float = NoveltySettings.max_chance) -> list[np.ndarray]:
     """Connected components of the k-NN graph ``idx`` (n, k) that hold no ``seeded`` (n,) point and
     at least ``log(max_chance) / log(1 - rate)`` points: index arrays, largest first."""
     from scipy.sparse.csgraph import connected_components
@@ -181,7 +174,7 @@ def unreached_components(idx: np.ndarray, seeded: np.ndarray, rate: float,
     return [np.flatnonzero(comp == c) for c in found]
 
 
-def min_part_size(n: int, rate: float, max_chance: float = MAX_CHANCE) -> float:
+def min_part_size(n: int, rate: float, max_chance: float = NoveltySettings.max_chance) -> float:
     """Fewest points ``s`` of a part such that random side information at ``rate`` misses any of the
     ``n / s`` parts of that size that ``n`` points hold with a chance below ``max_chance``.
 
@@ -200,7 +193,8 @@ def min_part_size(n: int, rate: float, max_chance: float = MAX_CHANCE) -> float:
 
 
 def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.spmatrix,
-                  max_chance: float = MAX_CHANCE) -> list[np.ndarray]:
+                  max_chance: float = NoveltySettings.max_chance,
+                  max_seen_share: float = NoveltySettings.max_seen_share) -> list[np.ndarray]:
     """Parts of ``Z`` (n, d) that side information all but misses, where chance alone would not explain it.
 
     ``idx`` (n, k) are each point's nearest neighbours (the graph the tree's merges follow),
@@ -253,7 +247,7 @@ def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.
 
     def unseen(v: int, rate: float) -> bool:  # see the module docstring
         m, k = int(size[v]), int(labelled[v])
-        if not 0 < rate < 1 or k > MAX_SEEN_SHARE * rate * m or binom.cdf(k, m, rate) * max(1.0, n / m) > max_chance:
+        if not 0 < rate < 1 or k > max_seen_share * rate * m or binom.cdf(k, m, rate) * max(1.0, n / m) > max_chance:
             return False
         if k:  # only strays: no group with side information lies mostly inside
             inside = np.bincount(group[leaves(v, side=True)], minlength=n_labelled.size)

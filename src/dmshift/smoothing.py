@@ -9,10 +9,9 @@ cluster's label, and the labels spread over the graph of each point's ``n_neighb
 nearest neighbours in the kernel's input space (Zhou et al.'s label spreading,
 ``F <- alpha S F + (1 - alpha) Y`` with ``S = D^-1/2 W D^-1/2``; Gaussian edge weights
 with Zelnik-Manor and Perona's self-tuning scale). An edge that the neighbour does not
-return (i is not among its ``RECIPROCAL_NEIGHBORS`` nearest) weighs ``ONE_WAY_WEIGHT`` of
-that: such edges are where one group hangs on to another (label spreading from 5% side
-information: ahead on 8 of 10 data sets, COIL-20 0.922 -> 0.940; behind on TREC,
-``benchmarks/results/smoothing-reciprocal.md``).
+return (i is not among its ``reciprocal_neighbors`` nearest) weighs ``one_way_weight`` of
+that (fields of :class:`~dmshift.settings.SmoothingSettings`): such edges are where one
+group hangs on to another (``benchmarks/results/smoothing-reciprocal.md``).
 A point takes the label with the largest spread score; a point no seed reaches keeps
 its label.
 
@@ -31,26 +30,9 @@ import torch
 
 from .constants import NOISE
 from .novelty import unreached_components, unseen_groups
+from .settings import NoveltySettings, SmoothingSettings
 
 __all__ = ["knn", "reciprocal", "one_way_factor", "spread_labels", "vote_labels", "revote", "smooth_labels", "Smoothed"]
-
-#: Spreading weight of the neighbours (1 - ALPHA is the weight of the seeds).
-ALPHA = 0.99
-#: Spreading iterations.
-N_ITER = 50
-#: Neighbours of each point in the graph whose Ward tree finds unseen groups.
-TREE_NEIGHBORS = 10
-#: Neighbours of each point in the graph whose edges between seeds decide whether it is
-#: trusted (``min_agreement``), whatever ``n_neighbors`` the labels spread over.
-GATE_NEIGHBORS = 5
-#: An edge from i to one of its ``n_neighbors`` nearest, j, is *reciprocal* when i is among
-#: the ``RECIPROCAL_NEIGHBORS`` nearest of j.
-RECIPROCAL_NEIGHBORS = 10
-#: Weight of an edge that is not reciprocal, relative to its Gaussian weight: such edges
-#: are the bridges between groups (a point at the edge of one group whose nearest points
-#: belong to another that does not return the choice).
-ONE_WAY_WEIGHT = 0.1
-
 
 @torch.no_grad()
 def knn(Z: torch.Tensor, R: torch.Tensor, k: int, memory_budget: int, exclude_self: bool = False):
@@ -96,7 +78,7 @@ def _pair_weights(idx: torch.Tensor, dist: torch.Tensor) -> torch.Tensor:
     return torch.exp(-dist.square() / (s[:, None] * s[idx]))
 
 
-def one_way_factor(returned: torch.Tensor, weight: float = ONE_WAY_WEIGHT) -> torch.Tensor:
+def one_way_factor(returned: torch.Tensor, weight: float = SmoothingSettings.one_way_weight) -> torch.Tensor:
     """Edge factors (n, k) for :func:`spread_labels`: 1 for a returned edge, ``weight`` for a one-way one."""
     return weight + (1.0 - weight) * returned.float()
 
@@ -110,7 +92,7 @@ def reciprocal(idx: torch.Tensor, idx_wide: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def spread_labels(idx: torch.Tensor, dist: torch.Tensor, seeds: np.ndarray, seed_labels: np.ndarray,
-                  n_labels: int, alpha: float = ALPHA, n_iter: int = N_ITER,
+                  n_labels: int, alpha: float = SmoothingSettings.alpha, n_iter: int = SmoothingSettings.n_iter,
                   seed_weights: np.ndarray | None = None, edge_factor: torch.Tensor | None = None) -> torch.Tensor:
     """Label spreading on the symmetrised k-NN graph ``(idx, dist)`` (n, k): scores (n, n_labels).
 
@@ -189,14 +171,15 @@ class Smoothed:
     agreement: float  # share of graph edges between two seeds that join seeds of one label (nan: none)
     applied: bool
     n_unseen: int = 0  # groups found that no side information mentions (see ``groups``)
-    radius: torch.Tensor | None = None  # (m,) each landmark's distance to its RECIPROCAL_NEIGHBORS-th nearest
+    radius: torch.Tensor | None = None  # (m,) each landmark's distance to its reciprocal_neighbors-th nearest
 
 
 @torch.no_grad()
 def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neighbors: int, max_points: int,
                   rng: np.random.Generator, memory_budget: int, min_agreement: float = 0.0,
                   fixed: np.ndarray | None = None, groups: np.ndarray | None = None,
-                  cannot=None, keep_noise: bool = True) -> Smoothed:
+                  cannot=None, keep_noise: bool = True, settings: SmoothingSettings = SmoothingSettings(),
+                  novelty: NoveltySettings = NoveltySettings()) -> Smoothed:
     """Spread the labels of ``seeds`` (indices into ``Z``) over the k-NN graph of ``Z`` (n, d).
 
     ``labels`` (n,) are the current labels (NOISE allowed); the seeds' labels are
@@ -208,7 +191,7 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     Points in ``fixed`` (indices, such as those with side information) keep their label.
 
     The graph is only trusted when it agrees with the seeds: when fewer than
-    ``min_agreement`` of the edges between two seeds in the ``GATE_NEIGHBORS``-NN graph
+    ``min_agreement`` of the edges between two seeds in the ``settings.gate_neighbors``-NN graph
     join seeds of one label (the neighbourhoods of ``Z`` group the points some other way
     than the labels do), the labels are returned unchanged with ``applied`` False.
 
@@ -221,6 +204,10 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     in, and that side information at the rate of ``fixed`` would have reached with a chance
     of at least 95%, seeds a label of its own on its points but NOISE
     (:func:`dmshift.novelty.unreached_components`).
+
+    ``settings`` holds the graph's numbers (the fields but ``max_points``,
+    ``min_agreement`` and ``components``, which the caller passes or uses itself) and
+    ``novelty`` those of the search for unseen groups.
     """
     n = Z.shape[0]
     labels = np.asarray(labels, dtype=np.int64)
@@ -232,14 +219,15 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     pos[landmarks] = np.arange(landmarks.size)
     seeds = seeds[pos[seeds] >= 0]  # seeds among the landmarks
     Zl = Z[torch.as_tensor(landmarks, device=Z.device)]
-    k_graph = max(n_neighbors, GATE_NEIGHBORS, RECIPROCAL_NEIGHBORS, TREE_NEIGHBORS if groups is not None else 0)
+    gate, wide = settings.gate_neighbors, settings.reciprocal_neighbors
+    k_graph = max(n_neighbors, gate, wide, settings.tree_neighbors if groups is not None else 0)
     idx_tree, dist = knn(Zl, Zl, k_graph, memory_budget, exclude_self=True)  # ascending distance
-    radius = dist[:, min(RECIPROCAL_NEIGHBORS, dist.shape[1]) - 1].clone()  # (m,)
+    radius = dist[:, min(wide, dist.shape[1]) - 1].clone()  # (m,)
     idx, dist = idx_tree[:, :n_neighbors], dist[:, :n_neighbors]
-    returned = reciprocal(idx, idx_tree[:, :RECIPROCAL_NEIGHBORS])  # (m, n_neighbors)
+    returned = reciprocal(idx, idx_tree[:, :wide])  # (m, n_neighbors)
     seed_label = np.full(landmarks.size, -1, dtype=np.int64)
     seed_label[pos[seeds]] = labels[seeds]
-    a, b = seed_label[:, None], seed_label[idx_tree[:, :GATE_NEIGHBORS].cpu().numpy()]
+    a, b = seed_label[:, None], seed_label[idx_tree[:, :gate].cpu().numpy()]
     both = (a >= 0) & (b >= 0)
     agreement = float(((a == b) & both).sum() / both.sum()) if both.any() else float("nan")
     if min_agreement > 0 and not agreement >= min_agreement:  # nan (no edge joins two seeds) fails too
@@ -250,7 +238,8 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     n_unseen = 0
     in_part = np.zeros(landmarks.size, dtype=bool)
     if groups is not None:  # each unseen group seeds a label of its own, also over NOISE and other seeds
-        for part in unseen_groups(Zl.cpu().numpy(), idx_tree.cpu().numpy(), np.asarray(groups)[landmarks], cannot):
+        for part in unseen_groups(Zl.cpu().numpy(), idx_tree.cpu().numpy(), np.asarray(groups)[landmarks], cannot,
+                                  max_chance=novelty.max_chance, max_seen_share=novelty.max_seen_share):
             seed_label[part] = n_labels
             stays_noise[part] = False
             in_part[part] = True
@@ -268,7 +257,7 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
             # follow through the spreading) rather than whatever cluster the kernel gave it
             self_loop = torch.arange(landmarks.size, device=idx.device)[:, None]  # stands in for a one-way edge
             for part in unreached_components(torch.where(returned, idx, self_loop).cpu().numpy(), seed_label >= 0,
-                                             rate):
+                                             rate, max_chance=novelty.max_chance):
                 members = part[~stays_noise[part]]
                 if members.size:
                     seed_label[members] = n_labels
@@ -288,7 +277,8 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
         count = np.bincount(sl[~is_fixed[seeds_l]], minlength=n_labels)
         weights = np.where(is_fixed[seeds_l], 1.0, rate * size[sl] / np.maximum(count[sl], 1))
     F = spread_labels(idx, dist, seeds_l, seed_label[seeds_l], n_labels, seed_weights=weights,
-                      edge_factor=one_way_factor(returned, ONE_WAY_WEIGHT))
+                      alpha=settings.alpha, n_iter=settings.n_iter,
+                      edge_factor=one_way_factor(returned, settings.one_way_weight))
     reached = (F.sum(1) > 0).cpu().numpy()
     new = F.argmax(1).cpu().numpy()
     lm = np.where(reached & ~stays_noise, new, lm)

@@ -139,7 +139,9 @@ def test_inference_side_info_keeps_known_groups_apart():
 
 def test_anchors_are_capped_per_group():
     from dmshift.constraints import SideInfo
-    from dmshift.estimators.dms import MAX_ANCHORS_PER_GROUP, select_anchors
+    from dmshift.anchors import select_anchors
+    from dmshift.settings import AnchorSettings
+    MAX_ANCHORS_PER_GROUP = AnchorSettings().max_per_group
     y = np.repeat([0, 1], [3 * MAX_ANCHORS_PER_GROUP, 5])
     a = select_anchors(SideInfo.build(y.size, y=y))
     assert np.bincount(a["group"]).tolist() == [MAX_ANCHORS_PER_GROUP, 5]
@@ -149,7 +151,7 @@ def test_anchors_are_capped_per_group():
 
 def test_groups_of_isolated_pairs_give_no_anchors():
     from dmshift.constraints import SideInfo
-    from dmshift.estimators.dms import select_anchors
+    from dmshift.anchors import select_anchors
     pairs = np.array([[0, 1, 1], [2, 3, 1], [0, 2, 0], [4, 5, 0]])
     assert select_anchors(SideInfo.build(10, pairs=pairs)) is None
     a = select_anchors(SideInfo.build(10, pairs=np.vstack([pairs, [[1, 6, 1]]])))
@@ -158,12 +160,15 @@ def test_groups_of_isolated_pairs_give_no_anchors():
 
 def test_auto_threshold_follows_the_kind_of_side_information():
     from dmshift.constraints import SideInfo
-    from dmshift.estimators.dms import AUTO_THRESHOLD, AUTO_THRESHOLD_ANCHORED, select_anchors
+    from dmshift.anchors import select_anchors
+    from dmshift.clustering import merge_threshold
+    from dmshift.settings import ThresholdSettings
+    AUTO_THRESHOLD, AUTO_THRESHOLD_ANCHORED = ThresholdSettings().default, ThresholdSettings().anchored
     m = DMSClustering()
     labels = select_anchors(SideInfo.build(9, y=np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])))
-    assert m._merge_threshold(labels) == AUTO_THRESHOLD_ANCHORED
+    assert merge_threshold(m.threshold, labels) == AUTO_THRESHOLD_ANCHORED
     # same-chains of 3 points but only one "different" pair between three groups: not label-like
     pairs = np.array([[0, 1, 1], [1, 2, 1], [3, 4, 1], [4, 5, 1], [6, 7, 1], [7, 8, 1], [0, 3, 0]])
-    assert m._merge_threshold(select_anchors(SideInfo.build(9, pairs=pairs))) == AUTO_THRESHOLD
-    assert m._merge_threshold(None) == AUTO_THRESHOLD
-    assert DMSClustering(threshold=0.3)._merge_threshold(labels) == 0.3
+    assert merge_threshold(m.threshold, select_anchors(SideInfo.build(9, pairs=pairs))) == AUTO_THRESHOLD
+    assert merge_threshold(m.threshold, None) == AUTO_THRESHOLD
+    assert merge_threshold(DMSClustering(threshold=0.3).threshold, labels) == 0.3

@@ -6,10 +6,11 @@ from _tiny import thin_groups as thin
 from sklearn.metrics import adjusted_rand_score
 
 from dmshift import DMSClustering
-from dmshift.estimators.dms import FALLBACK_MARGIN, FALLBACK_MIN_SAME_PAIRS
 from dmshift.constraints import SideInfo
+from dmshift.settings import FallbackSettings
 from dmshift.treecut import pair_f1
 
+FALLBACK_MARGIN, FALLBACK_MIN_SAME_PAIRS = FallbackSettings().margin, FallbackSettings().min_same_pairs
 
 FAST = dict(max_steps=60, batch_size=16, instance_size=(30, 40), n_seeds=40, self_training=0, random_state=0)
 

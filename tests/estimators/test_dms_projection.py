@@ -6,8 +6,11 @@ import torch
 
 from dmshift import DMSClustering
 from dmshift.io import load_model, save_model
-from dmshift.estimators.dms import AUTO_COMPONENTS_MAX, principal_components
 from dmshift.metrics import accuracy
+from dmshift.preprocessing import principal_components
+from dmshift.settings import ProjectionSettings
+
+AUTO_COMPONENTS_MAX = ProjectionSettings().auto_max
 
 FAST = dict(max_steps=100, batch_size=16, instance_size=(30, 40), n_seeds=40, random_state=0)
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 from dmshift import NOISE, DMSClustering, SideInfo
-from dmshift.estimators.dms import pseudo_labels
+from dmshift.self_training import pseudo_labels
 from dmshift.metrics import accuracy
 
 FAST = dict(max_steps=100, batch_size=16, instance_size=(30, 40), n_seeds=40, random_state=0)

@@ -132,7 +132,8 @@ def test_a_group_merged_with_one_known_to_differ_gets_its_own_cluster():
 def test_smoothing_graph_reads_the_leading_components_of_a_projection():
     from sklearn.datasets import make_blobs
 
-    from dmshift.estimators.dms import SMOOTH_COMPONENTS
+    from dmshift.settings import SmoothingSettings
+    SMOOTH_COMPONENTS = SmoothingSettings().components
     X, y = make_blobs(n_samples=240, n_features=100, centers=3, cluster_std=2.0, random_state=0)
     yp = np.where(np.arange(y.size) % 8 == 0, y, -1)
     m = DMSClustering(**FAST, n_components=80, smoothing="graph").fit(X.astype(np.float32), yp)

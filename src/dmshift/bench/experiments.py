@@ -24,7 +24,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..constraints import SideInfo
 from .data import Case
 from .methods import METHODS, Fit, Options, depends_on_seed, run_method
 from .protocol import Split, random_split, restricted_split, score
@@ -125,19 +124,13 @@ def _dms_methods(ctx: Context) -> list[str]:
 def recluster(model, X: np.ndarray, seed: int, y_side: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Re-run DMS inference (seeds, shifting, merging, assignment) with the fitted kernel and current parameters.
 
-    Uses the estimator's private ``_cluster`` and ``_smooth`` steps, the ones ``fit`` ends
-    with, so that a sweep over inference parameters trains one kernel instead of one per
-    setting. ``y_side`` (the partial labels of the fit) is what smoothing seeds from;
+    :meth:`DMSClustering.recluster <dmshift.DMSClustering.recluster>`, timed, so that a
+    sweep over inference parameters trains one kernel instead of one per setting.
+    ``y_side`` (the partial labels of the fit) is what the fallback and smoothing read;
     without it the labels are not smoothed.
     """
-    step = getattr(model, "_cluster", None)
-    if step is None:
-        raise RuntimeError("this DMSClustering has no _cluster(Xs, rng) step to re-run inference with")
     t0 = time.perf_counter()
-    Xs = model._transform(X)  # (n, kernel input width)
-    step(Xs, np.random.default_rng(seed), getattr(model, "anchors_", None))  # X is the training data
-    if y_side is not None:
-        model._smooth(Xs, SideInfo.build(Xs.shape[0], y=y_side), seed)
+    model.recluster(X, y_side, random_state=int(seed))  # X is the training data
     return np.asarray(model.labels_, dtype=np.int64), time.perf_counter() - t0
 
 

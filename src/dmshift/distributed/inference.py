@@ -29,14 +29,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..clustering import Clustering, cluster
 from ..constants import NOISE
+from ..estimators._dms_params import cluster_params
 from ..kernels.base import tile_sizes
-from ..meanshift import CenterResult, ShiftStats, find_centers, max_confidence, point_keys, select, unique_centers
-from ..estimators.dms import anchor_centers, concat_centers
+from ..meanshift import CenterResult, ShiftStats, find_centers, max_confidence, point_keys
 from ..merge import assign, confidence_matrix, merge_centers, merge_constrained, similarity_from_sums, similarity_sums
 from ._comm import Comm, ShardLayout
 
-__all__ = ["ShardLabels", "sharded_cluster", "sharded_predict"]
+__all__ = ["ShardLabels", "ShardBackend", "sharded_cluster", "sharded_predict"]
 
 
 @dataclass
@@ -81,38 +82,28 @@ def _seed_embeddings(qx: torch.Tensor, seeds: np.ndarray, layout: ShardLayout, c
     return comm.all_reduce(out, "seed embeddings")
 
 
-def _find_centers(model, px, qx, keys, layout, comm, seeds) -> CenterResult:
+def _find_centers(kernel, px, qx, keys, layout, comm, seeds, max_iter: int, budget: int) -> CenterResult:
     init = _seed_embeddings(qx, seeds, layout, comm)
-    return find_centers(model.kernel_, px, qx, seeds, max_iter=model.max_iter, memory_budget=int(model.memory_budget),
+    return find_centers(kernel, px, qx, seeds, max_iter=max_iter, memory_budget=budget,
                         keys=keys, reduce=_stats_reducer(comm), init_centers=init)
 
 
-def _random_centers(model, px, qx, keys, layout, comm, rng, anchors=None) -> CenterResult:
-    n = layout.n_total
-    m = min(model.n_seeds, n)
-    seeds = np.sort(rng.choice(n, size=m, replace=False)) if comm.rank == 0 else None
-    seeds = comm.broadcast_array(seeds, m, torch.int64, "seeds").astype(np.int64)
-    if anchors is not None:  # as DMSClustering._cluster: anchors also seed mean shift
-        seeds = np.union1d(seeds, anchors["index"])
-    return _find_centers(model, px, qx, keys, layout, comm, seeds)
-
-
-def _adaptive_centers(model, px, qx, keys, layout, comm, rng, *, first_batch=8, coverage_tol=0.005) -> CenterResult:
+def _adaptive_centers(kernel, px, qx, keys, layout, comm, rng, *, max_seeds: int, max_iter: int, budget: int,
+                      first_batch=8, coverage_tol=0.005) -> CenterResult:
     """The sharded twin of :func:`~dmshift.meanshift.find_centers_adaptive` (same draws on rank 0)."""
-    kernel, budget = model.kernel_, int(model.memory_budget)
     n = layout.n_total
     covered = torch.zeros(layout.n_local, dtype=torch.bool, device=px.device)
     tried = np.zeros(layout.n_local, dtype=bool)
     parts: list[CenterResult] = []
     batch, used = first_batch, 0
-    while used < model.n_seeds:
+    while used < max_seeds:
         cand = np.flatnonzero(~covered.cpu().numpy() & ~tried)  # local indices
         counts = comm.all_gather(torch.tensor([cand.size], dtype=torch.int64), "adaptive seeding (candidates)")
         counts = counts[:, 0].numpy()
         total = int(counts.sum())
         if total == 0 or total <= coverage_tol * n:
             break
-        take = min(batch, model.n_seeds - used, total)
+        take = min(batch, max_seeds - used, total)
         # positions in the global, rank-ordered candidate list: what rng.choice(cand) draws
         pos = rng.choice(total, size=take, replace=False) if comm.rank == 0 else None
         pos = comm.broadcast_array(pos, take, torch.int64, "adaptive seeding (draw)").astype(np.int64)
@@ -122,7 +113,7 @@ def _adaptive_centers(model, px, qx, keys, layout, comm, rng, *, first_batch=8, 
         seeds[mine] = cand[pos[mine] - start] + layout.offset
         seeds = comm.all_reduce(torch.as_tensor(seeds), "adaptive seeding (seeds)").numpy()
         tried[seeds[mine] - layout.offset] = True
-        res = _find_centers(model, px, qx, keys, layout, comm, seeds)
+        res = _find_centers(kernel, px, qx, keys, layout, comm, seeds, max_iter, budget)
         parts.append(res)
         # as in find_centers_adaptive: a seed's starting neighbourhood counts as covered too
         reached = torch.cat([res.qc, _seed_embeddings(qx, seeds, layout, comm)])
@@ -193,65 +184,72 @@ def _size_order(counts: np.ndarray) -> np.ndarray:
     return mapping
 
 
-@torch.no_grad()
-def _cluster_shard(model, Xs: torch.Tensor, layout: ShardLayout, comm: Comm, rng,
-                   anchors: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``DMSClustering._cluster`` on this rank's standardised rows ``Xs``; returns (labels, confidence).
+class ShardBackend:
+    """The steps of :func:`dmshift.clustering.cluster` that read all points, for points spread over ranks.
 
-    ``anchors`` (:func:`~dmshift.estimators.dms.select_anchors`, global row indices) are
-    the side-information centers of a fit; re-clustering other data passes none.
+    Per-point work stays on this rank's shard (``layout``); per-center sums travel
+    through ``comm`` (see the module docstring). Random draws happen on rank 0 (the other
+    ranks pass ``rng`` None).
     """
-    kernel, budget = model.kernel_, int(model.memory_budget)
-    px, qx = model._embed(Xs)  # (n_local, h), (n_local, h)
-    keys = point_keys(layout.n_local, px.device, offset=layout.offset)
-    if model.seeding == "random":
-        res = _random_centers(model, px, qx, keys, layout, comm, rng, anchors)
-    else:
-        res = _adaptive_centers(model, px, qx, keys, layout, comm, rng)
-    model.n_seeds_used_ = int(res.seeds.size)
-    model.n_iter_ = int(res.n_iter.max()) if res.n_iter.size else 0
-    model.converged_fraction_ = float(res.converged.mean()) if res.converged.size else 1.0
-    res = select(res, unique_centers(res))
-    center_group = cannot = None
-    if anchors is not None:  # as DMSClustering._cluster: labelled points stay as fixed centers
-        fixed = anchor_centers(_seed_embeddings(qx, anchors["index"], layout, comm), anchors["index"])
-        res = concat_centers(res, fixed)
-        center_group = np.concatenate([np.full(res.qc.shape[0] - fixed.qc.shape[0], -1), anchors["group"]])
-        cannot = anchors["cannot"]
-    comp = _merge(kernel, px, res.qc, model.similarity, model._merge_threshold(anchors), layout.n_total, comm, budget,
-                  center_group, cannot)
-    a = assign(kernel, px, res.qc, comp, model.noise_threshold, budget)
-    counts = np.bincount(a.labels[a.labels != NOISE], minlength=comp.size)
-    counts = comm.all_reduce(torch.as_tensor(counts, dtype=torch.int64), "cluster sizes").numpy()
-    mapping = _size_order(counts)
-    labels = np.where(a.labels == NOISE, NOISE, mapping[np.maximum(a.labels, 0)])
-    center_cluster = mapping[comp]
-    keep = center_cluster != NOISE
-    res = select(res, np.flatnonzero(keep))
-    model.center_embeddings_ = res.qc  # (M, h)
-    model.center_cluster_ = center_cluster[keep]
-    model.n_clusters_ = int(mapping.max(initial=-1) + 1)
-    model.cluster_centers_ = _cluster_centers(model, px, Xs, res, comm)
-    return labels, a.confidence
+
+    def __init__(self, layout: ShardLayout, comm: Comm):
+        self.layout, self.comm = layout, comm
+        self._keys = None
+
+    def begin(self, px: torch.Tensor) -> int:
+        """Start a clustering of this rank's points (embeddings ``px``); the number of points of all ranks."""
+        self._keys = point_keys(self.layout.n_local, px.device, offset=self.layout.offset)  # global fingerprint keys
+        return self.layout.n_total
+
+    def draw_seeds(self, rng, n: int, m: int) -> np.ndarray:
+        seeds = np.sort(rng.choice(n, size=m, replace=False)) if self.comm.rank == 0 else None
+        return self.comm.broadcast_array(seeds, m, torch.int64, "seeds").astype(np.int64)
+
+    def find_centers(self, kernel, px, qx, seeds, *, max_iter: int, memory_budget: int) -> CenterResult:
+        return _find_centers(kernel, px, qx, self._keys, self.layout, self.comm, seeds, max_iter, memory_budget)
+
+    def find_centers_adaptive(self, kernel, px, qx, rng, *, max_seeds: int, max_iter: int,
+                              memory_budget: int) -> CenterResult:
+        return _adaptive_centers(kernel, px, qx, self._keys, self.layout, self.comm, rng, max_seeds=max_seeds,
+                                 max_iter=max_iter, budget=memory_budget)
+
+    def rows(self, qx: torch.Tensor, index: np.ndarray) -> torch.Tensor:
+        return _seed_embeddings(qx, index, self.layout, self.comm)
+
+    def merge(self, kernel, px, qc, similarity: str, threshold: float, memory_budget: int,
+              center_group: np.ndarray | None, cannot) -> np.ndarray:
+        return _merge(kernel, px, qc, similarity, threshold, self.layout.n_total, self.comm, memory_budget,
+                      center_group, cannot)
+
+    def relabel(self, labels: np.ndarray, comp: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        counts = np.bincount(labels[labels != NOISE], minlength=comp.size)
+        counts = self.comm.all_reduce(torch.as_tensor(counts, dtype=torch.int64), "cluster sizes").numpy()
+        mapping = _size_order(counts)
+        labels = np.where(labels == NOISE, NOISE, mapping[np.maximum(labels, 0)])
+        return labels, mapping[comp], int(mapping.max(initial=-1) + 1)
+
+    def input_centers(self, kernel, px, Xs, qc, memory_budget: int) -> torch.Tensor:
+        """Kernel-weighted mean (M, c) of all ranks' points for each center."""
+        M, n, d = qc.shape[0], px.shape[0], Xs.shape[1]
+        nd = torch.zeros((M, d + 1), dtype=Xs.dtype, device=Xs.device)  # [sum K x | sum K]
+        _, tn = tile_sizes(M, n, kernel.bytes_per_pair(px), memory_budget)
+        for j in range(0, n, tn):
+            K = kernel.pairwise(px[j:j + tn], qc, memory_budget=memory_budget).to(Xs.dtype)  # (M, tn)
+            nd[:, :d] += K @ Xs[j:j + tn]
+            nd[:, d] += K.sum(1)
+        nd = self.comm.all_reduce(nd, "cluster centers")
+        return nd[:, :d] / nd[:, d].clamp_min(1e-6)[:, None]
 
 
-def _cluster_centers(model, px, Xs, res: CenterResult, comm: Comm) -> np.ndarray:
-    """(n_clusters, d) input-space center of the largest inlier set of each cluster."""
-    kernel, budget = model.kernel_, int(model.memory_budget)
-    M, n, d = res.qc.shape[0], px.shape[0], Xs.shape[1]
-    nd = torch.zeros((M, d + 1), dtype=Xs.dtype, device=Xs.device)  # [sum K x | sum K]
-    _, tn = tile_sizes(M, n, kernel.bytes_per_pair(px), budget)
-    for j in range(0, n, tn):
-        K = kernel.pairwise(px[j:j + tn], res.qc, memory_budget=budget).to(Xs.dtype)  # (M, tn)
-        nd[:, :d] += K @ Xs[j:j + tn]
-        nd[:, d] += K.sum(1)
-    nd = comm.all_reduce(nd, "cluster centers")
-    centers = model._to_input_space(nd[:, :d] / nd[:, d].clamp_min(1e-6)[:, None])  # (M, n_features)
-    best = np.zeros(model.n_clusters_, dtype=np.int64)
-    for k in range(model.n_clusters_):
-        members = np.flatnonzero(model.center_cluster_ == k)
-        best[k] = members[np.argmax(res.count[members])]
-    return centers[torch.as_tensor(best, device=centers.device)].cpu().numpy().astype(np.float32)
+def cluster_shard(kernel, Xs: torch.Tensor, rng, params, *, to_input, layout: ShardLayout, comm: Comm,
+                  anchors=None) -> Clustering:
+    """:func:`dmshift.clustering.cluster` on this rank's prepared rows ``Xs`` (n_local, c).
+
+    ``anchors`` (:func:`~dmshift.anchors.select_anchors`, global row indices) are the
+    side-information centers of a fit; re-clustering other data passes none. The labels
+    and confidences are this rank's; the rest is the same on every rank.
+    """
+    return cluster(kernel, Xs, rng, params, to_input=to_input, anchors=anchors, backend=ShardBackend(layout, comm))
 
 
 # ---------------------------------------------------------------------- public API
@@ -301,7 +299,8 @@ def sharded_cluster(model, X_shard, *, random_state=None, group=None, timeout=No
         This rank's points; see :func:`~dmshift.distributed.load_shard`.
     random_state : int, numpy Generator or None
         Seed of the seed draw, used on rank 0 only. An int ``s`` gives the clustering that
-        ``model._cluster(X, np.random.default_rng(s))`` gives on one process.
+        ``model.recluster(X, random_state=s)`` gives on one process without anchors
+        (``inference_side_info=False``).
     group : ProcessGroup, optional
         Default: the default group; none initialised means one process.
     timeout : float or timedelta, optional
@@ -314,12 +313,11 @@ def sharded_cluster(model, X_shard, *, random_state=None, group=None, timeout=No
     comm = Comm(group, timeout)
     Xs, layout = _standardised_shard(model, X_shard, comm, "sharded_cluster")
     rng = _generator(random_state) if comm.rank == 0 else None
-    model._clear_smoothing()
-    labels, conf = _cluster_shard(model, Xs, layout, comm, rng)
-    model.labels_ = labels
-    model.confidence_ = conf
-    return ShardLabels(labels=labels, confidence=conf, offset=layout.offset, n_total=layout.n_total,
-                       n_clusters=model.n_clusters_)
+    found = cluster_shard(model.kernel_, Xs, rng, cluster_params(model), to_input=model._to_input_space,
+                          layout=layout, comm=comm)
+    model._set_clustering(found)  # labels_ and confidence_: this rank's shard
+    return ShardLabels(labels=found.labels, confidence=found.confidence, offset=layout.offset,
+                       n_total=layout.n_total, n_clusters=found.n_clusters)
 
 
 @torch.no_grad()

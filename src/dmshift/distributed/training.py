@@ -16,15 +16,16 @@ slices of the training set, and every rank ends with the whole ``labels_``.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..constraints import SideInfo
-from ..estimators.dms import DataParallelPlan, select_anchors
+from ..instance_training import DataParallelPlan
 from ._comm import Comm, ShardLayout, split_rows
-from .inference import _cluster_shard
+from .inference import cluster_shard
 from .shards import gather_labels
 
 __all__ = ["fit_ddp"]
@@ -121,23 +122,20 @@ def fit_ddp(model, X, y=None, *, pairs=None, group=None, timeout=None):
         sums = _checksum(X, y, pairs)
     comm.require_same("fit_ddp", sums)
     seed = int(comm.broadcast_array(np.array([seed], dtype=np.int64), 1, torch.int64, "fit_ddp (seed)")[0])
-    rng = np.random.default_rng(seed)
 
-    Xs = model._init_kernel(X, side, seed, device)
-    model.anchors_ = select_anchors(side) if model.inference_side_info else None
     plan = _RankPlan(comm, device)
     bounds = split_rows(n, comm.world_size)
+    lo, hi = int(bounds[comm.rank]), int(bounds[comm.rank + 1])
     layout = ShardLayout(sizes=tuple(int(v) for v in np.diff(bounds)), rank=comm.rank)
-    local = Xs[int(bounds[comm.rank]):int(bounds[comm.rank + 1])]
 
-    def cluster():
-        labels, conf = _cluster_shard(model, local, layout, comm, rng if comm.rank == 0 else None, model.anchors_)
-        model.labels_ = gather_labels(labels, group=group, timeout=timeout)
-        model.confidence_ = gather_labels(conf, group=group, timeout=timeout)
+    def clusterer(kernel, Xs, rng, params, *, to_input, anchors):
+        """The clustering stage over the ranks' slices; every rank then holds all labels, so all
+        derive the same pseudo-labels."""
+        found = cluster_shard(kernel, Xs[lo:hi], rng if comm.rank == 0 else None, params, to_input=to_input,
+                              layout=layout, comm=comm, anchors=anchors)
+        return replace(found, labels=gather_labels(found.labels, group=group, timeout=timeout),
+                       confidence=gather_labels(found.confidence, group=group, timeout=timeout))
 
-    # every rank holds all labels after each clustering, so all derive the same pseudo-labels
-    model._fit_rounds(side, seed, train=lambda side_r, seed_r, rng_r, left: model._train(Xs, side_r, rng_r or rng, seed_r,
-                                                                                         device, parallel=plan),
-                      cluster=cluster, Xs=Xs)
+    model._fit_stages(X, side, device, seed, plan=plan, clusterer=clusterer)
     model.training_["world_size"] = comm.world_size
     return model

@@ -10,6 +10,7 @@ and the assembled model must predict. Every failure is a ``ValueError`` naming t
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from pathlib import Path
@@ -24,6 +25,8 @@ __all__ = ["save_model", "load_model", "check_model_path", "check_saved_shape", 
 
 
 def _jsonable(v):
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):  # a settings object: stored as a dict
+        return _jsonable(dataclasses.asdict(v))
     if isinstance(v, np.integer):
         return int(v)
     if isinstance(v, np.floating):

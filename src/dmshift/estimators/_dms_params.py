@@ -1,0 +1,147 @@
+"""Parameters of :class:`~dmshift.DMSClustering`: their checks and the per-stage values built from them.
+
+``check_params`` validates an estimator's parameters once per ``fit`` (scikit-learn's
+rule: ``__init__`` only stores); the builders turn the parameters into the frozen
+values each stage takes (:class:`~dmshift.instance_training.KernelSpec`,
+:class:`~dmshift.instance_training.TrainingParams`,
+:class:`~dmshift.clustering.ClusterParams`, :class:`~dmshift.settings.DMSSettings`).
+No stage runs here.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from .._validation import check_fraction, check_param, check_positive_int, check_range_pair
+from ..clustering import ClusterParams
+from ..instance_training import KernelSpec, TrainingParams
+from ..merge import SIMILARITIES
+from ..settings import DMSSettings
+
+__all__ = ["check_params", "settings_of", "kernel_spec", "training_params", "cluster_params"]
+
+
+def check_params(est) -> None:
+    """Raise a ValueError naming the first parameter of ``est`` out of its range."""
+    check_param("kernel", est.kernel, ("subtract", "concat"))
+    check_param("init", est.init, ("distance", "default"))
+    check_fraction("init_quantile", est.init_quantile, low=0.0, high=1.0)
+    check_positive_int("n_layers", est.n_layers)
+    if est.hidden is not None:
+        h = tuple(est.hidden)
+        if len(h) != est.n_layers - 1 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in h):
+            raise ValueError(f"The 'hidden' parameter must be None or {est.n_layers - 1} positive ints "
+                             f"(n_layers - 1). Got {est.hidden!r} instead.")
+    check_positive_int("width_cap", est.width_cap, allow_none=True)
+    check_param("activation", est.activation, ("relu", "gelu", "tanh"))
+    check_fraction("dropout", est.dropout, low=0.0, high=1.0, low_open=False)
+    check_positive_int("conv_channels", est.conv_channels)
+    check_positive_int("n_shift_steps", est.n_shift_steps, minimum=0)
+    check_positive_int("max_steps", est.max_steps)
+    check_positive_int("batch_size", est.batch_size)
+    lo, hi = check_range_pair("instance_size", est.instance_size, low=3, high=1e9)
+    if lo != int(lo) or hi != int(hi):
+        raise ValueError(f"The 'instance_size' parameter must hold ints. Got {est.instance_size!r} instead.")
+    check_range_pair("labelled_ratio", est.labelled_ratio, low=1e-6, high=1e6)
+    check_range_pair("positive_ratio", est.positive_ratio, low=0.0, high=1.0)
+    check_fraction("lr", est.lr, low=0.0, high=math.inf)
+    check_fraction("weight_decay", est.weight_decay, low=0.0, high=math.inf, low_open=False)
+    check_fraction("prior_decay", est.prior_decay, low=0.0, high=math.inf, low_open=False)
+    check_param("schedule", est.schedule, ("constant", "cosine"))
+    check_param("loss_balance", est.loss_balance, ("none", "balanced"))
+    check_fraction("input_noise", est.input_noise, low=0.0, high=math.inf, low_open=False)
+    check_fraction("validation_fraction", est.validation_fraction, low=0.0, high=1.0, low_open=False)
+    check_positive_int("patience", est.patience, allow_none=True)
+    check_positive_int("eval_every", est.eval_every)
+    check_param("seeding", est.seeding, ("random", "adaptive"))
+    check_positive_int("n_seeds", est.n_seeds)
+    check_positive_int("max_iter", est.max_iter, minimum=0)
+    if not isinstance(est.inference_side_info, (bool, np.bool_)):
+        raise ValueError(f"The 'inference_side_info' parameter must be a bool. Got {est.inference_side_info!r} instead.")
+    check_param("similarity", est.similarity, SIMILARITIES)
+    if not (isinstance(est.threshold, str) and est.threshold == "auto"):
+        if isinstance(est.threshold, str):
+            raise ValueError(f"The 'threshold' parameter must be 'auto' or a float in (0, 1]. "
+                             f"Got {est.threshold!r} instead.")
+        check_fraction("threshold", est.threshold, low=0.0, high=1.0, high_open=False)
+    check_fraction("noise_threshold", est.noise_threshold, low=0.0, high=1.0, low_open=False)
+    check_positive_int("self_training", est.self_training, minimum=0)
+    check_fraction("self_training_share", est.self_training_share, low=0.0, high=1.0, high_open=False)
+    if est.smoothing is not None:
+        check_param("smoothing", est.smoothing, ("auto", "graph"))
+    check_positive_int("n_neighbors", est.n_neighbors)
+    if est.fallback is not None:
+        check_param("fallback", est.fallback, ("tree",))
+    for name in ("find_unseen", "smooth_noise"):
+        if not isinstance(getattr(est, name), (bool, np.bool_)):
+            raise ValueError(f"The {name!r} parameter must be a bool. Got {getattr(est, name)!r} instead.")
+    nc = est.n_components
+    if not (nc is None or isinstance(nc, str) and nc == "auto"
+            or isinstance(nc, numbers.Integral) and not isinstance(nc, bool) and nc >= 1
+            or isinstance(nc, numbers.Real) and not isinstance(nc, (bool, numbers.Integral)) and 0.0 < nc < 1.0):
+        raise ValueError(f"The 'n_components' parameter must be 'auto', None, an int >= 1 or a float in (0, 1). "
+                         f"Got {nc!r} instead.")
+    check_positive_int("memory_budget", est.memory_budget, minimum=1024)
+    if est.time_limit is not None:
+        check_fraction("time_limit", est.time_limit, low=0.0, high=math.inf)
+    s = getattr(est, "settings", None)
+    if not (s is None or isinstance(s, (DMSSettings, dict))):
+        raise ValueError(f"The 'settings' parameter must be a DMSSettings, a dict or None. Got {s!r} instead.")
+    settings_of(est)  # a dict with an unknown stage or field raises here
+
+
+def settings_of(est) -> DMSSettings:
+    """The estimator's ``settings`` as a :class:`~dmshift.settings.DMSSettings` (None: the defaults).
+
+    An estimator pickled before ``settings`` existed has none: the defaults.
+    """
+    s = getattr(est, "settings", None)
+    return s if isinstance(s, DMSSettings) else DMSSettings.from_dict(s)
+
+
+def kernel_spec(est) -> KernelSpec:
+    """The kernel's architecture and initialisation from ``est``'s parameters."""
+    return KernelSpec(kind=est.kernel, n_layers=est.n_layers, hidden=est.hidden, width_cap=est.width_cap,
+                      activation=est.activation, dropout=est.dropout, conv_channels=est.conv_channels,
+                      init=est.init, init_quantile=est.init_quantile)
+
+
+def training_params(est) -> TrainingParams:
+    """How ``est`` trains its kernel, from its parameters."""
+    return TrainingParams(
+        batch_size=int(est.batch_size), instance_size=tuple(int(v) for v in est.instance_size),
+        labelled_ratio=check_range_pair("labelled_ratio", est.labelled_ratio, low=1e-6, high=1e6),
+        positive_ratio=check_range_pair("positive_ratio", est.positive_ratio, low=0.0, high=1.0),
+        n_shift_steps=est.n_shift_steps, max_steps=est.max_steps, lr=est.lr, weight_decay=est.weight_decay,
+        prior_decay=est.prior_decay, schedule=est.schedule, loss_balance=est.loss_balance,
+        input_noise=est.input_noise, validation_fraction=est.validation_fraction, patience=est.patience,
+        eval_every=est.eval_every, verbose=est.verbose)
+
+
+def cluster_params(est) -> ClusterParams:
+    """How ``est`` clusters, from its parameters and settings."""
+    return ClusterParams(seeding=est.seeding, n_seeds=est.n_seeds, max_iter=est.max_iter,
+                         similarity=est.similarity, threshold=est.threshold, noise_threshold=est.noise_threshold,
+                         memory_budget=int(est.memory_budget), thresholds=settings_of(est).threshold)
+
+
+def check_saved_state(est, tensors: dict, meta: dict, *, n_samples: int) -> None:
+    """A stored DMS state must fit together: finite scale > 0, shapes that match ``n_features_in_``.
+
+    ``DMSClustering._check_saved_state``: the checks every estimator's state passes, then DMS's own.
+    """
+    from ._base import BaseClustering
+    from ._persistence import check_saved_scale, check_saved_shape, check_saved_sizes
+    BaseClustering._check_saved_state(est, tensors, meta, n_samples=n_samples)
+    d = est.n_features_in_
+    check_saved_scale(meta, "scale")
+    check_saved_shape(tensors, "mean", (d,))
+    check_saved_shape(tensors, "components", (d, None), optional=True)
+    check_saved_shape(tensors, "cluster_centers", (None, d))
+    check_saved_shape(tensors, "confidence", (n_samples,))
+    check_saved_sizes("hidden", meta["hidden"], tensors)
+    if est.kernel == "concat":
+        check_saved_sizes("conv_channels", est.conv_channels, tensors)

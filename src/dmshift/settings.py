@@ -1,0 +1,157 @@
+"""Tuning numbers of the DMS pipeline as frozen values, one small dataclass per stage.
+
+Each stage function takes its settings as an argument, so that an experiment changes a
+number by passing ``DMSClustering(settings=DMSSettings(...))`` rather than by overwriting
+a module global. The defaults are the library's choices; what they measured is in
+``benchmarks/results/`` (see its index), not here. This module holds values only: no
+algorithm, no import of the rest of the package.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+__all__ = ["ProjectionSettings", "AnchorSettings", "ThresholdSettings", "SmoothingSettings", "FallbackSettings",
+           "NoveltySettings", "DMSSettings"]
+
+
+@dataclass(frozen=True)
+class ProjectionSettings:
+    """``n_components="auto"``: keep at most ``auto_max`` features as they are; above that, the
+    leading principal components that explain ``auto_variance`` of the variance, at most ``auto_max``."""
+
+    auto_max: int = 128
+    auto_variance: float = 0.95
+
+
+@dataclass(frozen=True)
+class AnchorSettings:
+    """Side-information points kept as fixed centers at inference: at most ``max_per_group`` of
+    each group, from groups of at least ``min_group`` points (the groups of isolated "same"
+    pairs would otherwise each become a cluster of their own)."""
+
+    max_per_group: int = 64
+    min_group: int = 3
+
+
+@dataclass(frozen=True)
+class ThresholdSettings:
+    """Merge thresholds of ``threshold="auto"``: ``anchored`` when label-like anchors constrain the
+    merge (every two anchored groups known to differ, never joined, so a low threshold only
+    joins what no side information separates), ``default`` otherwise (a stricter threshold
+    keeps classes apart)."""
+
+    anchored: float = 0.5
+    default: float = 0.8
+
+
+@dataclass(frozen=True)
+class SmoothingSettings:
+    """The smoothing graph (:mod:`dmshift.smoothing`) and the smoothing stage of DMS.
+
+    Attributes
+    ----------
+    alpha : float
+        Spreading weight of the neighbours (``1 - alpha`` is the weight of the seeds).
+    n_iter : int
+        Spreading iterations.
+    tree_neighbors : int
+        Neighbours of each point in the graph whose Ward tree finds unseen groups (and the
+        tree fallback's tree).
+    gate_neighbors : int
+        Neighbours in the graph whose edges between seeds decide whether it is trusted.
+    reciprocal_neighbors : int
+        An edge from i to j is reciprocal when i is among the ``reciprocal_neighbors``
+        nearest of j; also the rank of the neighbour whose distance is a landmark's radius.
+    one_way_weight : float
+        Weight of an edge that is not reciprocal, relative to its Gaussian weight: such edges
+        are the bridges between groups.
+    max_points : int
+        Most points the graph is built on (above it: a random subset, and a vote for the rest).
+    min_agreement : float
+        Least share of graph edges between two seeds that join one cluster for ``smoothing="auto"``.
+    components : int
+        Leading principal components the graph reads when the input is projected (the
+        trailing ones blur nearest-neighbour ranks).
+    """
+
+    alpha: float = 0.99
+    n_iter: int = 50
+    tree_neighbors: int = 10
+    gate_neighbors: int = 5
+    reciprocal_neighbors: int = 10
+    one_way_weight: float = 0.1
+    max_points: int = 100_000
+    min_agreement: float = 0.9
+    components: int | None = 64
+
+
+@dataclass(frozen=True)
+class FallbackSettings:
+    """``fallback="tree"``: the Ward tree's clusters replace the kernel's when the side information
+    holds at least ``min_same_pairs`` "same" pairs, the kernel found at most ``max_cluster_share``
+    of the groups it holds (it joins groups, which smoothing cannot undo), and the tree's
+    pairwise F1 on the side information beats the kernel's by at least ``margin``."""
+
+    margin: float = 0.2
+    min_same_pairs: int = 10
+    max_cluster_share: float = 0.5
+
+
+@dataclass(frozen=True)
+class NoveltySettings:
+    """Unseen groups (:mod:`dmshift.novelty`): a part qualifies when random side information at the
+    observed rate would miss a part that large with a chance below ``max_chance``, and it holds
+    at most ``max_seen_share`` of the side information that rate would give it."""
+
+    max_chance: float = 0.05
+    max_seen_share: float = 1 / 3
+
+
+_PARTS = {"projection": ProjectionSettings, "anchors": AnchorSettings, "threshold": ThresholdSettings,
+          "smoothing": SmoothingSettings, "fallback": FallbackSettings, "novelty": NoveltySettings}
+
+
+@dataclass(frozen=True)
+class DMSSettings:
+    """The tuning numbers of every stage of :class:`~dmshift.DMSClustering`, grouped by stage.
+
+    ``DMSSettings(smoothing=SmoothingSettings(n_iter=100))`` changes one number and keeps
+    the defaults of the others.
+    """
+
+    projection: ProjectionSettings = field(default_factory=ProjectionSettings)
+    anchors: AnchorSettings = field(default_factory=AnchorSettings)
+    threshold: ThresholdSettings = field(default_factory=ThresholdSettings)
+    smoothing: SmoothingSettings = field(default_factory=SmoothingSettings)
+    fallback: FallbackSettings = field(default_factory=FallbackSettings)
+    novelty: NoveltySettings = field(default_factory=NoveltySettings)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict ``{stage: {field: value}}``."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "DMSSettings":
+        """The inverse of :meth:`to_dict`; missing stages or fields take their defaults.
+
+        Raises ``ValueError`` naming an unknown stage or field.
+        """
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise ValueError(f"The 'settings' parameter must be a DMSSettings, a dict or None. Got {data!r} instead.")
+        parts = {}
+        for stage, values in data.items():
+            if stage not in _PARTS:
+                raise ValueError(f"Unknown stage {stage!r} in 'settings'; expected one of {sorted(_PARTS)}.")
+            if isinstance(values, _PARTS[stage]):
+                parts[stage] = values
+                continue
+            known = {f.name for f in fields(_PARTS[stage])}
+            unknown = set(values) - known
+            if unknown:
+                raise ValueError(f"Unknown field(s) {sorted(unknown)} of settings stage {stage!r}; "
+                                 f"expected some of {sorted(known)}.")
+            parts[stage] = _PARTS[stage](**values)
+        return cls(**parts)
