@@ -385,3 +385,18 @@ def test_predict_plot_uses_the_models_projection(tmp_path, monkeypatch):
         assert p is not None
         np.testing.assert_allclose(p[0], origin)
         np.testing.assert_allclose(p[1], axes)
+
+
+def test_predict_plot_of_a_model_without_projection_warns_and_draws(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    _, _, X, y = _blobs(tmp_path, n=60)
+    X4 = np.hstack([X, X[:, :1]]).astype(np.float32)
+    np.save(tmp_path / "X4.npy", X4)
+    np.save(tmp_path / "y.npy", np.where(np.arange(len(y)) % 3 == 0, y, -1))
+    assert main(["-q", "fit", str(tmp_path / "X4.npy"), "--labels", str(tmp_path / "y.npy"), "-o", str(tmp_path / "m"),
+                 "--method", "kcl", "--device", "cpu", "--seed", "0", "--param", "max_steps=3",
+                 "--param", "n_clusters=3"]) == 0
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "X4.npy"), "-o", str(tmp_path / "l.csv"),
+                 "--plot", str(tmp_path / "p.png")]) == 0
+    assert "no 2-D projection of its own" in capsys.readouterr().err
+    assert (tmp_path / "p.png").stat().st_size > 0

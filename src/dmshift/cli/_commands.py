@@ -216,6 +216,14 @@ def cmd_predict(args) -> int:
     expected = getattr(model, "n_features_in_", X.shape[1])
     if X.shape[1] != expected:
         raise UserError(f"{args.data[0]}: has {X.shape[1]} features per row, but the model was fitted on {expected}")
+    projection = None
+    if args.plot is not None:
+        from ..plot import model_projection
+        try:
+            projection = model_projection(model)
+        except ValueError:
+            logger.warning("the %s model has no 2-D projection of its own, so the plot projects %s by its own PCA: "
+                           "plots of different files are not on the same axes", type(model).__name__, args.data[0])
     confidence = None
     if hasattr(model, "predict_confidence") and not args.no_confidence:
         labels, confidence = model.predict_confidence(X)
@@ -224,8 +232,8 @@ def cmd_predict(args) -> int:
     labels = np.asarray(labels, dtype=np.int64)
     write_labels(args.out, labels, confidence if Path(args.out).suffix.lower() != ".npy" else None)
     if args.plot is not None:
-        from ..plot import model_projection, save_figure, scatter_2d
-        save_figure(scatter_2d(X, labels, projection=model_projection(model),
+        from ..plot import save_figure, scatter_2d
+        save_figure(scatter_2d(X, labels, projection=projection,
                                title=f"{Path(args.data[0]).name}: {type(model).__name__} clusters"), args.plot)
     n_clusters = int(np.unique(labels[labels != NOISE]).size)
     _out(args, f"labelled {len(labels)} points: {n_clusters} clusters, {np.mean(labels == NOISE):.1%} noise; "
