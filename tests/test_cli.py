@@ -277,6 +277,8 @@ def test_class_names_in_label_cells_are_classes(tmp_path):
     (tmp_path / "X.csv").write_text("a,b,species\n1,2,setosa\n3,4,\n5,6,virginica\n7,8,setosa\n")
     X, y = read_features(tmp_path / "X.csv", labels_col="species")
     assert X.shape == (4, 2) and y.tolist() == [0, -1, 1, 0]
+    (tmp_path / "names.csv").write_text("cat\n\ndog\ncat\n")  # no header: the first name is a label
+    np.testing.assert_array_equal(read_labels(tmp_path / "names.csv", 4), [0, -1, 1, 0])
     (tmp_path / "mixed.csv").write_text("label\n1\ncat\n")
     with pytest.raises(UserError, match=r"mixed.csv: line 3: label 'cat' is not a number, but other labels are"):
         read_labels(tmp_path / "mixed.csv")

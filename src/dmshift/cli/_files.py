@@ -340,6 +340,9 @@ def read_labels(path, n: int | None = None, *, column: str | None = None, what: 
     else:
         header, rows, lines = _read_csv_table(path, blank_rows="keep", n=n)
         width = len(rows[0])
+        if header is not None and width == 1 and n is not None and len(rows) == n - 1:
+            # one class name per line and no header: the first name is a label, not a column name
+            header, rows, lines = None, [header] + rows, [lines[0] - 1] + lines
         if column is not None:
             j = _column_index(header, column, path, width)
         elif header is not None and "label" in header:
