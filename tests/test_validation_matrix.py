@@ -102,7 +102,13 @@ Y_CASES = [
     ("y_float_integral", lambda e: fit(e, y=YP.astype(float)), None, None),
 ]
 
+def _pairs_frame():
+    import pandas as pd
+    return pd.DataFrame({"i": GOOD_PAIRS[:, 0], "j": GOOD_PAIRS[:, 1], "same": GOOD_PAIRS[:, 2].astype(bool)})
+
+
 PAIR_CASES = [
+    ("pairs_dataframe_ok", lambda e: fit(e, y=None, pairs=_pairs_frame()), None, None),
     ("pairs_index_n", lambda e: fit(e, y=None, pairs=_pairs([0, N, 1], [0, 1, 0])), ValueError,
      r"The 'pairs' parameter must hold indices in \[0, 40\)\. Got row 0 = \(0, 40, 1\) instead"),
     ("pairs_index_huge_int64", lambda e: fit(e, y=None, pairs=_pairs([0, 2**62, 1], [0, 1, 0])), ValueError,
