@@ -1,7 +1,8 @@
 """Progress bars for dmshift's long stages: one named bar per stage, quiet by default.
 
 A bar is shown only when the caller asks for it (an estimator's ``verbose=True``) and
-stderr is a terminal; written to a log file or a pipe, a bar would fill it with redraws.
+stderr is a terminal or the code runs in a Jupyter kernel; written to a log file or a
+pipe, a bar would fill it with redraws.
 Redraws are throttled to a few per second whatever the step rate.
 """
 
@@ -55,14 +56,16 @@ def progress_bar(total: int | None, desc: str, *, verbose: bool, initial: int = 
         Updates already done (a resumed training).
     unit : str, default="step"
     stream : file, optional
-        Where the bar goes (default: stderr); it is shown only if this is a terminal.
+        Where the bar goes (default: stderr); it is shown only if this is a terminal (or
+        in a Jupyter kernel, where tqdm draws a widget).
 
     Returns
     -------
     tqdm.tqdm or an object with the same ``update``, ``set_postfix`` and ``close``.
     """
     stream = sys.stderr if stream is None else stream
-    if not verbose or not getattr(stream, "isatty", lambda: False)():
+    on_screen = getattr(stream, "isatty", lambda: False)() or "ipykernel" in sys.modules  # a terminal or Jupyter
+    if not verbose or not on_screen:
         return _NoBar()
     from tqdm.auto import tqdm
     return tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=False, file=stream,
