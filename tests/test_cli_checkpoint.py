@@ -57,10 +57,11 @@ def test_ctrl_c_during_training_exits_130_keeps_the_model_and_says_resume(tmp_pa
             "--checkpoint-dir", str(tmp_path / "ckpt"), *FAST]
     assert main(args) == 130
     err = capsys.readouterr().err
-    assert "interrupted" in err and "run the same command with --resume" in err and str(tmp_path / "ckpt") in err
+    assert "interrupted" in err and "run the same command with --resume --overwrite" in err
+    assert str(tmp_path / "ckpt") in err
     assert (tmp_path / "m" / "model.safetensors").exists()  # the best model so far, as docs/cli.md says
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    assert main([*args, "--resume"]) == 0
+    assert main([*args, "--resume", "--overwrite"]) == 0
 
 
 def test_ctrl_c_outside_training_exits_130_with_the_hint(tmp_path, capsys, monkeypatch):

@@ -59,10 +59,11 @@ def _noting_ctrl_c():
         signal.signal(signal.SIGINT, previous)
 
 
-def _resume_hint(args, checkpoint_dir) -> str:
+def _resume_hint(args, checkpoint_dir, model_written: bool = False) -> str:
     if checkpoint_dir is not None:
+        flags = "--resume --overwrite" if model_written and not getattr(args, "overwrite", False) else "--resume"
         return (f"the last checkpoint is in {checkpoint_dir}: to continue the training from it, run the same "
-                "command with --resume")
+                f"command with {flags}")
     return ("no checkpoints were written: to be able to continue an interrupted training, run the command with "
             "--checkpoint-dir DIR, and after an interruption again with --resume added")
 
@@ -163,7 +164,7 @@ def cmd_fit(args) -> int:
         write_labels(args.labels_out, labels, getattr(est, "confidence_", None))
     if sigint["ctrl_c"]:
         raise Interrupted(f"training stopped early and the best model so far was written to {args.out}; "
-                          f"{_resume_hint(args, checkpoint_dir)}")
+                          f"{_resume_hint(args, checkpoint_dir, model_written=True)}")
     n_clusters = int(np.unique(labels[labels != NOISE]).size)
     _out(args, f"fitted {args.method} on {n} points in {seconds:.1f} s: {n_clusters} clusters, "
                f"{np.mean(labels == NOISE):.1%} noise; model written to {args.out}"
