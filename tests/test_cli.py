@@ -157,8 +157,8 @@ def test_global_options_reach_the_estimator():
 
 
 def test_label_and_pair_files(tmp_path):
-    (tmp_path / "y.csv").write_text("label\n1\n\n-1\n2\n")  # blank line skipped: 3 labels
-    np.testing.assert_array_equal(read_labels(tmp_path / "y.csv"), [1, -1, 2])
+    (tmp_path / "y.csv").write_text("label\n1\n\n-1\n2\n")  # a blank cell is an unknown label: 4 labels
+    np.testing.assert_array_equal(read_labels(tmp_path / "y.csv"), [1, -1, -1, 2])
     (tmp_path / "y2.csv").write_text("id,label\n0,3\n1,\n")
     np.testing.assert_array_equal(read_labels(tmp_path / "y2.csv", 2), [3, -1])
     (tmp_path / "p.csv").write_text("i,j,same\n0,1,1\n1,2,0\n")
@@ -263,3 +263,142 @@ def test_unsupervised_method_ignores_side_information_and_warnings_are_one_line(
     assert "method 'fake' is unsupervised: the side information is not used." in err
     assert "dmshift fit: warning: something to say over two lines\n" in err
     assert (tmp_path / "m").is_dir()
+
+
+# ---------------------------------------------------------------------------- labels as people hold them
+def test_one_column_labels_csv_keeps_a_row_per_blank_cell(tmp_path):
+    (tmp_path / "y.csv").write_text("\n1\n\n2\n\n")  # no header; first, third and last labels unknown
+    np.testing.assert_array_equal(read_labels(tmp_path / "y.csv", 5), [-1, 1, -1, 2, -1])
+    (tmp_path / "h.csv").write_text("label\n0\n\nNA\n1\n")
+    np.testing.assert_array_equal(read_labels(tmp_path / "h.csv", 4), [0, -1, -1, 1])
+
+
+def test_class_names_in_label_cells_are_classes(tmp_path):
+    (tmp_path / "X.csv").write_text("a,b,species\n1,2,setosa\n3,4,\n5,6,virginica\n7,8,setosa\n")
+    X, y = read_features(tmp_path / "X.csv", labels_col="species")
+    assert X.shape == (4, 2) and y.tolist() == [0, -1, 1, 0]
+    (tmp_path / "names.csv").write_text("cat\n\ndog\ncat\n")  # no header: the first name is a label
+    np.testing.assert_array_equal(read_labels(tmp_path / "names.csv", 4), [0, -1, 1, 0])
+    (tmp_path / "mixed.csv").write_text("label\n1\ncat\n")
+    with pytest.raises(UserError, match=r"mixed.csv: line 3: label 'cat' is not a number, but other labels are"):
+        read_labels(tmp_path / "mixed.csv")
+
+
+def test_a_row_with_an_extra_field_is_an_error_naming_file_and_line(tmp_path, capsys):
+    (tmp_path / "X.csv").write_text("a,b\n1,2\n3,4,5\n6,7\n")
+    with pytest.raises(UserError, match=r"X.csv: line 3 has 3 fields, expected 2"):
+        read_features(tmp_path / "X.csv")
+    (tmp_path / "L.csv").write_text("a,b,label\n1,2,0\n3,4,1,9\n6,7,\n")
+    with pytest.raises(UserError, match=r"L.csv: line 3 has 4 fields, expected 3"):
+        read_features(tmp_path / "L.csv", labels_col="label")
+    (tmp_path / "N.csv").write_text("1,2\n3,4\n5,6,7\n")
+    assert main(["fit", str(tmp_path / "N.csv"), "-o", str(tmp_path / "m"), "--method", "meanshift"]) == 1
+    _one_line_error(capsys, "N.csv: line 3 has 3 fields, expected 2")
+
+
+def test_forgetting_labels_col_gets_a_hint_naming_the_option(tmp_path, capsys):
+    csv, *_ = _blobs(tmp_path)  # columns a, b, c, label with empty label cells
+    assert main(["fit", str(csv), "-o", str(tmp_path / "m")]) == 1
+    err = _one_line_error(capsys, "column 'label': '' is not a number")
+    assert "--labels-col label" in err
+    np.save(tmp_path / "X.npy", np.zeros((3, 2)))
+    (tmp_path / "y.csv").write_text("id,class\n0,1\n1,\n2,0\n")
+    assert main(["fit", str(tmp_path / "X.npy"), "--labels", str(tmp_path / "y.csv"), "-o", str(tmp_path / "m")]) == 1
+    err = _one_line_error(capsys, "y.csv: has 2 columns (id, class); name the one holding the labels with --labels-col")
+    np.testing.assert_array_equal(read_labels(tmp_path / "y.csv", 3, column="class"), [1, -1, 0])
+    (tmp_path / "t.csv").write_text("id,class\n0,1\n")
+    assert main(["evaluate", str(tmp_path / "t.csv"), str(tmp_path / "t.csv")]) == 1
+    _one_line_error(capsys, "name the one holding the predicted labels with --pred-col")
+
+
+def test_labels_col_picks_the_column_of_the_labels_file(tmp_path, capsys, monkeypatch):
+    X = np.vstack([np.zeros((4, 2)), np.full((4, 2), 5.0)]) + np.random.default_rng(0).normal(size=(8, 2)) * 0.1
+    np.save(tmp_path / "X.npy", X)
+    (tmp_path / "y.csv").write_text("id,class\n" + "".join(f"{i},{c}\n" for i, c in enumerate("aa b  bb"[:8])))
+    seen = {}
+    from dmshift.estimators.kcl import KCLClustering
+
+    def fake_fit(self, X, y=None, **kw):
+        seen["y"] = np.asarray(y)
+        raise KeyboardInterrupt  # stop here: only the labels read matter
+
+    monkeypatch.setattr(KCLClustering, "fit", fake_fit)
+    assert main(["fit", str(tmp_path / "X.npy"), "--labels", str(tmp_path / "y.csv"), "--labels-col", "class",
+                 "--method", "kcl", "-o", str(tmp_path / "m")]) == 130
+    assert seen["y"].tolist() == [0, 0, -1, 1, -1, -1, 1, 1]
+
+
+# ---------------------------------------------------------------------------- output paths, before any work
+@pytest.mark.parametrize("option, value, needle", [
+    ("--labels-out", "{d}", "is a folder; give a file name for the output"),
+    ("--labels-out", "{f}/sub/labels.csv", "cannot write the output: {f} is a file, not a folder"),
+    ("--labels-out", "labels.txt", "unsupported output file type '.txt'"),
+])
+def test_fit_checks_output_paths_before_reading_or_training(tmp_path, capsys, monkeypatch, option, value, needle):
+    from dmshift.estimators.dms import DMSClustering
+    monkeypatch.setattr(DMSClustering, "fit", lambda *a, **k: pytest.fail("trained before checking the output"))
+    (tmp_path / "d").mkdir()
+    (tmp_path / "f").write_text("")
+    value = value.format(d=tmp_path / "d", f=tmp_path / "f")
+    np.save(tmp_path / "X.npy", np.zeros((6, 2)))
+    np.save(tmp_path / "y.npy", np.array([0, 0, 1, 1, -1, -1]))
+    assert main(["fit", str(tmp_path / "X.npy"), "--labels", str(tmp_path / "y.npy"), "-o", str(tmp_path / "m"),
+                 option, value]) == 1
+    err = _one_line_error(capsys, needle.format(f=tmp_path / "f"))
+    assert value in err  # the path as the user gave it
+
+
+def test_predict_and_demo_check_plot_paths_before_work(tmp_path, capsys):
+    (tmp_path / "f").write_text("")
+    np.save(tmp_path / "X.npy", np.zeros((4, 3)))
+    bad = str(tmp_path / "f" / "plot.png")
+    assert main(["predict", str(tmp_path / "nomodel"), str(tmp_path / "X.npy"), "-o", str(tmp_path / "l.csv"),
+                 "--plot", bad]) == 1
+    _one_line_error(capsys, f"{bad}: cannot write the plot")
+    assert main(["predict", str(tmp_path / "nomodel"), str(tmp_path / "X.npy"), "-o", str(tmp_path / "l.csv"),
+                 "--plot", str(tmp_path / "p.txt")]) == 1
+    _one_line_error(capsys, "unsupported plot file type '.txt'")
+    assert main(["demo", "--out", bad]) == 1
+    _one_line_error(capsys, f"{bad}: cannot write the figure")
+
+
+def test_predict_plot_uses_the_models_projection(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from dmshift import plot
+    from dmshift.io import load_model
+
+    _, _, X, y = _blobs(tmp_path, n=60)
+    X5 = np.hstack([X, np.random.default_rng(1).normal(size=(len(X), 2))]).astype(np.float32)
+    np.save(tmp_path / "X5.npy", X5)
+    np.save(tmp_path / "half.npy", X5[::2])
+    np.save(tmp_path / "y.npy", np.where(np.arange(len(y)) % 3 == 0, y, -1))
+    model = tmp_path / "m"
+    assert main(["-q", "fit", str(tmp_path / "X5.npy"), "--labels", str(tmp_path / "y.npy"), "-o", str(model),
+                 "--device", "cpu", "--seed", "0", "--param", "n_components=3", *FAST]) == 0
+    used = []
+    scatter = plot.scatter_2d
+    monkeypatch.setattr(plot, "scatter_2d", lambda *a, **k: used.append(k.get("projection")) or scatter(*a, **k))
+    for name in ("X5.npy", "half.npy"):
+        assert main(["-q", "predict", str(model), str(tmp_path / name), "-o", str(tmp_path / "l.csv"),
+                     "--plot", str(tmp_path / f"{name}.png")]) == 0
+    origin, axes = plot.model_projection(load_model(model, device="cpu"))
+    assert len(used) == 2
+    for p in used:  # both files drawn on the model's axes, not on a PCA of their own
+        assert p is not None
+        np.testing.assert_allclose(p[0], origin)
+        np.testing.assert_allclose(p[1], axes)
+
+
+def test_predict_plot_of_a_model_without_projection_warns_and_draws(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    _, _, X, y = _blobs(tmp_path, n=60)
+    X4 = np.hstack([X, X[:, :1]]).astype(np.float32)
+    np.save(tmp_path / "X4.npy", X4)
+    np.save(tmp_path / "y.npy", np.where(np.arange(len(y)) % 3 == 0, y, -1))
+    assert main(["-q", "fit", str(tmp_path / "X4.npy"), "--labels", str(tmp_path / "y.npy"), "-o", str(tmp_path / "m"),
+                 "--method", "kcl", "--device", "cpu", "--seed", "0", "--param", "max_steps=3",
+                 "--param", "n_clusters=3"]) == 0
+    assert main(["predict", str(tmp_path / "m"), str(tmp_path / "X4.npy"), "-o", str(tmp_path / "l.csv"),
+                 "--plot", str(tmp_path / "p.png")]) == 0
+    assert "no 2-D projection of its own" in capsys.readouterr().err
+    assert (tmp_path / "p.png").stat().st_size > 0

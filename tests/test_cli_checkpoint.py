@@ -35,3 +35,49 @@ def test_resume_errors_are_one_line(tmp_path, capsys):
     assert "No checkpoint to resume from" in capsys.readouterr().err
     assert main([*base, "--checkpoint-dir", str(tmp_path / "c"), "--method", "meanshift", "-q"]) != 0
     assert "writes no checkpoints" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_training_exits_130_keeps_the_model_and_says_resume(tmp_path, capsys, monkeypatch):
+    import signal
+
+    from dmshift.checkpoint import Checkpointer
+
+    save = Checkpointer.save
+
+    def save_then_ctrl_c(self, *args, **kwargs):  # a real SIGINT right after the first checkpoint
+        save(self, *args, **kwargs)
+        monkeypatch.setattr(Checkpointer, "save", save)
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(Checkpointer, "save", save_then_ctrl_c)
+    X, _, yp = blobs()
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", yp)
+    args = ["fit", str(tmp_path / "X.npy"), "--labels", str(tmp_path / "y.npy"), "-o", str(tmp_path / "m"),
+            "--checkpoint-dir", str(tmp_path / "ckpt"), *FAST]
+    assert main(args) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "run the same command with --resume --overwrite" in err
+    assert str(tmp_path / "ckpt") in err
+    assert (tmp_path / "m" / "model.safetensors").exists()  # the best model so far, as docs/cli.md says
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert main([*args, "--resume", "--overwrite"]) == 0
+
+
+def test_ctrl_c_outside_training_exits_130_with_the_hint(tmp_path, capsys, monkeypatch):
+    from dmshift.estimators.dms import DMSClustering
+
+    def interrupted_fit(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(DMSClustering, "fit", interrupted_fit)
+    X, _, yp = blobs()
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", yp)
+    base = ["fit", str(tmp_path / "X.npy"), "--labels", str(tmp_path / "y.npy"), "-o", str(tmp_path / "m"), *FAST]
+    assert main(base) == 130
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no model was written" in err and "--checkpoint-dir DIR" in err, err
+    assert not (tmp_path / "m").exists()
+    assert main([*base, "--checkpoint-dir", str(tmp_path / "ckpt")]) == 130
+    assert "run the same command with --resume" in capsys.readouterr().err

@@ -59,3 +59,23 @@ def test_demo_command_prints_the_table(monkeypatch, capsys):
     assert seen["seed"] == 4 and seen["out"] == "x.png" and seen["progress"] is False
     assert main(["demo", "--no-plot", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["seed"] == 4 and seen["out"] is None and seen["seed"] == 0
+
+
+def test_demo_panels_draw_a_cluster_in_the_colour_of_its_digit(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    from dmshift import demo, plot
+
+    figures = []
+    monkeypatch.setattr(plot, "save_figure", lambda fig, path: figures.append(fig) or path)
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(4), 15)
+    X = rng.normal(size=(60, 3)) + 5 * np.eye(3, 3)[np.minimum(y, 2)]
+    labels = np.array([12, 3, 40, 7])[y]  # cluster ids unrelated to the digits
+    labels[-3:] = 99  # a cluster matched to no digit
+    demo._figure(X, y, labels, np.ones(60, bool), tmp_path / "d.png", "DMS")
+    true_ax, dms_ax = figures[0].axes[:2]
+    colour = lambda ax: {c.get_label(): tuple(c.get_facecolor()[0][:3]) for c in ax.collections}
+    t, d = colour(true_ax), colour(dms_ax)
+    for digit, cluster in enumerate([12, 3, 40, 7]):
+        assert d[str(cluster)] == t[str(digit)], (digit, cluster)
+    assert d["99"] not in t.values()

@@ -1,6 +1,7 @@
 """dmshift.plot: figures render to PNGs of the expected size; the confusion order is Hungarian."""
 
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -77,3 +78,47 @@ def test_missing_matplotlib_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match=r"dmshift\[plot\]"):
         plot.scatter_2d(np.zeros((3, 2)), np.zeros(3))
+
+
+# ---------------------------------------------------------------------------- the model's projection, matched colours
+def test_model_projection_is_the_models_own_and_scatter_uses_it():
+    from dmshift.estimators.dms import DMSClustering
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 20)
+    X = (rng.normal(size=(60, 5)) + 4 * np.eye(5)[y]).astype(np.float32)
+    dms = DMSClustering(n_components=3, max_steps=2, batch_size=4, instance_size=(8, 12), n_seeds=8, max_iter=5,
+                        device="cpu", random_state=0).fit(X, np.where(np.arange(60) % 3 == 0, y, -1))
+    C = np.asarray(dms.components_, dtype=np.float64)
+    mean, scale = np.asarray(dms.mean_, dtype=np.float64), np.asarray(dms.scale_, dtype=np.float64)
+    origin, axes = plot.model_projection(dms)
+    np.testing.assert_allclose(axes, C[:, :2] / scale, rtol=1e-6)
+    fig, ax = plot.new_figure()
+    plot.scatter_2d(X, np.zeros(60, int), ax=ax, projection=(origin, axes))
+    drawn = ax.collections[0].get_offsets()
+    np.testing.assert_allclose(drawn, ((X - mean) / scale) @ C[:, :2], rtol=1e-5, atol=1e-5)
+    # the same point lands at the same place whatever else is in the file
+    fig2, ax2 = plot.new_figure()
+    plot.scatter_2d(X[:10], np.zeros(10, int), ax=ax2, projection=(origin, axes))
+    np.testing.assert_allclose(ax2.collections[0].get_offsets(), drawn[:10], rtol=1e-6)
+
+
+def test_model_projection_without_components_uses_the_cluster_centres():
+    model = types.SimpleNamespace(n_features_in_=3, mean_=np.ones(3), scale_=2.0, components_=None,
+                                  cluster_centers_=np.array([[1.0, 1, 1], [5, 1, 1], [1, 9, 1], [5, 9, 1]]))
+    origin, axes = plot.model_projection(model)
+    assert axes.shape == (3, 2)
+    Z = (model.cluster_centers_ - origin) @ axes
+    assert np.allclose(Z.mean(0), 0) and np.linalg.matrix_rank(Z) == 2
+    assert plot.model_projection(types.SimpleNamespace(n_features_in_=2, cluster_centers_=None)) is None
+    with pytest.raises(ValueError, match="no projection"):
+        plot.model_projection(types.SimpleNamespace(n_features_in_=4, cluster_centers_=np.zeros((2, 4))))
+
+
+def test_matched_colors_give_a_cluster_the_colour_of_its_class():
+    true = np.array([0, 0, 1, 1, 2, 2, 2])
+    pred = np.array([7, 7, 3, 3, 5, 5, 9])  # 7 ~ class 0, 3 ~ class 1, 5 ~ class 2, 9 unmatched
+    palette = {0: (1.0, 0.0, 0.0), 1: (0.0, 1.0, 0.0), 2: (0.0, 0.0, 1.0)}
+    colors = plot.matched_colors(true, pred, palette)
+    assert colors[7] == palette[0] and colors[3] == palette[1] and colors[5] == palette[2]
+    assert tuple(colors[9]) not in palette.values()

@@ -81,16 +81,18 @@ Y_CASES = [
      r"The 'y' parameter must have one label per sample \(40\)\. Got 39 labels instead"),
     ("y_long", lambda e: fit(e, y=np.r_[YP, 0]), ValueError, "The 'y' parameter must have one label per sample"),
     ("y_2d", lambda e: fit(e, y=YP[:, None]), ValueError, r"The 'y' parameter must be a 1-D array .* shape \(40, 1\)"),
-    ("y_nan", lambda e: fit(e, y=np.where(YP < 0, np.nan, YP)), ValueError, "The 'y' parameter must not contain NaN"),
-    ("y_fraction", lambda e: fit(e, y=YP + 0.5), ValueError, "the 'y' parameter must hold integer class labels"),
-    ("y_text", lambda e: fit(e, y=np.array(["a", "b"] * (N // 2))), ValueError,
-     "the 'y' parameter must hold integer class labels .* Got dtype <U1"),
+    ("y_nan_unknown", lambda e: fit(e, y=np.where(YP < 0, np.nan, YP)), None, None),
+    ("y_inf", lambda e: fit(e, y=np.where(YP < 0, np.inf, YP)), ValueError, "The 'y' parameter must not contain inf"),
+    ("y_fraction", lambda e: fit(e, y=YP + 0.5), ValueError,
+     "the 'y' parameter must hold class labels: integers .* Got non-integer floats"),
+    ("y_text", lambda e: fit(e, y=np.where(YP < 0, None, np.array(list("abc"))[YP % 3]).astype(object)), None, None),
     ("y_object_text", lambda e: fit(e, y=np.array(["a", 1] * (N // 2), dtype=object)), ValueError,
-     "the 'y' parameter must hold integer class labels .* Got non-numeric objects"),
+     "The 'y' parameter must hold class labels: integers .* Got both numbers and strings"),
+    ("y_object_dict", lambda e: fit(e, y=np.array([{}, 1] * (N // 2), dtype=object)), ValueError,
+     "the 'y' parameter must hold class labels: .* Got non-numeric objects"),
     ("y_below_minus_one", lambda e: fit(e, y=np.where(YP < 0, -2, YP)), ValueError,
      "The 'y' parameter must hold labels >= 0, or -1 for unknown. Got -2 instead"),
-    ("y_huge_uint", lambda e: fit(e, y=np.where(YP < 0, 0, 2**63 + 1).astype(np.uint64)), ValueError,
-     "The 'y' parameter must hold labels >= 0, or -1 for unknown, that fit in int64"),
+    ("y_huge_uint", lambda e: fit(e, y=np.where(YP < 0, 0, YP + 1).astype(np.uint64) + np.uint64(2**63)), None, None),
     ("y_all_unknown", lambda e: fit(e, y=np.full(N, -1)), ValueError, "No side information was given"),
     ("y_single_class", lambda e: fit(e, y=np.where(YP == 0, 0, -1)), ValueError,
      "The side information has no 'different' relation"),
@@ -100,7 +102,13 @@ Y_CASES = [
     ("y_float_integral", lambda e: fit(e, y=YP.astype(float)), None, None),
 ]
 
+def _pairs_frame():
+    import pandas as pd
+    return pd.DataFrame({"i": GOOD_PAIRS[:, 0], "j": GOOD_PAIRS[:, 1], "same": GOOD_PAIRS[:, 2].astype(bool)})
+
+
 PAIR_CASES = [
+    ("pairs_dataframe_ok", lambda e: fit(e, y=None, pairs=_pairs_frame()), None, None),
     ("pairs_index_n", lambda e: fit(e, y=None, pairs=_pairs([0, N, 1], [0, 1, 0])), ValueError,
      r"The 'pairs' parameter must hold indices in \[0, 40\)\. Got row 0 = \(0, 40, 1\) instead"),
     ("pairs_index_huge_int64", lambda e: fit(e, y=None, pairs=_pairs([0, 2**62, 1], [0, 1, 0])), ValueError,

@@ -17,46 +17,172 @@ from scipy.sparse.csgraph import connected_components
 
 from .constants import UNLABELLED
 
-__all__ = ["SideInfo"]
+__all__ = ["SideInfo", "encode_partial_labels"]
+
+
+_LABELS_EXPECTED = ("class labels: integers (-1, None or NaN for unknown) or strings (None or NaN for unknown), "
+                    "or a pandas categorical")
+
+
+def _is_missing(v) -> bool:
+    """None, NaN (float or NumPy) and pandas' NA/NaT mark an unknown label."""
+    if v is None:
+        return True
+    if isinstance(v, (float, np.floating)):
+        return bool(np.isnan(v))
+    # pandas.NA and NaT without importing pandas: both are their own type's singletons
+    return type(v).__name__ in ("NAType", "NaTType")
+
+
+def _as_label_array(y) -> np.ndarray:
+    """A 1-D NumPy view of labels given as a list, array, pandas Series/Index or Categorical."""
+    dtype = getattr(y, "dtype", None)
+    if dtype is not None and not isinstance(y, np.ndarray) and not isinstance(dtype, np.dtype):
+        # pandas extension arrays (categorical, nullable Int64, string): missing cells as None
+        try:
+            return np.asarray(y.to_numpy(dtype=object, na_value=None))
+        except (AttributeError, TypeError):  # a Categorical has no to_numpy(na_value=...)
+            return np.asarray([None if _is_missing(v) else v for v in np.asarray(y, dtype=object)], dtype=object)
+    A = np.asarray(y)
+    if A.dtype.kind in "US" and isinstance(y, (list, tuple)) and not all(isinstance(v, str) for v in y):
+        A = np.asarray(y, dtype=object)  # NumPy would turn [0, "a", None] into strings
+    return A
+
+
+def encode_partial_labels(y, n_samples: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Partial labels as people hold them -> int64 codes with -1 for unknown, and the classes.
+
+    Every estimator reads ``y`` through this function (by way of :meth:`SideInfo.build`).
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Integers, with -1, None or NaN for unknown (floats must be integral); strings, with
+        None or NaN for unknown; or a pandas Series / Categorical of either, whose missing
+        cells (None, NaN, ``pd.NA``) are unknown. Integers are compared exactly, never
+        through floats, so labels beyond 2**53 held as Python ints stay distinct.
+    n_samples : int, optional
+        The number of labels expected.
+
+    Returns
+    -------
+    codes : ndarray of shape (n_samples,), int64
+        ``classes`` index of each label; -1 (``UNLABELLED``) for unknown.
+    classes : ndarray of shape (n_classes,)
+        The distinct known labels, sorted.
+
+    Raises
+    ------
+    ValueError
+        For labels that are not 1-D, of the wrong length, non-integral numbers, numbers
+        below -1, infinite, booleans, or numbers mixed with strings.
+    """
+    A = _as_label_array(y)
+    if A.ndim != 1:
+        raise ValueError(f"The 'y' parameter must be a 1-D array of partial labels. Got an array of shape {A.shape} "
+                         "instead.")
+    if n_samples is not None and A.shape[0] != n_samples:
+        raise ValueError(f"The 'y' parameter must have one label per sample ({n_samples}). Got {A.shape[0]} labels "
+                         "instead.")
+    kind = A.dtype.kind
+    if kind == "O":
+        missing = np.fromiter((_is_missing(v) for v in A), dtype=bool, count=A.size)
+        values = A[~missing]
+        is_text = np.fromiter((isinstance(v, (str, np.str_)) for v in values), dtype=bool, count=values.size)
+        if is_text.all() and values.size:
+            return _codes(values.astype(str), missing, "U")
+        if is_text.any():
+            raise ValueError(f"The 'y' parameter must hold {_LABELS_EXPECTED}. Got both numbers and strings "
+                             f"(e.g. {values[~is_text][0]!r} and {values[is_text][0]!r}) instead.")
+        ints = []
+        for v in values:
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer, float, np.floating)):
+                raise ValueError(f"Unknown label type: the 'y' parameter must hold {_LABELS_EXPECTED}. "
+                                 f"Got non-numeric objects ({type(v).__name__}) instead.")
+            if isinstance(v, (float, np.floating)):
+                if not np.isfinite(v) or v != int(v):
+                    raise ValueError(f"Unknown label type: the 'y' parameter must hold {_LABELS_EXPECTED}. "
+                                     f"Got the non-integer number {v!r} instead.")
+                v = int(v)
+            ints.append(int(v))
+        return _codes(np.asarray(ints, dtype=object), missing, "O")
+    if kind == "f":
+        if np.isinf(A).any():
+            raise ValueError("The 'y' parameter must not contain inf; mark unknown points with -1, None or NaN.")
+        missing = np.isnan(A)
+        values = A[~missing]
+        if np.any(values != np.round(values)):
+            raise ValueError(f"Unknown label type: the 'y' parameter must hold {_LABELS_EXPECTED}. "
+                             "Got non-integer floats instead.")
+        if values.size and np.abs(values).max() >= 2.0**63:
+            raise ValueError(f"The 'y' parameter must hold labels >= 0, or -1 for unknown, that fit in int64. "
+                             f"Got {values[np.argmax(np.abs(values))]!r} instead.")
+        return _codes(values.astype(np.int64), missing, "i")
+    if kind in "iu":
+        return _codes(A, np.zeros(A.shape, dtype=bool), kind)
+    if kind in "US":
+        return _codes(A, np.zeros(A.shape, dtype=bool), "U")
+    raise ValueError(f"Unknown label type: the 'y' parameter must hold {_LABELS_EXPECTED}. Got dtype {A.dtype} "
+                     "instead.")
+
+
+def _codes(values: np.ndarray, missing: np.ndarray, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of ``values`` (the known labels, in order) placed into an array with -1 where ``missing``."""
+    codes = np.full(missing.shape, UNLABELLED, dtype=np.int64)
+    if kind == "U":
+        classes, inv = np.unique(values, return_inverse=True)
+        codes[~missing] = inv
+        return codes, classes
+    # numbers: -1 is unknown too; anything else below 0 is a mistake
+    if kind == "O":
+        known = np.fromiter((v != UNLABELLED for v in values), dtype=bool, count=values.size)
+        low = next((v for v in values if v < UNLABELLED), None)
+    else:
+        known = values != UNLABELLED
+        low = values.min() if kind == "i" and values.size and values.min() < UNLABELLED else None
+    if low is not None:
+        raise ValueError(f"The 'y' parameter must hold labels >= 0, or -1 for unknown. Got {int(low)} instead.")
+    if kind == "O":
+        classes = np.asarray(sorted(set(values[known].tolist())), dtype=object)
+        index = {c: k for k, c in enumerate(classes.tolist())}
+        sub = np.asarray([index[v] for v in values[known].tolist()], dtype=np.int64)
+        if classes.size and all(c <= np.iinfo(np.int64).max for c in classes.tolist()):
+            classes = classes.astype(np.int64)
+    else:
+        classes, sub = np.unique(values[known], return_inverse=True)
+    where = np.flatnonzero(~missing)[known]
+    codes[where] = sub
+    return codes, classes
 
 
 def _check_labels(y, n_samples: int) -> np.ndarray:
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"The 'y' parameter must be a 1-D array of partial labels. Got an array of shape {y.shape} instead.")
-    if y.shape[0] != n_samples:
-        raise ValueError(
-            f"The 'y' parameter must have one label per sample ({n_samples}). Got {y.shape[0]} labels instead."
-        )
-    if y.dtype == object:  # numbers held as objects are read as numbers; anything else is refused
-        try:
-            y = y.astype(np.float64)
-        except (TypeError, ValueError):
-            raise ValueError("Unknown label type: the 'y' parameter must hold integer class labels (-1 for unknown). "
-                             "Got non-numeric objects instead.") from None
-    if y.dtype.kind == "u" and y.size and y.max() > np.iinfo(np.int64).max:
-        raise ValueError(f"The 'y' parameter must hold labels >= 0, or -1 for unknown, that fit in int64. "
-                         f"Got {int(y.max())} instead.")
-    if y.dtype.kind == "f":
-        if not np.all(np.isfinite(y)):
-            raise ValueError("The 'y' parameter must not contain NaN or inf; mark unknown points with -1.")
-        if np.any(y != np.round(y)):
-            raise ValueError("Unknown label type: the 'y' parameter must hold integer class labels (-1 for unknown). "
-                             "Got non-integer floats instead.")
-        y = y.astype(np.int64)
-    elif y.dtype.kind in "iu":
-        y = y.astype(np.int64)
-    else:
-        raise ValueError(
-            f"Unknown label type: the 'y' parameter must hold integer class labels (-1 for unknown). "
-            f"Got dtype {y.dtype} instead."
-        )
-    if np.any(y < UNLABELLED):
-        raise ValueError(f"The 'y' parameter must hold labels >= 0, or -1 for unknown. Got {int(y.min())} instead.")
-    return y
+    """Codes of partial labels (int64, -1 unknown): see :func:`encode_partial_labels`."""
+    return encode_partial_labels(y, n_samples)[0]
+
+
+def _pairs_from_frame(frame) -> np.ndarray:
+    """(m, 3) rows from a DataFrame with columns ``i``, ``j`` and ``same`` (bool or 0/1)."""
+    names = [str(c) for c in frame.columns]
+    if not {"i", "j", "same"} <= set(names):
+        raise ValueError("The 'pairs' parameter, given as a DataFrame, must have columns 'i', 'j' and 'same'. "
+                         f"Got columns {names} instead.")
+    cols = []
+    for name in ("i", "j", "same"):
+        col = frame[frame.columns[names.index(name)]]
+        if col.isna().any():
+            r = int(np.flatnonzero(col.isna().to_numpy())[0])
+            raise ValueError(f"The 'pairs' parameter's column {name!r} must not have missing values. "
+                             f"Got one in row {r} instead.")
+        v = col.to_numpy()
+        if v.dtype == object and all(isinstance(x, (bool, np.bool_)) for x in v):
+            v = v.astype(bool)
+        cols.append(v.astype(np.int64) if v.dtype.kind == "b" else v)
+    return np.column_stack(cols) if len(frame) else np.zeros((0, 3), dtype=np.int64)
 
 
 def _check_pairs(pairs, n_samples: int) -> np.ndarray:
+    if hasattr(pairs, "columns") and hasattr(pairs, "iloc"):  # a pandas DataFrame
+        pairs = _pairs_from_frame(pairs)
     P = np.asarray(pairs)
     if P.size == 0:
         return np.zeros((0, 3), dtype=np.int64)
@@ -149,9 +275,12 @@ class SideInfo:
         ----------
         n_samples : int
         y : array-like of shape (n_samples,), optional
-            Partial labels, ``-1`` for points without side information.
-        pairs : array-like of shape (m, 3), optional
-            Rows ``(i, j, same)`` with ``same`` in {0, 1}.
+            Partial labels: integers with -1, None or NaN for points without side
+            information, strings with None or NaN for them, or a pandas Series or
+            Categorical with missing cells for them (see :func:`encode_partial_labels`).
+        pairs : array-like of shape (m, 3) or DataFrame, optional
+            Rows ``(i, j, same)`` with ``same`` in {0, 1}; or a DataFrame with columns
+            ``i``, ``j`` and ``same`` (bool or 0/1).
         on_conflict : {"raise", "majority"}
             What to do when the transitive closure of "same" puts two points marked
             different into one group. ``"raise"`` refuses the input; ``"majority"`` keeps,

@@ -75,11 +75,14 @@ def _has_matplotlib() -> bool:
 
 
 def _figure(X, y, labels, test, path, title):
-    from .plot import confusion, new_figure, save_figure, scatter_2d
+    from .plot import cluster_colors, confusion, matched_colors, new_figure, save_figure, scatter_2d
 
     fig, axes = new_figure((16.0, 5.2), ncols=3)
-    scatter_2d(X, y, ax=axes[0], title="true digits (PCA)", legend=True)
-    scatter_2d(X, labels, ax=axes[1], title=title)
+    classes = np.unique(y)
+    digit_colors = {c: tuple(col) for c, col in zip(classes, cluster_colors(classes.size))}
+    # a DMS cluster is drawn in the colour of the digit it is matched to, so the panels read alike
+    scatter_2d(X, y, ax=axes[0], title="true digits (PCA)", legend=True, colors=digit_colors)
+    scatter_2d(X, labels, ax=axes[1], title=title, colors=matched_colors(y, labels, digit_colors))
     confusion(y[test], labels[test], ax=axes[2], title="DMS vs true digits (points without side information)")
     return save_figure(fig, path)
 

@@ -18,7 +18,7 @@ import numpy as np
 from .constants import NOISE
 
 __all__ = ["scatter_2d", "montage", "confusion", "training_curve", "save_figure", "new_figure", "cluster_colors",
-           "match_clusters"]
+           "match_clusters", "model_projection", "matched_colors"]
 
 _INSTALL_HINT = 'plotting needs matplotlib: pip install "dmshift[plot]"'
 NOISE_COLOR = (0.62, 0.62, 0.62, 1.0)
@@ -74,10 +74,79 @@ def cluster_colors(n: int) -> np.ndarray:
     return np.asarray([hsv(i / n)[:3] for i in order])
 
 
-def _project_2d(X: np.ndarray, random_state) -> np.ndarray:
+def _numpy(a) -> np.ndarray | None:
+    """A fitted attribute as a float64 array, whether it is held as NumPy or as a torch tensor."""
+    if a is None:
+        return None
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().numpy()
+    return np.asarray(a, dtype=np.float64)
+
+
+def model_projection(model) -> tuple[np.ndarray, np.ndarray] | None:
+    """The fixed 2-D projection of a fitted model: ``(origin (d,), axes (d, 2))``, or None for 2-D inputs.
+
+    A point ``x`` is drawn at ``(x - origin) @ axes``. The projection depends on the model
+    only, so figures of different files drawn with it share their axes. It is the model's
+    own projection (``components_``, after its standardisation ``mean_`` / ``scale_``)
+    when it has one of at least two components; otherwise the first two principal axes
+    of its ``cluster_centers_`` (after the same standardisation).
+
+    Raises
+    ------
+    ValueError
+        When the model has neither a projection nor at least three cluster centres.
+    """
+    d = int(getattr(model, "n_features_in_", 0) or 0)
+    mean = _numpy(getattr(model, "mean_", None))
+    scale = _numpy(getattr(model, "scale_", None))
+    origin = np.zeros(d) if mean is None else mean.reshape(-1)
+    scale = np.ones(d if d else origin.size) if scale is None else np.broadcast_to(scale, origin.shape or (d,))
+    components = _numpy(getattr(model, "components_", None))
+    if components is not None and components.ndim == 2 and components.shape[1] >= 2:
+        return origin, components[:, :2] / scale[:, None]  # ((x - mean) / scale) @ C == (x - mean) @ (C / scale)
+    if d and d <= 2:
+        return None
+    centers = _numpy(getattr(model, "cluster_centers_", None))
+    if centers is None or centers.ndim != 2 or centers.shape[0] < 3:
+        raise ValueError(f"The 'model' parameter ({type(model).__name__}) has no projection (components_) and "
+                         "fewer than three cluster centres (cluster_centers_) to draw its clusters with.")
+    Cs = (centers - origin) / scale  # (k, d) in the model's standardised space
+    _, _, Vt = np.linalg.svd(Cs - Cs.mean(0), full_matrices=False)
+    axes = Vt[:2].T  # (d, 2)
+    axes = axes * np.where(axes[np.abs(axes).argmax(0), [0, 1]] < 0, -1.0, 1.0)  # fixed signs
+    return Cs.mean(0) * scale + origin, axes / scale[:, None]
+
+
+def matched_colors(y_true, y_pred, true_colors: dict) -> dict:
+    """Colours for the clusters of ``y_pred``: each matched cluster takes the colour of its class.
+
+    Clusters are matched one-to-one to classes as in :func:`match_clusters`; unmatched
+    clusters get colours that no class uses. ``true_colors`` maps each class to its colour.
+    """
+    _, classes, columns = match_clusters(y_true, y_pred)
+    out = {}
+    for cls, c in zip(classes, columns):
+        if c != NOISE and cls in true_colors:
+            out[c] = true_colors[cls]
+    rest = [c for c in columns if c != NOISE and c not in out]
+    used = np.asarray([np.asarray(v, dtype=float)[:3] for v in true_colors.values()]).reshape(-1, 3)
+    pool = np.vstack([cluster_colors(20), cluster_colors(max(len(rest), 1) + 21)])  # tab20, then spread hues
+    spare = [col for col in pool if not np.any(np.all(np.abs(used - col) < 1e-3, axis=1))]
+    out.update({c: tuple(spare[k % len(spare)]) for k, c in enumerate(rest)})
+    return out
+
+
+def _project_2d(X: np.ndarray, random_state, projection=None) -> np.ndarray:
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2:
         raise ValueError(f"The 'X' parameter must be a 2-D array (n_samples, n_features). Got shape {X.shape} instead.")
+    if projection is not None:
+        origin, axes = projection
+        if axes.shape[0] != X.shape[1]:
+            raise ValueError(f"The 'projection' parameter must map {X.shape[1]} features. Got axes of shape "
+                             f"{axes.shape} instead.")
+        return (X - origin) @ axes  # (n, 2)
     if X.shape[1] == 2:
         return X
     if X.shape[1] == 1:
@@ -98,7 +167,7 @@ def _check_labels(labels, n: int, name: str = "labels") -> np.ndarray:
 
 
 def scatter_2d(X, labels, ax=None, *, title: str | None = None, point_size: float | None = None,
-               legend: bool | None = None, figsize=(5.0, 5.0), random_state=0):
+               legend: bool | None = None, figsize=(5.0, 5.0), random_state=0, projection=None, colors=None):
     """Points in 2-D coloured by cluster, noise in grey.
 
     Parameters
@@ -117,6 +186,13 @@ def scatter_2d(X, labels, ax=None, *, title: str | None = None, point_size: floa
     figsize : (float, float), default=(5, 5)
     random_state : int, default=0
         Seed of the PCA solver.
+    projection : (ndarray of shape (n_features,), ndarray of shape (n_features, 2)), optional
+        ``(origin, axes)``: draw ``(X - origin) @ axes`` instead of fitting a PCA to ``X``,
+        e.g. :func:`model_projection` of a fitted model, so figures of different data
+        share their axes.
+    colors : dict, optional
+        Colour of each cluster id (e.g. from :func:`matched_colors`); by default the ids
+        in increasing order take :func:`cluster_colors`.
 
     Returns
     -------
@@ -125,9 +201,15 @@ def scatter_2d(X, labels, ax=None, *, title: str | None = None, point_size: floa
     fig, ax = _fig_ax(ax, figsize)
     X = np.asarray(X)
     labels = _check_labels(labels, len(X))
-    Z = _project_2d(X, random_state)  # (n, 2)
+    Z = _project_2d(X, random_state, projection)  # (n, 2)
     ids = [c for c in np.unique(labels) if c != NOISE]
-    colors = cluster_colors(len(ids))
+    if colors is None:
+        colors = cluster_colors(len(ids))
+    else:
+        missing = [c for c in ids if c not in colors]
+        if missing:
+            raise ValueError(f"The 'colors' parameter must give a colour to every cluster. Got none for {missing[:5]}.")
+        colors = [colors[c] for c in ids]
     s = point_size if point_size is not None else float(np.clip(8000.0 / max(len(X), 1), 3.0, 30.0))
     noise = labels == NOISE
     if noise.any():
@@ -140,7 +222,10 @@ def scatter_2d(X, labels, ax=None, *, title: str | None = None, point_size: floa
         legend = 0 < len(ids) <= 12
     if legend:
         ax.legend(loc="best", fontsize="small", markerscale=2.5, frameon=False, ncols=2 if len(ids) > 6 else 1)
-    if X.ndim == 2 and X.shape[1] > 2:
+    if projection is not None:
+        ax.set_xlabel("model axis 1")
+        ax.set_ylabel("model axis 2")
+    elif X.ndim == 2 and X.shape[1] > 2:
         ax.set_xlabel("PC 1")
         ax.set_ylabel("PC 2")
     ax.set_xticks([])

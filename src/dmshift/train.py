@@ -19,6 +19,8 @@ from typing import Callable
 
 import torch
 
+from ._progress import progress_bar
+
 __all__ = ["TrainConfig", "TrainResult", "train_loop"]
 
 logger = logging.getLogger("dmshift")
@@ -43,7 +45,9 @@ class TrainConfig:
     time_limit : float or None
         Seconds of training after which the loop stops (keeping the best state).
     verbose : bool
-        Show a progress bar.
+        Show a progress bar (on a terminal only; see :func:`dmshift._progress.progress_bar`).
+    desc : str
+        Name of the stage the bar shows, e.g. ``"training, round 2/2"``.
     """
 
     max_steps: int = 1000
@@ -55,6 +59,7 @@ class TrainConfig:
     patience: int | None = None
     time_limit: float | None = None
     verbose: bool = False
+    desc: str = "training"
 
 
 @dataclass
@@ -138,10 +143,7 @@ def _train_loop(model, step_loss, cfg, evaluate, params, on_step, start_step, op
                               "bad_evals": bad_evals, "stop_reason": res.stop_reason,
                               "history": [list(h) for h in res.history]})
     t0 = time.monotonic()
-    bar = None
-    if cfg.verbose:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=cfg.max_steps, initial=start_step, desc="training", unit="step", leave=False)
+    bar = progress_bar(cfg.max_steps, cfg.desc, verbose=cfg.verbose, initial=start_step)
     running = None
     try:
         for step in range(start_step, cfg.max_steps):
@@ -166,9 +168,9 @@ def _train_loop(model, step_loss, cfg, evaluate, params, on_step, start_step, op
                 else:
                     bad_evals += 1
             res.history.append((step + 1, lv, score))
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{running:.4f}", **({} if score is None else {"val": f"{score:.4f}"}))
+            bar.set_postfix(loss=f"{running:.4f}", **({} if score is None else {"val": f"{score:.4f}"}),
+                            refresh=False)  # update() redraws, at most every MIN_INTERVAL s
+            bar.update(1)
             if on_step is not None:
                 on_step(step + 1, opt)
             stop = None
@@ -193,8 +195,7 @@ def _train_loop(model, step_loss, cfg, evaluate, params, on_step, start_step, op
         logger.warning("Training interrupted at step %d; keeping the best model so far (step %d).%s",
                        res.steps, res.best_step or res.steps, where)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()

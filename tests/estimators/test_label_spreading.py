@@ -89,3 +89,20 @@ def test_save_and_load(tmp_path, blobs):
     np.testing.assert_array_equal(back.labels_, model.labels_)
     np.testing.assert_array_equal(back.classes_, model.classes_)
     np.testing.assert_array_equal(back.predict(X), model.predict(X))
+
+
+def test_labels_as_people_hold_them_give_the_same_clusters():
+    """Strings with None, floats with NaN and integers with -1 are one labelling (every estimator reads y alike)."""
+    from dmshift.estimators.ss_kmeans import SemiSupervisedKMeans
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 20)
+    X = rng.normal(size=(60, 2)) + 5 * np.eye(3)[y][:, :2]
+    y_int = np.where(np.arange(60) % 2 == 0, y, -1)
+    y_nan = np.where(y_int < 0, np.nan, y_int)
+    y_str = np.where(y_int < 0, None, np.array(["a", "b", "c"], dtype=object)[y])
+    for cls in (LabelSpreadingClustering, SemiSupervisedKMeans):
+        seeded = {"random_state": 0} if "random_state" in cls().get_params() else {}
+        ref = cls(**seeded).fit(X, y_int).labels_
+        for yy in (y_nan, y_str):
+            np.testing.assert_array_equal(cls(**seeded).fit(X, yy).labels_, ref)

@@ -11,8 +11,15 @@ parameter is chosen per data set.
 Run it as ``dmshift bench EXPERIMENT [options]`` or ``dmshift.bench.main(argv)``.
 """
 
-from ._main import main
-from .experiments import EXPERIMENTS
-from .protocol import Split, random_split, restricted_split, score
+from .._lazy import attach as _attach
 
 __all__ = ["main", "EXPERIMENTS", "Split", "random_split", "restricted_split", "score"]
+
+__getattr__, __dir__ = _attach(__name__, {
+    "main": "._main",
+    "EXPERIMENTS": ".experiments",
+    "Split": ".protocol",
+    "random_split": ".protocol",
+    "restricted_split": ".protocol",
+    "score": ".protocol",
+}, globals())

@@ -5,7 +5,11 @@
 ``--param`` parsing in :mod:`._methods`. Mistakes a user can fix (unknown options, missing
 or malformed files, bad parameter values) end with one line on stderr and exit status 2
 (command line) or 1 (files and values), never with a traceback; ``--verbose`` adds the
-traceback for debugging.
+traceback for debugging. Ctrl-C ends with status 130.
+
+The command routes the ``"dmshift"`` logger to stderr itself (the library only logs).
+PyTorch and scikit-learn are imported by the commands that need them, so ``--help``,
+argument errors and ``evaluate`` start quickly.
 """
 
 from __future__ import annotations
@@ -16,9 +20,8 @@ import sys
 import traceback
 import warnings
 
-from .._logging import configure, level_for
 from ..demo import DEFAULT_TIME_LIMIT
-from ._commands import cmd_bench, cmd_demo, cmd_evaluate, cmd_fit, cmd_predict
+from ._commands import Interrupted, cmd_bench, cmd_demo, cmd_evaluate, cmd_fit, cmd_predict
 from ._files import UserError
 from ._methods import METHODS
 
@@ -41,8 +44,11 @@ Run 'dmshift COMMAND --help' for the options of each command."""
 _FIT_EPILOG = """\
 side information (at least one, except for the unsupervised ddc, mmdc, meanshift):
   --labels-col NAME   a column of the features CSV/parquet (or an array of the .npz)
-                      holding a class id for some points and -1 or an empty cell elsewhere
-  --labels FILE       the same as a separate .npy or one-column .csv, one row per point
+                      holding a class (a number or a name) for some points and -1 or an
+                      empty cell elsewhere; it is not read as a feature
+  --labels FILE       the same as a separate .npy or .csv, one row per point (an empty
+                      cell is an unknown label); with several columns, --labels-col
+                      NAME says which one
   --pairs FILE        a CSV (or .npy) with rows i,j,same: rows i and j of the features are
                       in the same cluster (1) or not (0); row numbers start at 0
 
@@ -87,6 +93,27 @@ examples:
 
 _BENCH_EPILOG = """\
 Everything after 'bench' is passed to dmshift.bench; run 'dmshift bench --help' for its options."""
+
+
+_HANDLER_NAME = "dmshift-cli"
+
+
+def _log_to_stderr(quiet: bool, verbose: bool) -> None:
+    """Send the "dmshift" logger's records to stderr: warnings only when quiet, debug when verbose.
+
+    Called again (``main`` run twice in one process), it replaces its handler rather than
+    adding a second one, so no message is printed twice.
+    """
+    log = logging.getLogger("dmshift")
+    for h in list(log.handlers):
+        if h.get_name() == _HANDLER_NAME:
+            log.removeHandler(h)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
 
 
 class _Parser(argparse.ArgumentParser):
@@ -144,8 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="replace the dmshift model already in MODEL_DIR (nothing else is ever replaced)")
     p.add_argument("--method", default="dms", choices=list(METHODS), help="clustering method (default: dms)")
-    p.add_argument("--labels-col", metavar="NAME", help="column of FEATURES with partial labels")
-    p.add_argument("--labels", metavar="FILE", help="partial labels file (.npy or .csv, -1 = unknown)")
+    p.add_argument("--labels-col", metavar="NAME",
+                   help="column with the partial labels: of FEATURES, or of the --labels file when given")
+    p.add_argument("--labels", metavar="FILE", help="partial labels file (.npy or .csv; -1 or empty = unknown)")
     p.add_argument("--pairs", metavar="FILE", help="pairs file: rows i,j,same")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="estimator parameter (repeatable)")
     p.add_argument("--labels-out", metavar="FILE", help="also write the labels of the training points")
@@ -205,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(own)
     if bench_args is not None:
         args.bench_args = bench_args
-    configure(level_for(args.quiet, args.verbose))
+    _log_to_stderr(args.quiet, args.verbose)
 
     def show_warning(message, category, filename, lineno, file=None, line=None):
         print(f"dmshift {args.command}: warning: {' '.join(str(message).split())}", file=sys.stderr)
@@ -217,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into a program that stopped reading (| head)
         sys.stderr.close()
         return 0
+    except Interrupted as exc:
+        print(f"dmshift {args.command}: interrupted; {exc}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print(f"dmshift {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -3,25 +3,69 @@
 Each ``cmd_*`` function returns the exit status. Results go to stdout (also
 with ``--quiet``), messages to stderr through the ``"dmshift"`` logger; problems a user can fix
 are raised as :class:`~dmshift.cli._files.UserError` and printed on one line by ``main``.
+Output paths are checked before any data is read or any model trained. PyTorch and the
+estimators are imported inside the commands that use them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import json
 import logging
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..constants import NOISE, UNLABELLED
-from ._files import UserError, check_output, read_features, read_labels, read_pairs, write_labels
+from ._files import PLOT_SUFFIXES, UserError, check_output, read_features, read_labels, read_pairs, write_labels
 from ._methods import make_estimator, parse_params, resolve_method, valid_params
 
-__all__ = ["cmd_fit", "cmd_predict", "cmd_evaluate", "cmd_bench", "cmd_demo"]
+__all__ = ["cmd_fit", "cmd_predict", "cmd_evaluate", "cmd_bench", "cmd_demo", "Interrupted"]
+
+
+class Interrupted(Exception):
+    """Ctrl-C ended a command; the message says what was kept and how to go on (exit status 130)."""
+
+
+@contextlib.contextmanager
+def _noting_ctrl_c():
+    """Record whether Ctrl-C (SIGINT) arrives, while it still raises KeyboardInterrupt as usual.
+
+    The training loop catches that KeyboardInterrupt to keep the best model so far, so
+    ``fit`` returns normally; the command needs to know that it was cut short.
+    """
+    seen = {"ctrl_c": False}
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous in (signal.SIG_IGN, None):
+        yield seen
+        return
+
+    def handler(signum, frame):
+        seen["ctrl_c"] = True
+        if callable(previous):
+            previous(signum, frame)  # Python's default raises KeyboardInterrupt
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _resume_hint(args, checkpoint_dir, model_written: bool = False) -> str:
+    if checkpoint_dir is not None:
+        flags = "--resume --overwrite" if model_written and not getattr(args, "overwrite", False) else "--resume"
+        return (f"the last checkpoint is in {checkpoint_dir}: to continue the training from it, run the same "
+                f"command with {flags}")
+    return ("no checkpoints were written: to be able to continue an interrupted training, run the command with "
+            "--checkpoint-dir DIR, and after an interruption again with --resume added")
 
 logger = logging.getLogger("dmshift")
 
@@ -78,12 +122,11 @@ def cmd_fit(args) -> int:
     check = getattr(est, "_check_params", None)
     if callable(check) and not any(p.default is p.empty for p in inspect.signature(check).parameters.values()):
         check()  # refuse bad values before reading any data (fit checks them again)
-    if args.labels_col is not None and args.labels is not None:
-        raise UserError("give partial labels once: either --labels-col or --labels")
-    X, y = read_features(args.data, labels_col=args.labels_col)
+    labels_file = args.labels is not None
+    X, y = read_features(args.data, labels_col=None if labels_file else args.labels_col)
     n = X.shape[0]
-    if args.labels is not None:
-        y = read_labels(args.labels, n)
+    if labels_file:  # --labels-col then names the column of the labels file
+        y = read_labels(args.labels, n, column=args.labels_col)
     pairs = read_pairs(args.pairs, n) if args.pairs is not None else None
     needs = _needs_side_info(est)
     has_side = (y is not None and np.any(y != UNLABELLED)) or pairs is not None
@@ -104,8 +147,13 @@ def cmd_fit(args) -> int:
     n_known = int(np.sum(y != UNLABELLED)) if y is not None else 0
     logger.info("fitting %s on %d points x %d features (%d labelled points, %d pairs) ...", args.method, n,
                 X.shape[1], n_known, 0 if pairs is None else len(pairs))
+    checkpoint_dir = getattr(est, "checkpoint_dir", None)
     t0 = time.perf_counter()
-    est.fit(X, y, **fit_kwargs)
+    with _noting_ctrl_c() as sigint:
+        try:
+            est.fit(X, y, **fit_kwargs)
+        except KeyboardInterrupt:
+            raise Interrupted(f"no model was written; {_resume_hint(args, checkpoint_dir)}") from None
     seconds = time.perf_counter() - t0
     try:
         est.save(args.out, overwrite=overwrite)
@@ -114,6 +162,9 @@ def cmd_fit(args) -> int:
     labels = np.asarray(est.labels_)
     if args.labels_out is not None:
         write_labels(args.labels_out, labels, getattr(est, "confidence_", None))
+    if sigint["ctrl_c"]:
+        raise Interrupted(f"training stopped early and the best model so far was written to {args.out}; "
+                          f"{_resume_hint(args, checkpoint_dir, model_written=True)}")
     n_clusters = int(np.unique(labels[labels != NOISE]).size)
     _out(args, f"fitted {args.method} on {n} points in {seconds:.1f} s: {n_clusters} clusters, "
                f"{np.mean(labels == NOISE):.1%} noise; model written to {args.out}"
@@ -153,11 +204,12 @@ def cmd_predict(args) -> int:
         raise UserError("--recluster and --per-shard apply to predict --distributed only")
     if len(args.data) != 1:
         raise UserError("predict reads one features file (several only with --distributed)")
-    from ..io import load_model
     check_output(args.out)
     if args.plot is not None:
+        check_output(args.plot, PLOT_SUFFIXES, what="plot")
         from ..plot import _matplotlib
         _matplotlib()
+    from ..io import load_model
     if not Path(args.model).exists():
         raise UserError(f"{args.model}: no such model folder")
     model = load_model(args.model, device=args.device)
@@ -165,6 +217,14 @@ def cmd_predict(args) -> int:
     expected = getattr(model, "n_features_in_", X.shape[1])
     if X.shape[1] != expected:
         raise UserError(f"{args.data[0]}: has {X.shape[1]} features per row, but the model was fitted on {expected}")
+    projection = None
+    if args.plot is not None:
+        from ..plot import model_projection
+        try:
+            projection = model_projection(model)
+        except ValueError:
+            logger.warning("the %s model has no 2-D projection of its own, so the plot projects %s by its own PCA: "
+                           "plots of different files are not on the same axes", type(model).__name__, args.data[0])
     confidence = None
     if hasattr(model, "predict_confidence") and not args.no_confidence:
         labels, confidence = model.predict_confidence(X)
@@ -174,8 +234,8 @@ def cmd_predict(args) -> int:
     write_labels(args.out, labels, confidence if Path(args.out).suffix.lower() != ".npy" else None)
     if args.plot is not None:
         from ..plot import save_figure, scatter_2d
-        save_figure(scatter_2d(X, labels, title=f"{Path(args.data[0]).name}: {type(model).__name__} clusters"),
-                    args.plot)
+        save_figure(scatter_2d(X, labels, projection=projection,
+                               title=f"{Path(args.data[0]).name}: {type(model).__name__} clusters"), args.plot)
     n_clusters = int(np.unique(labels[labels != NOISE]).size)
     _out(args, f"labelled {len(labels)} points: {n_clusters} clusters, {np.mean(labels == NOISE):.1%} noise; "
                f"labels written to {args.out}" + (f", plot to {args.plot}" if args.plot else ""))
@@ -191,9 +251,9 @@ def _table(rows: list[tuple[str, str]]) -> str:
 
 def cmd_evaluate(args) -> int:
     from ..metrics import evaluate, pairwise_precision_recall
-    pred = read_labels(args.pred, column=args.pred_col, what="predicted labels")
+    pred = read_labels(args.pred, column=args.pred_col, what="predicted labels", option="--pred-col")
     true = read_labels(args.true, len(pred), column=args.true_col, what="reference labels",
-                       against=f"{args.pred} has {{n}} predicted labels")
+                       against=f"{args.pred} has {{n}} predicted labels", option="--true-col")
     known = true != UNLABELLED
     if not known.any():
         raise UserError(f"{args.true}: every reference label is unknown (-1)")
@@ -231,6 +291,8 @@ def cmd_bench(args) -> int:
 def cmd_demo(args) -> int:
     from ..demo import format_table, run_demo
     out = None if args.no_plot else args.out
+    if out is not None:
+        check_output(out, PLOT_SUFFIXES, what="figure")
     res = run_demo(seed=0 if args.seed is None else args.seed, fraction=args.fraction, out=out, device=args.device,
                    time_limit=args.time_limit or None, progress=_progress(args))
     if args.json:

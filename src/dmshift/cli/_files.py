@@ -1,15 +1,17 @@
 """Reading and writing the files the ``dmshift`` command works on.
 
 Features come from ``.npy``, ``.npz``, ``.csv`` or ``.parquet``; side information from a
-label column, a label file (``-1`` or an empty cell for unknown) or a pairs file
-``i,j,same``; labels go out as ``.npy``, ``.npz`` or ``.csv``. Every problem with a file
-is a :class:`UserError` whose message names the file and what is wrong, on one line.
+label column, a label file (``-1`` or an empty cell for unknown; class names are read as
+classes too) or a pairs file ``i,j,same``; labels go out as ``.npy``, ``.npz`` or ``.csv``.
+Every problem with a file is a :class:`UserError` whose message names the file and what
+is wrong, on one line. Output paths are checked (:func:`check_output`) before any work.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -93,28 +95,46 @@ def _sniff(path: Path) -> tuple[str, str]:
     return delim, first
 
 
-def _read_csv_table(path: Path) -> tuple[list[str] | None, list[list[str]]]:
-    """Header (None when the first row is all numbers or empty cells) and the data rows as strings."""
+def _read_csv_table(path: Path, *, blank_rows: str = "drop", n: int | None = None
+                    ) -> tuple[list[str] | None, list[list[str]], list[int]]:
+    """Header (None when the first row is all numbers or empty cells), data rows as strings, their line numbers.
+
+    ``blank_rows="drop"`` skips empty lines; ``"keep"`` reads them as rows of empty cells
+    (an unknown label in a one-column labels file), except blank lines at the end of the
+    file beyond ``n`` rows. Every row must have as many fields as the header (or the
+    first row); the message names the line that does not.
+    """
     delim, _ = _sniff(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = [[c.strip() for c in row] for row in csv.reader(f, delimiter=delim)]
+            raw = [[c.strip() for c in row] for row in csv.reader(f, delimiter=delim)]
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a text CSV file") from None
-    rows = [r for r in rows if any(r)]
-    if not rows:
+    lines = list(range(1, len(raw) + 1))
+    start = next((k for k, r in enumerate(raw) if any(r)), None)
+    if start is None:
         raise UserError(f"{path}: file is empty")
     header = None
-    if not all(_is_number(c) or c == "" for c in rows[0]):
-        header, rows = rows[0], rows[1:]
-    if not rows:
-        raise UserError(f"{path}: has a header but no data rows")
-    width = len(header) if header is not None else len(rows[0])
-    for i, r in enumerate(rows):
+    if not all(_is_number(c) or c == "" for c in raw[start]):
+        header, raw, lines = raw[start], raw[start + 1:], lines[start + 1:]
+    elif blank_rows == "drop":
+        raw, lines = raw[start:], lines[start:]
+    width = len(header) if header is not None else len(raw[start if blank_rows == "keep" else 0])
+    if blank_rows == "keep":
+        end = len(raw)
+        while end and not any(raw[end - 1]) and (n is None or end > n):
+            end -= 1  # trailing blank lines are the end of the file, not unknown labels
+        raw, lines = [r if any(r) else [""] * width for r in raw[:end]], lines[:end]
+    else:
+        keep = [k for k, r in enumerate(raw) if any(r)]
+        raw, lines = [raw[k] for k in keep], [lines[k] for k in keep]
+    if not raw:
+        raise UserError(f"{path}: has a header but no data rows" if header is not None else f"{path}: file is empty")
+    for r, line in zip(raw, lines):
         if len(r) != width:
-            line = i + (2 if header is not None else 1)
-            raise UserError(f"{path}: line {line} has {len(r)} fields, expected {width}")
-    return header, rows
+            raise UserError(f"{path}: line {line} has {len(r)} fields, expected {width}"
+                            + (f" (as in the header: {', '.join(header)})" if header is not None else ""))
+    return header, raw, lines
 
 
 def _column_index(header: list[str] | None, name: str, path: Path, width: int) -> int:
@@ -131,8 +151,11 @@ def _column_index(header: list[str] | None, name: str, path: Path, width: int) -
     raise UserError(f"{path}: no column {name!r}; {known}")
 
 
+_UNKNOWN_CELLS = ("", "nan", "na", "none", "null", "<na>")
+
+
 def _parse_label(s: str, where: str) -> int:
-    if s == "" or s.lower() in ("nan", "na", "none"):
+    if s.lower() in _UNKNOWN_CELLS:
         return UNLABELLED
     try:
         v = float(s)
@@ -140,7 +163,26 @@ def _parse_label(s: str, where: str) -> int:
         raise UserError(f"{where}: label {s!r} is not an integer (use -1 or an empty cell for unknown)") from None
     if not math.isfinite(v) or v != int(v):
         raise UserError(f"{where}: label {s!r} is not an integer (use -1 or an empty cell for unknown)")
-    return int(v)
+    return int(s) if s.lstrip("+-").isdigit() else int(v)  # digits exactly, not through a float
+
+
+def _labels_from_cells(cells, where) -> np.ndarray:
+    """Label cells -> int64 labels, -1 for unknown (empty, NaN, NA, None).
+
+    Numbers are read as class ids; when no known cell is a number, the cells are class
+    names, numbered in sorted order. ``where(k)`` words the position of cell ``k``.
+    """
+    unknown = [c.lower() in _UNKNOWN_CELLS for c in cells]
+    numeric = [u or _is_number(c) for c, u in zip(cells, unknown)]
+    if all(numeric):
+        return np.asarray([_parse_label(c, where(k)) for k, c in enumerate(cells)], dtype=np.int64)
+    if any(n and not u for n, u in zip(numeric, unknown)):
+        k = next(k for k, n in enumerate(numeric) if not n)
+        raise UserError(f"{where(k)}: label {cells[k]!r} is not a number, but other labels are (give every class "
+                        "as a number, or every class as a name; -1 or an empty cell for unknown)")
+    from ..constraints import encode_partial_labels
+    codes, _ = encode_partial_labels(np.asarray([None if u else c for c, u in zip(cells, unknown)], dtype=object))
+    return codes
 
 
 def _csv_features(path: Path, labels_col: str | None):
@@ -153,34 +195,33 @@ def _csv_features(path: Path, labels_col: str | None):
     feat_cols = [j for j in range(width) if j != li]
     if not feat_cols:
         raise UserError(f"{path}: no feature columns left besides the label column")
-    try:  # fast path (C parser); on any problem, the slow path below finds and names it
-        X = np.loadtxt(path, delimiter=delim, skiprows=int(has_header), usecols=feat_cols, ndmin=2,
-                       dtype=np.float64, encoding="utf-8-sig")
-        y = None
-        if li is not None:
-            raw = np.loadtxt(path, delimiter=delim, skiprows=int(has_header), usecols=[li], dtype=str, ndmin=1,
-                             encoding="utf-8-sig")
-            first = 2 if has_header else 1
-            y = np.asarray([_parse_label(s.strip(), f"{path}: line {i + first}") for i, s in enumerate(raw)],
-                           dtype=np.int64)
-        if X.shape[0] == 0:
-            raise UserError(f"{path}: has a header but no data rows")
-        return X, y
-    except ValueError:
-        pass
-    header, rows = _read_csv_table(path)
+    if li is None:
+        try:  # fast path (C parser, every column, so a row with a field too many fails here too);
+            # on any problem, the slow path below finds and names it
+            X = np.loadtxt(path, delimiter=delim, skiprows=int(has_header), ndmin=2, dtype=np.float64,
+                           encoding="utf-8-sig")
+            if X.shape[0] == 0:
+                raise UserError(f"{path}: has a header but no data rows")
+            if X.shape[1] == width:
+                return X, None
+        except ValueError:
+            pass
+    header, rows, lines = _read_csv_table(path)
     X = np.empty((len(rows), len(feat_cols)), dtype=np.float64)
-    first = 2 if header is not None else 1
     for i, r in enumerate(rows):
         for k, j in enumerate(feat_cols):
             try:
                 X[i, k] = float(r[j])
             except ValueError:
                 col = repr(header[j]) if header is not None else str(j + 1)
-                raise UserError(f"{path}: line {i + first}, column {col}: {r[j]!r} is not a number") from None
+                hint = ""
+                if labels_col is None and header is not None:
+                    hint = (f" (if column {header[j]!r} holds partial labels, name it with --labels-col "
+                            f"{header[j]}; it is then not read as a feature)")
+                raise UserError(f"{path}: line {lines[i]}, column {col}: {r[j]!r} is not a number{hint}") from None
     y = None
     if li is not None:
-        y = np.asarray([_parse_label(r[li], f"{path}: line {i + first}") for i, r in enumerate(rows)], dtype=np.int64)
+        y = _labels_from_cells([r[li] for r in rows], lambda k: f"{path}: line {lines[k]}")
     return X, y
 
 
@@ -200,8 +241,9 @@ def _parquet_features(path: Path, labels_col: str | None):
         if labels_col not in df.columns:
             raise UserError(f"{path}: no column {labels_col!r}; columns are {', '.join(map(str, df.columns))}")
         col = df.pop(labels_col)
-        y = np.asarray([_parse_label("" if v is None else str(v), f"{path}: column {labels_col!r}") for v in col],
-                       dtype=np.int64)
+        cells = ["" if v is None or (isinstance(v, float) and math.isnan(v)) or str(v) == "<NA>" else str(v)
+                 for v in col.astype(object)]
+        y = _labels_from_cells(cells, lambda k: f"{path}: column {labels_col!r}, row {k + 1}")
     bad = [str(c) for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]
     if bad:
         raise UserError(f"{path}: feature columns must be numbers; not numeric: {', '.join(bad[:5])}")
@@ -271,12 +313,14 @@ def _labels_array(A, path: Path) -> np.ndarray:
 
 
 def read_labels(path, n: int | None = None, *, column: str | None = None, what: str = "labels",
-                against: str = "the features have {n} rows") -> np.ndarray:
+                against: str = "the features have {n} rows", option: str = "--labels-col") -> np.ndarray:
     """Integer labels from ``.npy`` (1-D) or ``.csv``/``.txt`` (one column, or ``column``); -1 = unknown.
 
     In a CSV with a header and several columns, ``column`` picks one; without it the
-    column named ``label`` is used when there is one, else the first. ``n`` is the
-    expected length; ``against`` words the mismatch message.
+    column named ``label`` is used when there is one, and otherwise the user is asked to
+    name it with ``option``. Empty cells are unknown labels: a one-column file keeps a
+    row for each. Class names (text) are numbered in sorted order. ``n`` is the expected
+    length; ``against`` words the mismatch message.
     """
     path = _existing(path)
     suf = _suffix(path, LABEL_SUFFIXES + (".npz",), what)
@@ -294,8 +338,11 @@ def read_labels(path, n: int | None = None, *, column: str | None = None, what: 
         except (OSError, ValueError) as exc:
             raise UserError(f"{path}: not a readable .npz file ({exc})") from None
     else:
-        header, rows = _read_csv_table(path)
+        header, rows, lines = _read_csv_table(path, blank_rows="keep", n=n)
         width = len(rows[0])
+        if header is not None and width == 1 and n is not None and len(rows) == n - 1:
+            # one class name per line and no header: the first name is a label, not a column name
+            header, rows, lines = None, [header] + rows, [lines[0] - 1] + lines
         if column is not None:
             j = _column_index(header, column, path, width)
         elif header is not None and "label" in header:
@@ -303,10 +350,10 @@ def read_labels(path, n: int | None = None, *, column: str | None = None, what: 
         elif width == 1:
             j = 0
         else:
-            raise UserError(f"{path}: has {width} columns; say which holds the labels "
-                            f"(a header column 'label', or --{what.replace(' ', '-')}-col)")
-        first = 2 if header is not None else 1
-        y = np.asarray([_parse_label(r[j], f"{path}: line {i + first}") for i, r in enumerate(rows)], dtype=np.int64)
+            names = f" ({', '.join(header)})" if header is not None else ""
+            raise UserError(f"{path}: has {width} columns{names}; name the one holding the {what} with "
+                            f"{option} NAME (a header name, or a column number from 0)")
+        y = _labels_from_cells([r[j] for r in rows], lambda k: f"{path}: line {lines[k]}")
     if y.size == 0:
         raise UserError(f"{path}: holds no labels")
     if n is not None and y.shape[0] != n:
@@ -327,13 +374,12 @@ def read_pairs(path, n: int) -> np.ndarray:
         if P.dtype.kind not in "biuf":
             raise UserError(f"{path}: pairs must be numbers; found values of type {P.dtype}")
     else:
-        header, rows = _read_csv_table(path)
-        first = 2 if header is not None else 1
+        header, rows, lines = _read_csv_table(path)
         try:
             P = np.asarray([[float(c) for c in r] for r in rows])
         except ValueError:
             bad = next(i for i, r in enumerate(rows) if not all(_is_number(c) for c in r))
-            raise UserError(f"{path}: line {bad + first} is not three numbers i,j,same") from None
+            raise UserError(f"{path}: line {lines[bad]} is not three numbers i,j,same") from None
     if P.ndim != 2 or P.shape[1] != 3:
         raise UserError(f"{path}: pairs must have three columns i,j,same; got shape {P.shape}")
     if P.shape[0] == 0:
@@ -350,10 +396,29 @@ def read_pairs(path, n: int) -> np.ndarray:
     return P
 
 
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff", ".webp")
+
+
 def check_output(path, allowed=(".npy", ".npz", ".csv"), what="output") -> Path:
-    """Refuse an output file type before any work is done."""
+    """Refuse an output path that cannot be written, before any work is done.
+
+    The type must be one of ``allowed``; the path must not be a folder; its folder must
+    exist and be writable, or be creatable (a missing folder is created when the file is
+    written). Every message names the path as the user gave it.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder; give a file name for the {what}")
     _suffix(path, allowed, what)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UserError(f"{path}: cannot write the {what}: the file is read-only")
+    parent = path.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"{path}: cannot write the {what}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{path}: cannot write the {what}: no permission to write in {parent}")
     return path
 
 

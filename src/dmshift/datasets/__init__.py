@@ -13,13 +13,7 @@ Typical use::
     parity = ds.labels("parity")  # another task on the same points
 """
 
-from ._base import Dataset
-from ._registry import available, load
-from ._root import cache_dir, data_root
-from .digits import load_digits, load_mnist, load_usps
-from .faces import load_ar_faces, load_orl, load_umist
-from .images import load_coil20, load_coil100
-from .text import load_r8, load_reuters21578, load_trec
+from .._lazy import attach as _attach
 
 __all__ = [
     "Dataset",
@@ -39,3 +33,22 @@ __all__ = [
     "load_umist",
     "load_usps",
 ]
+
+__getattr__, __dir__ = _attach(__name__, {
+    "Dataset": "._base",
+    "available": "._registry",
+    "load": "._registry",
+    "cache_dir": "._root",
+    "data_root": "._root",
+    "load_digits": ".digits",
+    "load_mnist": ".digits",
+    "load_usps": ".digits",
+    "load_ar_faces": ".faces",
+    "load_orl": ".faces",
+    "load_umist": ".faces",
+    "load_coil20": ".images",
+    "load_coil100": ".images",
+    "load_r8": ".text",
+    "load_reuters21578": ".text",
+    "load_trec": ".text",
+}, globals())

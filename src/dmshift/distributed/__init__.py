@@ -18,12 +18,24 @@ that disagrees) is raised on every rank as a :class:`DistributedError` or ``Valu
 rather than leaving the others waiting.
 """
 
-from ._comm import DEFAULT_TIMEOUT, DistributedError
-from .inference import ShardLabels, sharded_cluster, sharded_predict
-from .launch import init_from_env, predict_files
-from .shards import Shard, gather_labels, load_shard, shard_path, write_labels
-from .training import fit_ddp
+from .._lazy import attach as _attach
 
 __all__ = ["DEFAULT_TIMEOUT", "DistributedError", "Shard", "ShardLabels", "fit_ddp", "gather_labels",
            "init_from_env", "load_shard", "predict_files", "shard_path", "sharded_cluster", "sharded_predict",
            "write_labels"]
+
+__getattr__, __dir__ = _attach(__name__, {
+    "DEFAULT_TIMEOUT": "._comm",
+    "DistributedError": "._comm",
+    "ShardLabels": ".inference",
+    "sharded_cluster": ".inference",
+    "sharded_predict": ".inference",
+    "init_from_env": ".launch",
+    "predict_files": ".launch",
+    "Shard": ".shards",
+    "gather_labels": ".shards",
+    "load_shard": ".shards",
+    "shard_path": ".shards",
+    "write_labels": ".shards",
+    "fit_ddp": ".training",
+}, globals())

@@ -1,15 +1,19 @@
-"""scikit-learn-facing estimators, one per file."""
+"""scikit-learn-facing estimators, one per file (each imported when first used)."""
 
-from .ddc import DDCClustering
-from .dms import DMSClustering
-from .kcl import KCLClustering
-from .l2c import L2CClustering
-from .label_spreading import LabelSpreadingClustering
-from .mcl import MCLClustering
-from .meanshift import MeanShift
-from .mmdc import MMDCClustering
-from .ss_kmeans import SemiSupervisedKMeans
+from .._lazy import attach as _attach
 
 __all__ = ["DMSClustering", "KCLClustering", "MCLClustering", "DDCClustering", "MMDCClustering",
            "L2CClustering", "MeanShift", "LabelSpreadingClustering",
            "SemiSupervisedKMeans"]
+
+__getattr__, __dir__ = _attach(__name__, {
+    "DDCClustering": ".ddc",
+    "DMSClustering": ".dms",
+    "KCLClustering": ".kcl",
+    "L2CClustering": ".l2c",
+    "LabelSpreadingClustering": ".label_spreading",
+    "MCLClustering": ".mcl",
+    "MeanShift": ".meanshift",
+    "MMDCClustering": ".mmdc",
+    "SemiSupervisedKMeans": ".ss_kmeans",
+}, globals())

@@ -43,24 +43,6 @@ class _Identity(nn.Identity):
         self.out_features = out_features
 
 
-
-def _integer_labels(y):
-    """Object arrays of integral values become int64; other object labels are refused."""
-    if y is None:
-        return None
-    y = np.asarray(y)
-    if y.dtype == object:
-        try:
-            yi = y.astype(np.int64)
-        except (TypeError, ValueError):
-            yi = None
-        if yi is None or not np.array_equal(yi, y):
-            raise ValueError("Unknown label type: the 'y' parameter must hold integer class labels (-1 for unknown). "
-                             "Got non-numeric objects instead.")
-        return yi
-    return y
-
-
 def _relabel_by_size(labels: np.ndarray) -> np.ndarray:
     """Per row, renumber clusters 0..m-1 by decreasing size, ties by the original index."""
     out = np.empty_like(labels)

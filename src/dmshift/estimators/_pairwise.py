@@ -102,14 +102,6 @@ class PairwiseClustering(SoftmaxClustering):
         if y is None and pairs is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None: give "
                              "partial labels y (-1 for unknown) and/or pairs (i, j, same).")
-        if y is not None:
-            y = np.asarray(y)
-            if y.dtype == object:  # numbers held as objects are read as numbers, anything else is refused
-                try:
-                    y = y.astype(np.float64)
-                except (TypeError, ValueError):
-                    raise ValueError("Unknown label type: the 'y' parameter must hold integer class labels "
-                                     "(-1 for unknown). Got non-numeric objects instead.") from None
         side = SideInfo.build(n, y=y, pairs=pairs, on_conflict=self.on_conflict)
         side.check_trainable()
         return side

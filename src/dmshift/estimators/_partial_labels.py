@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..constants import UNLABELLED
-from ..constraints import SideInfo
+from ..constraints import encode_partial_labels
 
 __all__ = ["partial_labels"]
 
@@ -19,8 +19,9 @@ __all__ = ["partial_labels"]
 def partial_labels(y, n_samples: int, pairs, who: str, *, required: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Class codes (n,) in 0..m-1 (UNLABELLED where unknown) and the m class values they stand for.
 
-    ``y`` is checked as every dmshift estimator checks partial labels
-    (:meth:`dmshift.constraints.SideInfo.build`); ``pairs`` must be None. With
+    ``y`` is read as every dmshift estimator reads partial labels
+    (:func:`dmshift.constraints.encode_partial_labels`: -1, None or NaN unknown, strings
+    and categoricals as classes); ``pairs`` must be None. With
     ``required=False`` a missing ``y`` means no point is labelled.
     """
     if pairs is not None:
@@ -32,13 +33,8 @@ def partial_labels(y, n_samples: int, pairs, who: str, *, required: bool = True)
             raise ValueError(f"{who} requires y to be passed, but the target y is None: give partial labels y "
                              "(-1 for unknown) with at least one labelled point.")
         return np.full(n_samples, UNLABELLED, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    SideInfo.build(n_samples, y=y)  # shape, dtype and value checks, with the library's wording
-    y = np.asarray(y)
-    y = (y.astype(np.float64) if y.dtype.kind in "Of" else y).astype(np.int64)
-    known = y != UNLABELLED
-    if required and not known.any():
-        raise ValueError(f"{who} needs at least one labelled point in y. Got only {UNLABELLED} (unknown) instead.")
-    classes, codes = np.unique(y[known], return_inverse=True)
-    out = np.full(n_samples, UNLABELLED, dtype=np.int64)
-    out[known] = codes
-    return out, classes
+    codes, classes = encode_partial_labels(y, n_samples)  # as every estimator reads y (SideInfo.build)
+    if required and not np.any(codes != UNLABELLED):
+        raise ValueError(f"{who} needs at least one labelled point in y. Got only unknown labels (-1, None or NaN) "
+                         "instead.")
+    return codes, classes

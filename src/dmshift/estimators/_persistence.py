@@ -105,6 +105,9 @@ def load_model(path, *, device: str = "auto"):
     config, tensors = read_model_folder(path)
     where = str(path / "config.json")
     name = config.get("estimator")
+    from . import __all__ as public, __getattr__ as import_estimator
+    for cls_name in public:  # the package imports its estimators on first use; the file may name any of them
+        import_estimator(cls_name)
     reg = registered()
     if not isinstance(name, str) or name not in reg:
         raise ValueError(f"The model at {path!s} is of unknown estimator {name!r}; known: {sorted(reg)}.")

@@ -42,7 +42,7 @@ from ..nets.vgg import SmallVGG
 from ..train import TrainConfig, train_loop
 from ._base import BaseClustering, standardization
 from ._l2c_loss import l2c_loss, pair_same_probability
-from ._l2c_net import _Identity, _integer_labels, _L2CNet, _relabel_by_size
+from ._l2c_net import _Identity, _L2CNet, _relabel_by_size
 from ._l2c_sets import _cluster_sizes, _SetSampler  # noqa: F401  (_cluster_sizes: benchmarks/peers_l2c.py)
 from ._mmdc_net import _mlp
 from ._shape_checks import _check_int_tuple, check_image_shape
@@ -238,7 +238,7 @@ class L2CClustering(BaseClustering):
         X = self._check_X(X, reset=True)
         n, d = X.shape
         self._config_ = self._check_params(d)
-        side = SideInfo.build(n, y=_integer_labels(y), pairs=pairs, on_conflict=self.on_conflict)
+        side = SideInfo.build(n, y=y, pairs=pairs, on_conflict=self.on_conflict)
         side.check_trainable()
         self.side_info_ = side.summary()
         self._begin_checkpoint(X, y, pairs, resume=resume)

@@ -4,9 +4,14 @@ MLP for vectors, LeNet-style and small VGG CNNs for images, and the residual BiL
 model of Learning to Cluster.
 """
 
-from .lenet import LeNet
-from .mlp import MLP
-from .set_lstm import ResidualBiLSTM, SetLSTM
-from .vgg import SmallVGG
+from .._lazy import attach as _attach
 
 __all__ = ["MLP", "LeNet", "SmallVGG", "SetLSTM", "ResidualBiLSTM"]
+
+__getattr__, __dir__ = _attach(__name__, {
+    "LeNet": ".lenet",
+    "MLP": ".mlp",
+    "ResidualBiLSTM": ".set_lstm",
+    "SetLSTM": ".set_lstm",
+    "SmallVGG": ".vgg",
+}, globals())
