@@ -129,3 +129,11 @@ def test_similarity_sums_of_shards_add_up():
     assert torch.allclose(torch.diagonal(similarity_from_sums(whole, "cosine")), torch.ones(5, dtype=whole.dtype))
     with pytest.raises(ValueError, match="'similarity' parameter"):
         similarity_sums(kernel, px, qc, "bistochastic")
+
+
+def test_assign_refuses_nan_confidences():
+    from dmshift.kernels import GaussianKernel
+    px = torch.tensor([[0.0, 0.0], [float("nan"), 1.0], [2.0, 0.0]])
+    qc = torch.tensor([[0.0, 0.0], [2.0, 0.0]])
+    with pytest.raises(ValueError, match=r"confidence is NaN for 1 of 3 points \(first: row 1\)"):
+        assign(GaussianKernel(1.0), px, qc, np.array([0, 1]), 0.5)

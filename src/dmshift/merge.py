@@ -210,7 +210,8 @@ def assign(kernel: PairwiseKernel, px: torch.Tensor, qc: torch.Tensor, center_cl
            noise_threshold: float, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> Assignment:
     """Each point to the cluster of its most confident center, NOISE below ``noise_threshold``.
 
-    ``center_cluster`` (M,) maps centers to cluster ids. Tiled over points.
+    ``center_cluster`` (M,) maps centers to cluster ids. Tiled over points. Raises a
+    ValueError where a confidence is NaN (never a label or confidence computed from it).
     """
     n, M = px.shape[0], qc.shape[0]
     conf = torch.empty(n, dtype=px.dtype, device=px.device)
@@ -222,6 +223,11 @@ def assign(kernel: PairwiseKernel, px: torch.Tensor, qc: torch.Tensor, center_cl
         conf[j:j + tn] = c
         best[j:j + tn] = b
     conf_np = conf.float().cpu().numpy()
+    bad = np.flatnonzero(np.isnan(conf_np))
+    if bad.size:  # a NaN confidence would label the point with whichever center argmax met first
+        raise ValueError(f"The kernel's confidence is NaN for {bad.size} of {n} points (first: row {bad[0]}): "
+                         "their standardised values overflow the kernel's float arithmetic, or the model's "
+                         "weights are not finite. Check X for extreme values.")
     best_np = best.cpu().numpy()
     labels = np.asarray(center_cluster, dtype=np.int64)[best_np]
     labels[conf_np < noise_threshold] = NOISE
