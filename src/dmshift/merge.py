@@ -207,18 +207,21 @@ class Assignment:
 
 @torch.no_grad()
 def assign(kernel: PairwiseKernel, px: torch.Tensor, qc: torch.Tensor, center_cluster: np.ndarray,
-           noise_threshold: float, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> Assignment:
+           noise_threshold: float, memory_budget: int = DEFAULT_MEMORY_BUDGET, *, embedded: bool = True) -> Assignment:
     """Each point to the cluster of its most confident center, NOISE below ``noise_threshold``.
 
-    ``center_cluster`` (M,) maps centers to cluster ids. Tiled over points. Raises a
-    ValueError where a confidence is NaN (never a label or confidence computed from it).
+    ``center_cluster`` (M,) maps centers to cluster ids. Tiled over points. With
+    ``embedded=False``, ``px`` (n, d) are the kernel's input points and each tile is
+    embedded on the fly, so no (n, h) embedding is ever held. Raises a ValueError where a
+    confidence is NaN (never a label or confidence computed from it).
     """
     n, M = px.shape[0], qc.shape[0]
     conf = torch.empty(n, dtype=px.dtype, device=px.device)
     best = torch.empty(n, dtype=torch.int64, device=px.device)
     _, tn = tile_sizes(M, n, kernel.bytes_per_pair(px), memory_budget)
     for j in range(0, n, tn):
-        H = kernel.pairwise(px[j:j + tn], qc, memory_budget=memory_budget)  # (M, tn)
+        p = px[j:j + tn] if embedded else kernel.embed_points(px[j:j + tn])  # (tn, h)
+        H = kernel.pairwise(p, qc, memory_budget=memory_budget)  # (M, tn)
         c, b = H.max(0)
         conf[j:j + tn] = c
         best[j:j + tn] = b
