@@ -4,7 +4,7 @@ A DMS model is fitted on 2,000 x 16 points (three blobs, 10% labels, defaults bu
 training) and ``predict`` then labels n x 16 points. Each measurement runs in a fresh
 process: the growth of the peak resident size (``VmHWM``) over ``predict`` (from the size after a
 small warm-up ``predict``, the peak reset through ``/proc/self/clear_refs``), less the input array, is reported in MiB, for several n, budgets and
-``smoothing`` settings. With ``--compare REV`` the same measurements run on the source of
+``smoothing`` settings, on the committed source (``HEAD``). With ``--compare REV`` the same measurements run on the source of
 git revision REV too (``git archive``), in the same invocation, for before/after ratios.
 
     PYTHONPATH=src python benchmarks/perf_memory.py [--n 100000 300000] [--budget-mib 16 256] [--compare REV]
@@ -83,10 +83,11 @@ def main() -> None:
     ap.add_argument("--compare", default=None, help="git revision to measure too (before)")
     ap.add_argument("--out", default=str(RESULTS / "perf-memory.md"))
     args = ap.parse_args()
-    sources = {"this": ROOT / "src"}
     tmp = tempfile.TemporaryDirectory()
+    # the committed source, so that edits made while the benchmark runs do not enter it
+    sources = {"HEAD": source_of("HEAD", Path(tmp.name) / "head")}
     if args.compare:
-        sources = {args.compare: source_of(args.compare, Path(tmp.name)), **sources}
+        sources = {args.compare: source_of(args.compare, Path(tmp.name) / "before"), **sources}
     rows = []
     for smoothing in args.smoothing:
         for budget in args.budget_mib:
