@@ -2,10 +2,13 @@
 
 A DMS model is fitted on 2,000 x 16 points (three blobs, 10% labels, defaults but a short
 training) and ``predict`` then labels n x 16 points. Each measurement runs in a fresh
-process: the growth of the peak resident size (``VmHWM``) over ``predict`` (from the size after a
-small warm-up ``predict``, the peak reset through ``/proc/self/clear_refs``), less the input array, is reported in MiB, for several n, budgets and
-``smoothing`` settings, on the committed source (``HEAD``). With ``--compare REV`` the same measurements run on the source of
-git revision REV too (``git archive``), in the same invocation, for before/after ratios.
+process: the growth of the peak resident size (``VmHWM``) over ``predict`` is reported in
+MiB, measured from the size after a small warm-up ``predict`` (the peak is reset through
+``/proc/self/clear_refs``, so fit's peak does not hide predict's); the input array exists
+before and is not part of it. Several n, budgets and ``smoothing`` settings run on the
+committed source (``HEAD``); with ``--compare REV`` the same measurements run on the
+source of git revision REV too (``git archive``), in the same invocation, for
+before/after ratios. Linux only.
 
     PYTHONPATH=src python benchmarks/perf_memory.py [--n 100000 300000] [--budget-mib 16 256] [--compare REV]
 
@@ -108,8 +111,8 @@ def main() -> None:
         "",
         "Growth of the peak resident size (VmHWM) over one `predict` of n x 16 float32 points, in MiB, "
         "for a DMS model fitted on 2,000 x 16 points (three blobs, 10% labels, `max_steps=60`, other "
-        "parameters at their defaults). The input array itself is listed apart; the output (n int64 labels) "
-        "is part of the growth. The target: at most 1.5 x `memory_budget` plus input and output.",
+        "parameters at their defaults). The input array exists before `predict` and is not part of the "
+        "growth; the output (n int64 labels) is. The target: at most 1.5 x `memory_budget` plus input and output.",
         "",
         "| smoothing | budget MiB | n | input MiB | " + " | ".join(f"growth MiB ({k})" for k in names)
         + (" | ratio" if len(names) == 2 else "") + " | smoothing applied |",
