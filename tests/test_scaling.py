@@ -87,6 +87,8 @@ def test_a_feature_lost_to_an_outlier_warns_and_all_lost_is_refused():
         fit_standardization(X, "global")  # one scale for all: every feature is lost
     with pytest.raises(ValueError, match=r"feature\(s\) 0 "):
         fit_standardization(X[:, :1])
+    with pytest.raises(ValueError, match=r"standardize='none'.*order one.*standardize=True"):
+        fit_standardization(X[1:] * 1e-20, False)  # unscaled tiny values vanish next to a network's biases
 
 
 def test_unrepresentable_values_are_refused_by_name():

@@ -161,10 +161,15 @@ def _check_resolved(X: np.ndarray, mean: np.ndarray, scale: np.ndarray, mode: st
         return
     cols = np.flatnonzero(lost)
     shown = ", ".join(map(str, cols[:10])) + (", ..." if cols.size > 10 else "")
-    what = (f"in feature(s) {shown} most values differ by less than {MIN_RESOLVED:g} of the feature's scale "
-            f"(typical deviation {mad[cols[0]]:.3g} against a scale of {scale[cols[0]]:.3g}, set by a few extreme "
-            "values), so float32 rounds them to one value")
-    fix = "Remove or clip the extreme values, or transform the features (e.g. a logarithm) before fitting."
+    if mode == "none":
+        what = (f"in feature(s) {shown} most values differ by less than {MIN_RESOLVED:g} (typical deviation "
+                f"{mad[cols[0]]:.3g}), so float32 arithmetic next to values of order one rounds them away")
+        fix = "Standardise the features (standardize=True) or rescale them before fitting."
+    else:
+        what = (f"in feature(s) {shown} most values differ by less than {MIN_RESOLVED:g} of the feature's scale "
+                f"(typical deviation {mad[cols[0]]:.3g} against a scale of {scale[cols[0]]:.3g}, set by a few "
+                "extreme values), so float32 rounds them to one value")
+        fix = "Remove or clip the extreme values, or transform the features (e.g. a logarithm) before fitting."
     if lost[varying].all():
         raise ValueError(f"The 'X' parameter cannot be standardised into float32 (standardize={mode!r}): {what} "
                          f"and every point would fall into one cluster. {fix}")
