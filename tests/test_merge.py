@@ -129,3 +129,23 @@ def test_similarity_sums_of_shards_add_up():
     assert torch.allclose(torch.diagonal(similarity_from_sums(whole, "cosine")), torch.ones(5, dtype=whole.dtype))
     with pytest.raises(ValueError, match="'similarity' parameter"):
         similarity_sums(kernel, px, qc, "bistochastic")
+
+
+def test_assign_refuses_nan_confidences():
+    from dmshift.kernels import GaussianKernel
+    px = torch.tensor([[0.0, 0.0], [float("nan"), 1.0], [2.0, 0.0]])
+    qc = torch.tensor([[0.0, 0.0], [2.0, 0.0]])
+    with pytest.raises(ValueError, match=r"confidence is NaN for 1 of 3 points \(first: row 1\)"):
+        assign(GaussianKernel(1.0), px, qc, np.array([0, 1]), 0.5)
+
+
+def test_assign_embeds_tile_by_tile_as_the_whole():
+    from dmshift.kernels import SubtractKernel
+    torch.manual_seed(0)
+    k = SubtractKernel(4, (8,)).eval()
+    X, C = torch.randn(50, 4), torch.randn(5, 4)
+    with torch.no_grad():
+        whole = assign(k, k.embed_points(X), k.embed_centers(C), np.arange(5), 0.2, memory_budget=4096)
+        tiled = assign(k, X, k.embed_centers(C), np.arange(5), 0.2, memory_budget=4096, embedded=False)
+    np.testing.assert_array_equal(whole.labels, tiled.labels)
+    np.testing.assert_allclose(whole.confidence, tiled.confidence, rtol=1e-6)

@@ -213,3 +213,24 @@ def test_smoothing_gives_an_unseeded_component_its_own_label(monkeypatch):
     assert len(set(sm.labels[y == 5])) == 1 and not set(sm.labels[y == 5]) & set(sm.labels[y != 5])
     off = smooth_labels(torch.from_numpy(X), labels, fixed, 3, 10_000, np.random.default_rng(0), 1 << 24, fixed=fixed)
     assert off.n_unseen == 0 and np.array_equal(off.labels[y == 5], labels[y == 5])
+
+
+def test_a_disconnected_graph_gives_scikit_learns_tree_in_tiles(monkeypatch):
+    import warnings
+
+    from sklearn.cluster import ward_tree
+
+    import dmshift.novelty as novelty
+    rng = np.random.default_rng(0)
+    Z = np.concatenate([rng.normal(size=(40, 3)) + c for c in ([0, 0, 0], [9, 0, 0], [0, 9, 0], [9, 9, 9])])
+    idx, _ = knn(torch.as_tensor(Z), torch.as_tensor(Z), 4, 1 << 20, exclude_self=True)
+    idx = idx.numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn warns that it completes the graph
+        ref_children, _, _, _, ref_heights = ward_tree(Z, connectivity=novelty._connectivity(idx), return_distance=True)
+    monkeypatch.setattr(novelty, "_TILE_BYTES", 8 * 40 * 3)  # tiles of 3 rows: the search spans tiles
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # completed before scikit-learn sees it: no warning
+        children, heights = novelty.knn_ward_tree(Z, idx)
+    np.testing.assert_array_equal(children, ref_children)
+    np.testing.assert_allclose(heights, ref_heights)

@@ -207,21 +207,30 @@ class Assignment:
 
 @torch.no_grad()
 def assign(kernel: PairwiseKernel, px: torch.Tensor, qc: torch.Tensor, center_cluster: np.ndarray,
-           noise_threshold: float, memory_budget: int = DEFAULT_MEMORY_BUDGET) -> Assignment:
+           noise_threshold: float, memory_budget: int = DEFAULT_MEMORY_BUDGET, *, embedded: bool = True) -> Assignment:
     """Each point to the cluster of its most confident center, NOISE below ``noise_threshold``.
 
-    ``center_cluster`` (M,) maps centers to cluster ids. Tiled over points.
+    ``center_cluster`` (M,) maps centers to cluster ids. Tiled over points. With
+    ``embedded=False``, ``px`` (n, d) are the kernel's input points and each tile is
+    embedded on the fly, so no (n, h) embedding is ever held. Raises a ValueError where a
+    confidence is NaN (never a label or confidence computed from it).
     """
     n, M = px.shape[0], qc.shape[0]
     conf = torch.empty(n, dtype=px.dtype, device=px.device)
     best = torch.empty(n, dtype=torch.int64, device=px.device)
     _, tn = tile_sizes(M, n, kernel.bytes_per_pair(px), memory_budget)
     for j in range(0, n, tn):
-        H = kernel.pairwise(px[j:j + tn], qc, memory_budget=memory_budget)  # (M, tn)
+        p = px[j:j + tn] if embedded else kernel.embed_points(px[j:j + tn])  # (tn, h)
+        H = kernel.pairwise(p, qc, memory_budget=memory_budget)  # (M, tn)
         c, b = H.max(0)
         conf[j:j + tn] = c
         best[j:j + tn] = b
     conf_np = conf.float().cpu().numpy()
+    bad = np.flatnonzero(np.isnan(conf_np))
+    if bad.size:  # a NaN confidence would label the point with whichever center argmax met first
+        raise ValueError(f"The kernel's confidence is NaN for {bad.size} of {n} points (first: row {bad[0]}): "
+                         "their standardised values overflow the kernel's float arithmetic, or the model's "
+                         "weights are not finite. Check X for extreme values.")
     best_np = best.cpu().numpy()
     labels = np.asarray(center_cluster, dtype=np.int64)[best_np]
     labels[conf_np < noise_threshold] = NOISE

@@ -45,18 +45,37 @@ def knn(Z: torch.Tensor, R: torch.Tensor, k: int, memory_budget: int, exclude_se
     k = min(k, m - int(exclude_self))
     if k < 1:
         raise ValueError(f"knn needs at least {1 + int(exclude_self)} reference points; got {m}.")
-    rows = max(1, min(n, memory_budget // max(1, 4 * m)))
     idx = torch.empty(n, k, dtype=torch.int64, device=Z.device)
     dist = torch.empty(n, k, dtype=Z.dtype, device=Z.device)
-    r2 = (R * R).sum(1)
+    for s, i, v in _knn_tiles(Z, R, k, memory_budget, exclude_self):
+        idx[s:s + i.shape[0]], dist[s:s + i.shape[0]] = i, v
+    return idx, dist
+
+
+def _tile_rows(n: int, bytes_per_row: int, memory_budget: int) -> int:
+    """Rows of a tile of ``bytes_per_row`` each that fit in ``memory_budget`` (at least one)."""
+    return max(1, min(n, memory_budget // max(1, bytes_per_row)))
+
+
+def _knn_tiles(Z: torch.Tensor, R: torch.Tensor, k: int, memory_budget: int, exclude_self: bool = False):
+    """Yield ``(start, idx (t, k), dist (t, k))`` for consecutive row tiles of ``Z``, nearest first.
+
+    One (t, m) buffer, reused by every tile, holds a tile's squared distances (``|r|^2 -
+    2 z.r`` written by one matrix product, ``|z|^2`` added in place), so the tiles cost
+    ``4 m t`` bytes of the budget together.
+    """
+    n, m = Z.shape[0], R.shape[0]
+    rows = _tile_rows(n, Z.element_size() * m, memory_budget)
+    r2 = (R * R).sum(1)  # (m,)
+    buf = torch.empty(rows, m, dtype=Z.dtype, device=Z.device)  # reused: one tile's worth, however many tiles
     for s in range(0, n, rows):
-        z = Z[s:s + rows]
-        d2 = ((z * z).sum(1, keepdim=True) - 2 * z @ R.T + r2).clamp_min_(0)  # (rows, m)
+        z = Z[s:s + rows]  # (t, d)
+        d2 = torch.addmm(r2[None, :], z, R.T, alpha=-2.0, out=buf[:z.shape[0]])  # (t, m)
+        d2.add_((z * z).sum(1, keepdim=True)).clamp_min_(0)
         if exclude_self:
             d2[torch.arange(z.shape[0], device=Z.device), torch.arange(s, s + z.shape[0], device=Z.device)] = float("inf")
-        v, i = d2.topk(k, dim=1, largest=False)
-        idx[s:s + rows], dist[s:s + rows] = i, v.sqrt_()
-    return idx, dist
+        v, i = d2.topk(k, dim=1, largest=False)  # (t, k)
+        yield s, i, v.sqrt_()
 
 
 def _weights(dist: torch.Tensor) -> torch.Tensor:
@@ -127,9 +146,24 @@ def vote_labels(Z: torch.Tensor, R: torch.Tensor, r_labels: np.ndarray, k: int, 
     """Label of each row of ``Z``: the weighted vote of its ``k`` nearest rows of ``R`` (labels ``r_labels``).
 
     Rows of ``R`` labelled NOISE (-1) do not vote; a row of ``Z`` none of whose neighbours
-    votes gets NOISE.
+    votes gets NOISE. Tiled over the rows of ``Z`` within ``memory_budget`` bytes.
     """
-    return _vote(*knn(Z, R, k, memory_budget), r_labels)
+    out = np.empty(Z.shape[0], dtype=np.int64)
+    for s, idx, dist in _knn_tiles(Z, R, k, _vote_budget(R, r_labels, k, memory_budget)):
+        out[s:s + idx.shape[0]] = _vote(idx, dist, r_labels)
+    return out
+
+
+def _vote_budget(R: torch.Tensor, r_labels: np.ndarray, k: int, memory_budget: int) -> int:
+    """The share of ``memory_budget`` for a tile's distances when each of its rows also holds a vote.
+
+    A row of a tile holds m distances; its vote holds ``n_labels`` scores and k labels,
+    weights and flags (about 8 values of 4 bytes per neighbour), all alive at once.
+    """
+    m = R.shape[0]
+    n_labels = max(1, int(np.max(r_labels, initial=-1)) + 1)
+    per_row = R.element_size() * m + 4 * n_labels + 32 * k
+    return max(1, memory_budget * (R.element_size() * m) // per_row)
 
 
 def _vote(idx: torch.Tensor, dist: torch.Tensor, r_labels: np.ndarray) -> np.ndarray:
@@ -151,16 +185,22 @@ def revote(Z: torch.Tensor, R: torch.Tensor, r_labels: np.ndarray, labels: np.nd
     A row labelled NOISE stays NOISE (``keep_noise``; else it takes the vote too, if
     ``radius`` (m,) is given only when it lies within the radius of one of its ``k``
     nearest rows of ``R``: a point far from every reference point stays noise); a row
-    none of whose neighbours votes keeps its label.
+    none of whose neighbours votes keeps its label. Tiled over the rows of ``Z`` within
+    ``memory_budget`` bytes.
     """
-    idx, dist = knn(Z, R, k, memory_budget)
-    voted = _vote(idx, dist, r_labels)
-    kept = labels == NOISE
-    if not keep_noise:
-        near = np.ones(labels.shape, dtype=bool) if radius is None else \
-            (dist <= radius.to(dist.device, dist.dtype)[idx]).any(1).cpu().numpy()
-        kept &= ~near
-    return np.where(kept | (voted == NOISE), labels, voted)
+    labels = np.asarray(labels)
+    out = labels.copy()
+    if radius is not None:
+        radius = radius.to(Z.device, Z.dtype)
+    for s, idx, dist in _knn_tiles(Z, R, k, _vote_budget(R, r_labels, k, memory_budget)):
+        e = s + idx.shape[0]
+        voted = _vote(idx, dist, r_labels)
+        kept = labels[s:e] == NOISE
+        if not keep_noise:
+            near = np.ones_like(kept) if radius is None else (dist <= radius[idx]).any(1).cpu().numpy()
+            kept &= ~near
+        out[s:e] = np.where(kept | (voted == NOISE), labels[s:e], voted)
+    return out
 
 
 @dataclass

@@ -128,7 +128,7 @@ def test_set_model_is_permutation_equivariant(fitted):
     np.testing.assert_array_equal(m.predict(x[perm]), m.predict(x)[perm])
     np.testing.assert_allclose(m.predict_count(x[perm]), m.predict_count(x), rtol=1e-5)
     with torch.no_grad():
-        t = torch.as_tensor((x - m.input_mean_.numpy()) / m.input_scale_)[None]
+        t = torch.as_tensor(((x - m.input_mean_) / m.input_scale_).astype(np.float32))[None]
         a, c = m.net_(t)
         ap, cp = m.net_(t[:, perm])
     torch.testing.assert_close(ap, a[:, perm], rtol=1e-5, atol=1e-6)

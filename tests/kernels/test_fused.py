@@ -209,3 +209,71 @@ def test_works_without_triton():
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+
+
+def _wrong_then_count(calls, wrong: bool):
+    """A stand-in for fused_pairwise: the reference path's confidences, off by 0.5 when ``wrong``."""
+    from dmshift.kernels.base import PairwiseKernel
+
+    def fake(kernel, px, qc, *, precision, out=None, config=None):
+        calls.append(config)
+        ref = PairwiseKernel.pairwise(kernel, px, qc)
+        return ref + 0.5 if wrong else ref
+    return fake
+
+
+def test_automatic_fused_path_checks_itself_and_falls_back_with_a_warning(monkeypatch):
+    from dmshift.kernels import base
+    calls = []
+    monkeypatch.setattr(fused, "_CHECKED", {})
+    monkeypatch.setattr(fused, "supports", lambda kernel, px: True)
+    monkeypatch.setattr(fused, "fused_pairwise", _wrong_then_count(calls, wrong=True))
+    monkeypatch.setattr(base, "_fused_by_default", lambda px: True)  # as for a CUDA tensor
+    k = _kernel(SubtractKernel, 5, (8, 4))
+    px, qc = torch.randn(300, 8), torch.randn(13, 8)
+    with torch.no_grad():
+        k.use_fused = False
+        ref = k.pairwise(px, qc)
+        k.use_fused = None
+        with pytest.warns(RuntimeWarning, match=r"failed its self-check .*differ from the unfused path's by up to 0\.5"):
+            out = k.pairwise(px, qc)
+        torch.testing.assert_close(out, ref)
+        n_checked = len(calls)
+        assert n_checked >= 1
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # once per process: no second warning, no second check
+            torch.testing.assert_close(k.pairwise(px, qc), ref)
+        assert len(calls) == n_checked
+        assert k.bytes_per_pair(px) == 3 * 4 * 8  # the tiles are sized for the unfused path again
+
+
+def test_automatic_fused_path_is_used_once_it_agrees(monkeypatch):
+    from dmshift.kernels import base
+    calls = []
+    monkeypatch.setattr(fused, "_CHECKED", {})
+    monkeypatch.setattr(fused, "supports", lambda kernel, px: True)
+    monkeypatch.setattr(fused, "fused_pairwise", _wrong_then_count(calls, wrong=False))
+    monkeypatch.setattr(base, "_fused_by_default", lambda px: True)
+    k = _kernel(SubtractKernel, 5, (8, 4))
+    px, qc = torch.randn(300, 8), torch.randn(13, 8)
+    import warnings
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        k.pairwise(px, qc)
+        n_checked = len(calls) - 1  # the check's launches, then the call itself
+        k.pairwise(px, qc)
+    assert n_checked >= 1 and len(calls) == n_checked + 2
+    assert fused._CHECKED == {("cpu", fused.resolve_precision("auto"), (8, 4)): True}
+
+
+def test_self_check_counts_a_failed_launch_as_a_disagreement(monkeypatch):
+    monkeypatch.setattr(fused, "_CHECKED", {})
+
+    def broken(kernel, px, qc, *, precision, out=None, config=None):
+        raise RuntimeError("no kernel image is available for execution on the device")
+    monkeypatch.setattr(fused, "fused_pairwise", broken)
+    k = _kernel(SubtractKernel, 5, (8,))
+    with torch.no_grad(), pytest.warns(RuntimeWarning, match="failed with RuntimeError: no kernel image"):
+        assert not fused.self_check(k, torch.randn(20, 8), torch.randn(3, 8), "fp32")
+    assert fused.failed_check(k, torch.randn(2, 8), "fp32")

@@ -19,9 +19,10 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import check_positive_int, resolve_device, resolve_seed
+from ..scaling import check_standardize, fit_standardization, standardize
 from ._registry import register
 
-__all__ = ["BaseClustering"]
+__all__ = ["BaseClustering", "fit_scaled", "scaled", "unscaled"]
 
 
 class BaseClustering(ClusterMixin, BaseEstimator):
@@ -39,7 +40,13 @@ class BaseClustering(ClusterMixin, BaseEstimator):
         register(cls)  # a model file may name it
 
     def _check_X(self, X, *, reset: bool) -> np.ndarray:
-        """Validated dense float32/float64 (n, d) array; sparse input is densified."""
+        """Validated dense float32/float64 (n, d) array; sparse input is densified.
+
+        With ``reset`` (in ``fit``) the parameters every estimator shares are checked too
+        (:meth:`_check_shared_params`).
+        """
+        if reset:
+            self._check_shared_params()
         _check_numeric(X)
         X = validate_data(self, X, reset=reset, accept_sparse=("csr", "csc", "coo"),
                           dtype=(np.float32, np.float64), ensure_min_samples=1 if not reset else 2,
@@ -47,6 +54,14 @@ class BaseClustering(ClusterMixin, BaseEstimator):
         if sp.issparse(X):
             X = X.toarray()
         return X
+
+    def _check_shared_params(self) -> None:
+        """``standardize`` and ``verbose``, for the estimators that take them."""
+        if hasattr(self, "standardize"):
+            check_standardize(self.standardize)
+        verbose = getattr(self, "verbose", False)
+        if not isinstance(verbose, (bool, np.bool_)):
+            raise ValueError(f"The 'verbose' parameter must be a bool. Got {verbose!r} instead.")
 
     def _setup(self) -> tuple[torch.device, int]:
         """Resolve ``device`` and ``random_state`` once per fit (a resumed fit takes its checkpoint's seed)."""
@@ -145,15 +160,55 @@ class BaseClustering(ClusterMixin, BaseEstimator):
         return model
 
 
-def standardization(Xt: torch.Tensor, enabled: bool = True, *, image: bool = False) -> tuple[torch.Tensor, float]:
-    """Mean (d,) and scale of the standardisation every estimator applies to its input.
+def fit_scaled(X: np.ndarray, mode, device: torch.device, *,
+               image: bool = False) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+    """Fit the standardisation ``mode`` (the ``standardize`` parameter) on ``X`` and apply it.
 
-    Features are centred and divided by the root of their mean variance (one scale for
-    all, so relative feature scales are kept); ``image=True`` uses one mean and one
-    standard deviation over all pixels. ``enabled=False`` gives the identity.
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Checked input, float32 or float64.
+    mode : bool or str
+        See :func:`dmshift.scaling.check_standardize`.
+    device : torch.device
+    image : bool, default=False
+        The rows are images (``True`` then means one mean and scale over all pixels).
+
+    Returns
+    -------
+    mean, scale : ndarray of shape (n_features,), float64
+    Xs : tensor of shape (n_samples, n_features), float32 on ``device``
+    """
+    mean, scale = fit_standardization(X, check_standardize(mode, image=image))
+    return mean, scale, scaled(X, mean, scale, device)
+
+
+def scaled(X: np.ndarray, mean: np.ndarray, scale: np.ndarray, device: torch.device, *,
+           name: str = "X") -> torch.Tensor:
+    """``(X - mean) / scale`` computed in float64: a float32 tensor (n, d) on ``device``.
+
+    Raises a ValueError naming ``name`` where a value cannot be represented
+    (:func:`dmshift.scaling.standardize`).
+    """
+    return torch.from_numpy(standardize(X, mean, scale, name=name)).to(device)
+
+
+def unscaled(Z: torch.Tensor, mean: np.ndarray, scale: np.ndarray) -> torch.Tensor:
+    """Standardised points (m, d) back in input units, in ``Z``'s dtype: ``Z * scale + mean``."""
+    s = torch.as_tensor(scale, dtype=Z.dtype, device=Z.device)  # (d,)
+    return Z * s + torch.as_tensor(mean, dtype=Z.dtype, device=Z.device)
+
+
+def standardization(Xt: torch.Tensor, enabled: bool = True, *, image: bool = False) -> tuple[torch.Tensor, float]:
+    """Mean (d,) and one scale of an already cast tensor (kept until DMS uses :func:`fit_scaled`).
+
+    Features are centred and divided by the root of their mean variance;
+    ``image=True`` uses one mean and one standard deviation over all pixels.
+    ``enabled=False`` gives the identity. Prefer :func:`fit_scaled`, which computes in
+    float64 before the cast.
     """
     d = Xt.shape[1]
-    if not enabled:
+    if not enabled or enabled == "none":
         return torch.zeros(d, device=Xt.device, dtype=Xt.dtype), 1.0
     if image:
         return Xt.mean().expand(d).clone(), float(Xt.std(unbiased=False).clamp_min(1e-12))

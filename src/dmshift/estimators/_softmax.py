@@ -19,12 +19,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._validation import as_float_tensor, check_fraction, check_param, check_positive_int
+from .._validation import check_fraction, check_param, check_positive_int
 from ..nets.lenet import LeNet, image_shape
 from ..nets.mlp import MLP
 from ..train import TrainConfig, train_loop
-from ._base import BaseClustering, standardization
-from ._persistence import check_saved_scale, check_saved_shape, check_saved_sizes
+from ..scaling import check_standardization
+from ._base import BaseClustering, fit_scaled, scaled
+from ._persistence import check_saved_shape, check_saved_sizes
 
 __all__ = ["SoftmaxClustering", "ClusterNet"]
 
@@ -140,10 +141,8 @@ class SoftmaxClustering(BaseClustering):
         self._begin_checkpoint(X, y, pairs, resume=resume)
         device, seed = self._setup()
 
-        Xt = as_float_tensor(X, device).float()
-        mean, scale = standardization(Xt, self.standardize)
-        self.mean_, self.scale_ = mean, scale
-        Xs = (Xt - mean) / scale  # (n, d)
+        self.mean_, self.scale_, Xs = fit_scaled(  # (d,), (d,), (n, d) float32
+            X, self.standardize, device, image=self.input_shape_ is not None)
 
         run_seeds = np.random.default_rng(seed).integers(0, 2**31 - 1, size=int(self.n_init))
         runs, scores = [], []  # runs: the few best (score, run, net, record) so far
@@ -210,7 +209,8 @@ class SoftmaxClustering(BaseClustering):
     def _standardized(self, X) -> torch.Tensor:
         self._check_fitted()
         X = self._check_X(X, reset=False)
-        return (as_float_tensor(X, self.mean_.device).float() - self.mean_) / self.scale_
+        device = next(self.nets_[0].parameters()).device
+        return scaled(X, self.mean_, self.scale_, device)  # (n, d) float32
 
     def predict(self, X):
         """Cluster of each point: the argmax of the softmax, numbered as in ``labels_``.
@@ -247,9 +247,9 @@ class SoftmaxClustering(BaseClustering):
         tensors = {}
         for i, net in enumerate(self.nets_):
             tensors.update({f"net{i}.{k}": v for k, v in net.state_dict().items()})
-        tensors.update({"mean": self.mean_, "labels": torch.as_tensor(self.labels_),
+        tensors.update({"mean": torch.as_tensor(self.mean_), "labels": torch.as_tensor(self.labels_),
                         "output_order": torch.as_tensor(self.output_order_)})
-        meta = {"scale": self.scale_, "hidden": list(self.hidden_),
+        meta = {"scale": self.scale_.tolist(), "hidden": list(self.hidden_),
                 "input_shape": None if self.input_shape_ is None else list(self.input_shape_),
                 "n_nets": len(self.nets_), "n_clusters": self.n_clusters_, "best_run": self.best_run_,
                 "run_scores": self.run_scores_.tolist(), "side_info": self.side_info_,
@@ -259,7 +259,7 @@ class SoftmaxClustering(BaseClustering):
     def _check_saved_state(self, tensors, meta, *, n_samples):
         super()._check_saved_state(tensors, meta, n_samples=n_samples)
         check_saved_shape(tensors, "mean", (self.n_features_in_,))
-        check_saved_scale(meta, "scale")
+        check_standardization(tensors["mean"].double().cpu().numpy(), meta["scale"], self.n_features_in_)
         check_saved_sizes("hidden", meta["hidden"], tensors)
         check_saved_sizes("n_clusters", meta["n_clusters"], tensors)
         check_saved_sizes("n_clusters", self.n_clusters, tensors)  # the width of each network's head
@@ -282,8 +282,8 @@ class SoftmaxClustering(BaseClustering):
             net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
             net.eval()
             self.nets_.append(net)
-        self.mean_ = tensors["mean"]
-        self.scale_ = float(meta["scale"])
+        self.mean_, self.scale_ = check_standardization(tensors["mean"].cpu().numpy(), meta["scale"],
+                                                        self.n_features_in_)
         self.labels_ = tensors["labels"].cpu().numpy()
         self._set_output_order(tensors["output_order"].cpu().numpy())
         self.n_clusters_ = int(meta["n_clusters"])

@@ -116,7 +116,11 @@ class DDCClustering(SoftmaxClustering):
     schedule : {"constant", "cosine"}, default="constant"
         Learning-rate schedule; "cosine" decays it to 0 over ``max_steps``, which steadies
         the final model.
-    standardize : bool, default=True
+    standardize : bool or {"feature", "global", "image", "none"}, default=True
+        Centre and scale the inputs in float64: True divides each feature by its standard
+        deviation for vectors and uses one mean and standard deviation over all pixels for
+        images ("image"); "feature", "global" (one RMS scale) and False ("none") as named;
+        see :mod:`dmshift.scaling`.
     time_limit : float or None, default=None
         Seconds of training per run.
     verbose : bool, default=False

@@ -47,9 +47,11 @@ class KCLClustering(PairwiseClustering):
     on_conflict : {"raise", "majority"}, default="raise"
         What to do with contradictory side information (e.g. noisy pairs), see
         :meth:`dmshift.SideInfo.build`.
-    standardize : bool, default=True
-        Centre the features and divide by their RMS standard deviation (the paper
-        normalises to zero mean and unit variance).
+    standardize : bool or {"feature", "global", "image", "none"}, default=True
+        Centre and scale the inputs in float64: True divides each feature by its standard
+        deviation for vectors and uses one mean and standard deviation over all pixels for
+        images ("image"); "feature", "global" (one RMS scale) and False ("none") as named;
+        see :mod:`dmshift.scaling`.
     time_limit : float or None, default=None
         Seconds of training per restart after which training stops.
     verbose : bool, default=False

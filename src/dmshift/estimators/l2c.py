@@ -34,19 +34,20 @@ import warnings
 import numpy as np
 import torch
 
-from .._validation import as_float_tensor, check_fraction, check_param, check_positive_int, check_range_pair
+from .._validation import check_fraction, check_param, check_positive_int, check_range_pair
 from ..constants import NOISE
 from ..constraints import SideInfo
 from ..nets.set_lstm import SetLSTM
 from ..nets.vgg import SmallVGG
 from ..train import TrainConfig, train_loop
-from ._base import BaseClustering, standardization
+from ..scaling import check_standardization
+from ._base import BaseClustering, fit_scaled, scaled
 from ._l2c_loss import l2c_loss, pair_same_probability
 from ._l2c_net import _Identity, _L2CNet, _relabel_by_size
 from ._l2c_sets import _cluster_sizes, _SetSampler  # noqa: F401  (_cluster_sizes: benchmarks/peers_l2c.py)
 from ._mmdc_net import _mlp
 from ._shape_checks import _check_int_tuple, check_image_shape
-from ._persistence import check_saved_scale, check_saved_shape, check_saved_sizes
+from ._persistence import check_saved_shape, check_saved_sizes
 
 __all__ = ["L2CClustering", "pair_same_probability", "l2c_loss"]
 
@@ -92,7 +93,11 @@ class L2CClustering(BaseClustering):
         Share of the groups held back to pick the best training step.
     patience : int or None, default=None
     eval_every : int, default=100
-    standardize : bool, default=True
+    standardize : bool or {"feature", "global", "image", "none"}, default=True
+        Centre and scale the inputs in float64: True divides each feature by its standard
+        deviation for vectors and uses one mean and standard deviation over all pixels for
+        images ("image"); "feature", "global" (one RMS scale) and False ("none") as named;
+        see :mod:`dmshift.scaling`.
     time_limit : float or None, default=None
     verbose : bool, default=False
     device : str, default="auto"
@@ -185,7 +190,6 @@ class L2CClustering(BaseClustering):
         check_fraction("validation_fraction", self.validation_fraction, low=0.0, high=1.0, low_open=False)
         check_positive_int("patience", self.patience, allow_none=True)
         check_positive_int("eval_every", self.eval_every)
-        check_param("standardize", self.standardize, (True, False))
         if self.time_limit is not None:
             check_fraction("time_limit", self.time_limit, low=0.0, high=math.inf)
         return {"image_shape": shape, "embedding": embedding, "widths": widths, "hidden": hidden,
@@ -206,8 +210,8 @@ class L2CClustering(BaseClustering):
         return _L2CNet(embed, embed.out_features, set_net, n_features,
                        shape if cfg["embedding"] == "cnn" else None)
 
-    def _standardized(self, X: np.ndarray, device: torch.device) -> torch.Tensor:
-        return (as_float_tensor(X, device).float() - self.input_mean_) / self.input_scale_
+    def _standardized(self, X: np.ndarray) -> torch.Tensor:
+        return scaled(X, self.input_mean_, self.input_scale_, self.net_.order_key.device)  # (n, d) float32
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, *, pairs=None, resume=False):
@@ -245,11 +249,8 @@ class L2CClustering(BaseClustering):
         device, seed = self._setup()
         rng = np.random.default_rng(seed)
 
-        Xt = as_float_tensor(X, device).float()
-        mean, scale = standardization(Xt, self.standardize, image=self._config_["image_shape"] is not None)
-        self.input_mean_, self.input_scale_ = mean, scale
-        Xs = (Xt - mean) / scale  # (n, d)
-        del Xt
+        self.input_mean_, self.input_scale_, Xs = fit_scaled(  # (d,), (d,), (n, d) float32
+            X, self.standardize, device, image=self._config_["image_shape"] is not None)
 
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
@@ -358,13 +359,13 @@ class L2CClustering(BaseClustering):
             If X has more than ``max_set_size_`` points.
         """
         X = self._check_set(X)
-        return self._cluster_sets(self._standardized(X, self.input_mean_.device)[None])[0][0]
+        return self._cluster_sets(self._standardized(X)[None])[0][0]
 
     @torch.no_grad()
     def predict_count(self, X):
         """P(k) of X as one set: an array of shape (k_max,) (entry k-1 for k clusters)."""
         X = self._check_set(X)
-        return self._cluster_sets(self._standardized(X, self.input_mean_.device)[None])[1][0]
+        return self._cluster_sets(self._standardized(X)[None])[1][0]
 
     @torch.no_grad()
     def predict_sets(self, X_sets, *, return_count_proba: bool = False):
@@ -390,16 +391,16 @@ class L2CClustering(BaseClustering):
             raise ValueError(f"L2CClustering clusters sets of at most {self.max_set_size_} points (max_set_size). "
                              f"Got sets of {n} points.")
         X = self._check_X(A.reshape(S * n, d), reset=False)
-        labels, proba = self._cluster_sets(self._standardized(X, self.input_mean_.device).reshape(S, n, d))
+        labels, proba = self._cluster_sets(self._standardized(X).reshape(S, n, d))
         return (labels, proba) if return_count_proba else labels
 
     # ------------------------------------------------------------------ persistence
     def _export_state(self):
         tensors = {f"net.{k}": v for k, v in self.net_.state_dict().items()}
-        tensors.update({"input_mean": self.input_mean_, "labels": torch.as_tensor(self.labels_)})
+        tensors.update({"input_mean": torch.as_tensor(self.input_mean_), "labels": torch.as_tensor(self.labels_)})
         if self.count_proba_ is not None:
             tensors["count_proba"] = torch.as_tensor(self.count_proba_)
-        meta = {"input_scale": self.input_scale_, "n_clusters": self.n_clusters_, "max_set_size": self.max_set_size_,
+        meta = {"input_scale": self.input_scale_.tolist(), "n_clusters": self.n_clusters_, "max_set_size": self.max_set_size_,
                 "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self._config_.items()},
                 "side_info": self.side_info_, "training": {k: v for k, v in self.training_.items() if k != "history"}}
         return tensors, meta
@@ -410,7 +411,7 @@ class L2CClustering(BaseClustering):
     def _check_saved_state(self, tensors, meta, *, n_samples):
         super()._check_saved_state(tensors, meta, n_samples=n_samples)
         check_saved_shape(tensors, "input_mean", (self.n_features_in_,))
-        check_saved_scale(meta, "input_scale")
+        check_standardization(tensors["input_mean"].double().cpu().numpy(), meta["input_scale"], self.n_features_in_)
         check_positive_int("max_set_size", meta["max_set_size"])
         cfg = meta["config"]
         for key in {"cnn": ("image_shape", "widths"), "mlp": ("hidden",)}.get(cfg["embedding"], ()):
@@ -430,8 +431,8 @@ class L2CClustering(BaseClustering):
         self.net_ = self._build_net(self.n_features_in_).to(device)
         self.net_.load_state_dict({k[len("net."):]: v for k, v in tensors.items() if k.startswith("net.")})
         self.net_.eval()
-        self.input_mean_ = tensors["input_mean"]
-        self.input_scale_ = float(meta["input_scale"])
+        self.input_mean_, self.input_scale_ = check_standardization(tensors["input_mean"].cpu().numpy(),
+                                                                    meta["input_scale"], self.n_features_in_)
         self.labels_ = tensors["labels"].cpu().numpy()
         self.count_proba_ = tensors["count_proba"].cpu().numpy() if "count_proba" in tensors else None
         self.n_clusters_ = int(meta["n_clusters"])

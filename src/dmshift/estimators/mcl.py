@@ -39,7 +39,11 @@ class MCLClustering(PairwiseClustering):
         Learning-rate schedule; "cosine" decays it to 0 over ``max_steps``, which steadies
         the final model.
     on_conflict : {"raise", "majority"}, default="raise"
-    standardize : bool, default=True
+    standardize : bool or {"feature", "global", "image", "none"}, default=True
+        Centre and scale the inputs in float64: True divides each feature by its standard
+        deviation for vectors and uses one mean and standard deviation over all pixels for
+        images ("image"); "feature", "global" (one RMS scale) and False ("none") as named;
+        see :mod:`dmshift.scaling`.
     time_limit : float or None, default=None
     verbose : bool, default=False
     device : str, default="auto"

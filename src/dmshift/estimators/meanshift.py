@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 import torch
 
-from .._validation import as_float_tensor, check_param, check_positive_int, resolve_device
+from .._validation import as_float_tensor, check_param, check_positive_int, resolve_device, resolve_seed
 from ..constants import NOISE
 from ..kernels.base import CPU_TILE_BYTES, DEFAULT_MEMORY_BUDGET, tile_sizes
 from ..kernels.gaussian import FlatKernel, GaussianKernel
@@ -32,6 +32,8 @@ from ._persistence import check_saved_scale, check_saved_shape
 __all__ = ["MeanShift"]
 
 _KERNELS = {"flat": FlatKernel, "gaussian": GaussianKernel}
+#: the kernels compare squared distances with ``bandwidth**2``, which must be a finite float64
+_MAX_BANDWIDTH = math.sqrt(np.finfo(np.float64).max)
 
 
 # ---------------------------------------------------------------------- torch core
@@ -92,7 +94,7 @@ def _bin_seeds(X: torch.Tensor, bin_size: float, min_bin_freq: int) -> tuple[tor
     if cells.shape[0] == X.shape[0]:
         warnings.warn(f"Binning data failed with provided bin_size={bin_size:f}, using data points as seeds.")
         return X, False
-    return (cells.to(torch.float32) * torch.tensor(bin_size, dtype=torch.float32)).to(X.dtype), True
+    return cells.to(X.dtype) * bin_size, True  # in X's dtype: float32 would round large coordinates
 
 
 @torch.no_grad()
@@ -208,6 +210,9 @@ class MeanShift(BaseClustering):
         O((n + n_seeds) * n_features).
     device : str, default="auto"
         "auto" takes CUDA when available.
+    random_state : int, RandomState or None, default=None
+        Accepted as by every dmshift estimator; mean shift draws nothing at random (every
+        point or occupied bin is a seed), so the labels do not depend on it.
 
     Attributes
     ----------
@@ -234,7 +239,8 @@ class MeanShift(BaseClustering):
     _needs_side_info = False
 
     def __init__(self, *, bandwidth=None, kernel="flat", seeds=None, bin_seeding=False, min_bin_freq=1,
-                 cluster_all=True, max_iter=300, memory_budget=DEFAULT_MEMORY_BUDGET, device="auto"):
+                 cluster_all=True, max_iter=300, memory_budget=DEFAULT_MEMORY_BUDGET, device="auto",
+                 random_state=None):
         self.bandwidth = bandwidth
         self.kernel = kernel
         self.seeds = seeds
@@ -244,13 +250,14 @@ class MeanShift(BaseClustering):
         self.max_iter = max_iter
         self.memory_budget = memory_budget
         self.device = device
+        self.random_state = random_state
 
     def _check_params(self):
         if self.bandwidth is not None:
             b = self.bandwidth
-            if isinstance(b, bool) or not isinstance(b, numbers.Real) or not (0 < b < math.inf):
-                raise ValueError(f"The 'bandwidth' parameter must be a float in the range (0, inf) or None. "
-                                 f"Got {b!r} instead.")
+            if isinstance(b, bool) or not isinstance(b, numbers.Real) or not (0 < b < _MAX_BANDWIDTH):
+                raise ValueError(f"The 'bandwidth' parameter must be a float in the range (0, {_MAX_BANDWIDTH:.3g}) "
+                                 f"or None (its square must be a finite float64). Got {b!r} instead.")
         check_param("kernel", self.kernel, tuple(_KERNELS))
         for name in ("bin_seeding", "cluster_all"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
@@ -259,6 +266,7 @@ class MeanShift(BaseClustering):
         check_positive_int("min_bin_freq", self.min_bin_freq)
         check_positive_int("max_iter", self.max_iter, minimum=0)
         check_positive_int("memory_budget", self.memory_budget, minimum=1024)
+        resolve_seed(self.random_state)  # an invalid random_state fails here, as in the other estimators
 
     def fit(self, X, y=None):
         """Cluster ``X``.
@@ -277,8 +285,16 @@ class MeanShift(BaseClustering):
         device = resolve_device(self.device)
         budget = int(self.memory_budget)
         Xt = as_float_tensor(X, device)  # (n, d), float32 stays float32
+        # mean shift is translation invariant; centring keeps |x|^2 - 2 x.c accurate (X + 1.7e9 in
+        # float64 would lose every digit of its distances). The median, unlike the mean, is not
+        # moved by one extreme value, so it keeps the digits of the other points too.
+        shift = Xt.median(0).values  # (d,)
+        Xc = Xt - shift
         if self.bandwidth is None:
-            bandwidth = _estimate_bandwidth(Xt, 0.3, budget)
+            bandwidth = _estimate_bandwidth(Xc, 0.3, budget)
+            if not 0 < bandwidth < _MAX_BANDWIDTH:
+                raise ValueError(f"The bandwidth estimated from X is {bandwidth!r}; mean shift needs a positive "
+                                 "bandwidth whose square is finite. Pass the 'bandwidth' parameter.")
         else:
             bandwidth = float(self.bandwidth)
         if self.seeds is not None:
@@ -291,9 +307,6 @@ class MeanShift(BaseClustering):
             seeds, _ = _bin_seeds(Xt, bandwidth, int(self.min_bin_freq))
         else:
             seeds = Xt
-        # mean shift is translation invariant; centring keeps |x|^2 - 2 x.c accurate
-        shift = Xt.mean(0)
-        Xc = Xt - shift
         kern = _KERNELS[self.kernel](bandwidth)
         centers, intensity, n_iter = _shift_seeds(kern, Xc, seeds - shift, int(self.max_iter), 1e-3 * bandwidth,
                                                   budget)
@@ -301,11 +314,12 @@ class MeanShift(BaseClustering):
         if centers.shape[0] == 0:
             raise ValueError(f"No point was within bandwidth={bandwidth:f} of any seed. Try a different seeding "
                              "strategy or increase the bandwidth.")
-        centers = _remove_near_duplicates(_sort_by_intensity(centers + shift, intensity), bandwidth)
-        sq, idx = _sq_dist_min(Xc, centers - shift, budget)
+        centers = _remove_near_duplicates(_sort_by_intensity(centers, intensity), bandwidth)  # centred
+        sq, idx = _sq_dist_min(Xc, centers, budget)
+        centers = centers + shift
         labels = idx.cpu().numpy().astype(np.int64)
         if not self.cluster_all:
-            labels[(sq > bandwidth**2).cpu().numpy()] = NOISE
+            labels[(sq.sqrt() > bandwidth).cpu().numpy()] = NOISE
         self.bandwidth_ = bandwidth
         self.cluster_centers_ = centers.cpu().numpy().astype(X.dtype, copy=False)
         self.labels_ = labels
@@ -324,11 +338,11 @@ class MeanShift(BaseClustering):
         """
         self._check_fitted()
         X = self._check_X(X, reset=False)
-        C = torch.as_tensor(self.cluster_centers_)
         device = resolve_device(self.device)
         Xt = as_float_tensor(X, device)
-        C = C.to(device=device, dtype=Xt.dtype)
-        _, idx = _sq_dist_min(Xt, C, int(self.memory_budget))
+        C = torch.as_tensor(self.cluster_centers_).to(device=device, dtype=Xt.dtype)
+        shift = C.median(0).values  # distances from nearby origin keep their digits (see fit)
+        _, idx = _sq_dist_min(Xt - shift, C - shift, int(self.memory_budget))
         return idx.cpu().numpy().astype(np.int64)
 
     def fit_predict(self, X, y=None):

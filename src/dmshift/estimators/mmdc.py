@@ -28,13 +28,14 @@ import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
-from .._validation import as_float_tensor, check_fraction, check_param, check_positive_int
+from .._validation import check_fraction, check_param, check_positive_int
 from ..nets.vgg import SmallVGG, as_images
 from ..train import TrainConfig, train_loop
-from ._base import BaseClustering, standardization
+from ..scaling import check_standardization
+from ._base import BaseClustering, fit_scaled, scaled
 from ._mmdc_net import _MMDCNet, _mlp, _random_affine
 from ._shape_checks import _check_int_tuple, check_image_shape
-from ._persistence import check_saved_scale, check_saved_shape, check_saved_sizes
+from ._persistence import check_saved_shape, check_saved_sizes
 
 __all__ = ["MMDCClustering", "mixture_means", "sample_targets", "assign_targets"]
 
@@ -124,8 +125,11 @@ class MMDCClustering(BaseClustering):
         Largest relative change of scale of an image.
     noise : float, default=0.1
         Std of the Gaussian noise added to standardised vectors.
-    standardize : bool, default=True
-        Centre and scale inputs (per feature for vectors, one mean and std for images).
+    standardize : bool or {"feature", "global", "image", "none"}, default=True
+        Centre and scale the inputs in float64: True divides each feature by its standard
+        deviation for vectors and uses one mean and standard deviation over all pixels for
+        images ("image"); "feature", "global" (one RMS scale) and False ("none") as named;
+        see :mod:`dmshift.scaling`.
     time_limit : float or None, default=None
         Seconds of training after which the model so far is kept.
     verbose : bool, default=False
@@ -215,7 +219,6 @@ class MMDCClustering(BaseClustering):
         check_fraction("max_rotate", self.max_rotate, low=0.0, high=180.0, low_open=False, high_open=False)
         check_fraction("max_scale", self.max_scale, low=0.0, high=1.0, low_open=False)
         check_fraction("noise", self.noise, low=0.0, high=math.inf, low_open=False)
-        check_param("standardize", self.standardize, (True, False))
         if self.time_limit is not None:
             check_fraction("time_limit", self.time_limit, low=0.0, high=math.inf)
         return {"image_shape": shape, "widths": widths, "hidden": hidden, "target_dim": dim, "rotation": rotation}
@@ -232,9 +235,12 @@ class MMDCClustering(BaseClustering):
 
     def _inputs(self, X: np.ndarray, device: torch.device) -> torch.Tensor:
         """Standardised network inputs: (n, d) vectors or (n, C, H, W) images."""
-        Xs = (as_float_tensor(X, device).float() - self.input_mean_) / self.input_scale_
+        Xs = scaled(X, self.input_mean_, self.input_scale_, device)  # (n, d) float32
         shape = self._config_["image_shape"]
         return Xs if shape is None else as_images(Xs, shape)
+
+    def _device(self) -> torch.device:
+        return next(self.net_.parameters()).device
 
     @torch.no_grad()
     def _outputs(self, Xin: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
@@ -275,11 +281,11 @@ class MMDCClustering(BaseClustering):
         device, seed = self._setup()
         rng = np.random.default_rng(seed)
 
-        Xt = as_float_tensor(X, device).float()
-        mean, scale = standardization(Xt, self.standardize, image=self._config_["image_shape"] is not None)
-        self.input_mean_, self.input_scale_ = mean, scale
-        Xin = self._inputs(X, device)
-        del Xt
+        self.input_mean_, self.input_scale_, Xs = fit_scaled(  # (d,), (d,), (n, d) float32
+            X, self.standardize, device, image=self._config_["image_shape"] is not None)
+        shape = self._config_["image_shape"]
+        Xin = Xs if shape is None else as_images(Xs, shape)
+        del Xs
 
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
@@ -385,7 +391,7 @@ class MMDCClustering(BaseClustering):
         """
         self._check_fitted()
         X = self._check_X(X, reset=False)
-        device = self.input_mean_.device
+        device = self._device()
         return self.component_label_[self._nearest_mean(self._outputs(self._inputs(X, device)))]
 
     @torch.no_grad()
@@ -393,15 +399,15 @@ class MMDCClustering(BaseClustering):
         """Unit-norm network outputs f(x): an (n_samples, target_dim) array."""
         self._check_fitted()
         X = self._check_X(X, reset=False)
-        return self._outputs(self._inputs(X, self.input_mean_.device)).cpu().numpy()
+        return self._outputs(self._inputs(X, self._device())).cpu().numpy()
 
     # ------------------------------------------------------------------ persistence
     def _export_state(self):
         tensors = {f"net.{k}": v for k, v in self.net_.state_dict().items()}
-        tensors.update({"input_mean": self.input_mean_, "means": torch.as_tensor(self.means_),
+        tensors.update({"input_mean": torch.as_tensor(self.input_mean_), "means": torch.as_tensor(self.means_),
                         "component_label": torch.as_tensor(self.component_label_),
                         "labels": torch.as_tensor(self.labels_)})
-        meta = {"input_scale": self.input_scale_, "n_clusters": self.n_clusters_,
+        meta = {"input_scale": self.input_scale_.tolist(), "n_clusters": self.n_clusters_,
                 "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self._config_.items()},
                 "training": {k: v for k, v in self.training_.items() if k != "history"}}
         return tensors, meta
@@ -412,7 +418,7 @@ class MMDCClustering(BaseClustering):
     def _check_saved_state(self, tensors, meta, *, n_samples):
         super()._check_saved_state(tensors, meta, n_samples=n_samples)
         check_saved_shape(tensors, "input_mean", (self.n_features_in_,))
-        check_saved_scale(meta, "input_scale")
+        check_standardization(tensors["input_mean"].double().cpu().numpy(), meta["input_scale"], self.n_features_in_)
         check_saved_sizes("n_clusters", meta["n_clusters"], tensors)
         cfg = meta["config"]
         check_saved_sizes("target_dim", cfg["target_dim"], tensors)
@@ -428,8 +434,8 @@ class MMDCClustering(BaseClustering):
         self.net_ = self._build_net(self.n_features_in_).to(device)
         self.net_.load_state_dict({k[len("net."):]: v for k, v in tensors.items() if k.startswith("net.")})
         self.net_.eval()
-        self.input_mean_ = tensors["input_mean"]
-        self.input_scale_ = float(meta["input_scale"])
+        self.input_mean_, self.input_scale_ = check_standardization(tensors["input_mean"].cpu().numpy(),
+                                                                    meta["input_scale"], self.n_features_in_)
         self.means_ = tensors["means"].cpu().numpy()
         self.component_label_ = tensors["component_label"].cpu().numpy()
         self.labels_ = tensors["labels"].cpu().numpy()

@@ -37,6 +37,11 @@ def tile_sizes(n_centers: int, n_points: int, bytes_per_pair: int, budget: int) 
     return tm, tn
 
 
+def _fused_by_default(px: torch.Tensor) -> bool:
+    """Is the fused path taken automatically (``use_fused=None``) for ``px``? For CUDA tensors."""
+    return px.is_cuda
+
+
 class PairwiseKernel(nn.Module):
     """Base class: confidences K(x, c) in [0, 1] through point/center embeddings.
 
@@ -168,27 +173,35 @@ class LearnedKernel(PairwiseKernel):
     #: Precision of the fused GPU path: "auto" follows ``torch.get_float32_matmul_precision()``
     #: ("highest" -> "fp32", "high" -> "tf32", "medium" -> "bf16"); or "fp32", "tf32", "bf16".
     precision: str = "auto"
-    #: Fused path (:mod:`dmshift.kernels.fused`): None uses it for CUDA tensors where it applies,
-    #: True wherever it applies (CPU tensors under Triton's interpreter too), False never.
+    #: Fused path (:mod:`dmshift.kernels.fused`): None uses it for CUDA tensors where it applies
+    #: once it has passed its self-check in this process (:func:`~dmshift.kernels.fused.self_check`);
+    #: True wherever it applies, unchecked (CPU tensors under Triton's interpreter too); False never.
     use_fused: bool | None = None
 
     def _fusable(self, px: torch.Tensor) -> bool:
-        if self.use_fused is False or (self.use_fused is None and not px.is_cuda):
+        if self.use_fused is False or (self.use_fused is None and not _fused_by_default(px)):
             return False
-        from .fused import supports  # imports Triton only when the fused path may apply
-        return supports(self, px)
+        from .fused import failed_check, supports  # imports Triton only when the fused path may apply
+        return supports(self, px) and not (self.use_fused is None and failed_check(self, px, self.precision))
+
+    def reference_pairwise(self, px: torch.Tensor, qc: torch.Tensor) -> torch.Tensor:
+        """Confidences (M, n) by the tiled path of :class:`PairwiseKernel`, never the fused one: the
+        reference :func:`dmshift.kernels.fused.self_check` compares the fused kernel with."""
+        return PairwiseKernel.pairwise(self, px, qc)
 
     def pairwise(self, px: torch.Tensor, qc: torch.Tensor, *, memory_budget: int = DEFAULT_MEMORY_BUDGET,
                  out: torch.Tensor | None = None) -> torch.Tensor:
         """Confidences (M, n) of centers ``qc`` (M, h) for points ``px`` (n, h).
 
         On CUDA, with Triton installed and a ReLU head of one or two hidden layers, this runs
-        the fused kernel of :mod:`dmshift.kernels.fused` (no (M, n, h) intermediates);
-        elsewhere the tiled path of :class:`PairwiseKernel`, which is also the reference.
+        the fused kernel of :mod:`dmshift.kernels.fused` (no (M, n, h) intermediates) once it
+        has passed its self-check; elsewhere the tiled path of :class:`PairwiseKernel`, which
+        is also the reference.
         """
         if self._fusable(px):
-            from .fused import fused_pairwise
-            return fused_pairwise(self, px, qc, precision=self.precision, out=out)
+            from . import fused
+            if self.use_fused or fused.self_check(self, px, qc, self.precision):
+                return fused.fused_pairwise(self, px, qc, precision=self.precision, out=out)
         return super().pairwise(px, qc, memory_budget=memory_budget, out=out)
 
     def _tile_confidence(self, px: torch.Tensor, qc: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,13 @@ tests compare against. Precisions: ``"fp32"`` (IEEE), ``"tf32"`` and ``"bf16"``;
 first-layer sum is always formed in fp32 (it is a difference of two large embeddings) and
 only its ReLU is rounded, and every matrix product accumulates in fp32.
 
+The automatic path (``use_fused=None`` on a CUDA tensor) is taken only after the kernel
+has checked itself once per process, device, precision and head shape
+(:func:`self_check`): every launch configuration the autotuner may pick runs on a small
+tile of the first call's data and is compared with the unfused path; where they disagree
+(or the launch fails) a ``RuntimeWarning`` says so and the unfused path is used for the
+rest of the process. ``use_fused=True`` skips the check.
+
 Triton is optional (``pip install dmshift[gpu]``); this module imports without it and
 :func:`supports` then says no. On a CPU tensor the kernel runs under Triton's interpreter
 (NumPy, slow) when ``TRITON_INTERPRET=1`` was set before Triton was imported: that is
@@ -22,7 +29,9 @@ how it is tested without a GPU.
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 
 import torch
 from torch import nn
@@ -34,11 +43,21 @@ except ImportError:  # pragma: no cover - exercised where Triton is absent
     triton = None
     tl = None
 
-__all__ = ["available", "interpreting", "supports", "fused_pairwise", "resolve_precision", "PRECISIONS"]
+__all__ = ["available", "interpreting", "supports", "fused_pairwise", "resolve_precision", "self_check",
+           "failed_check", "PRECISIONS"]
 
 PRECISIONS = ("fp32", "tf32", "bf16")
 _DOT_CODE = {"fp32": 0, "tf32": 1, "bf16": 2}
 _FROM_TORCH = {"highest": "fp32", "high": "tf32", "medium": "bf16"}
+
+#: the self-check's tile: points and centers (not multiples of any block size, so the masks are exercised)
+CHECK_POINTS, CHECK_CENTERS = 203, 11
+#: largest confidence difference from the unfused path that the self-check accepts, per precision
+#: (fp32 and tf32 differ from the reference by summation order and tf32 rounding; bf16 rounds
+#: the activations to 8 bits)
+CHECK_TOLERANCE = {"fp32": 1e-4, "tf32": 5e-3, "bf16": 3e-2}
+#: verdicts of :func:`self_check` in this process: (device, precision, hidden) -> agreed
+_CHECKED: dict[tuple, bool] = {}
 
 
 def available() -> bool:
@@ -172,6 +191,58 @@ def interpreting() -> bool:
     if knobs is not None:
         return bool(knobs.runtime.interpret)
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def _check_key(kernel, px: torch.Tensor, precision: str) -> tuple:
+    return (str(px.device), resolve_precision(precision), tuple(getattr(kernel, "hidden", ())))
+
+
+def failed_check(kernel, px: torch.Tensor, precision: str = "auto") -> bool:
+    """Has :func:`self_check` found the fused kernel wrong for this device, precision and head shape?"""
+    return _CHECKED.get(_check_key(kernel, px, precision)) is False
+
+
+@torch.no_grad()
+def self_check(kernel, px: torch.Tensor, qc: torch.Tensor, precision: str = "auto") -> bool:
+    """Does the fused kernel agree with the unfused path here? Checked once per process.
+
+    The first call for a device, precision and head shape runs :func:`fused_pairwise` with
+    each launch configuration the autotuner may choose on a tile of at most
+    ``CHECK_POINTS`` points and ``CHECK_CENTERS`` centers of ``px`` (n, h) and ``qc``
+    (M, h) and compares it with :meth:`PairwiseKernel.pairwise` (the reference); later
+    calls return the verdict. A disagreement beyond ``CHECK_TOLERANCE``, a non-finite
+    value or a failed launch gives a ``RuntimeWarning`` and False.
+    """
+    key = _check_key(kernel, px, precision)
+    if key in _CHECKED:
+        return _CHECKED[key]
+    prec = key[1]
+    p, q = px[:CHECK_POINTS].contiguous(), qc[:CHECK_CENTERS].contiguous()
+    ref = kernel.reference_pairwise(p, q)  # (m, t) the unfused, tiled path
+    tol = CHECK_TOLERANCE[prec]
+    if interpreting() or triton is None:
+        configs = [None]
+    else:
+        configs = [{**c.kwargs, "num_warps": c.num_warps, "num_stages": c.num_stages} for c in _CONFIGS]
+    problem = None
+    for cfg in configs:
+        try:
+            out = fused_pairwise(kernel, p, q, precision=prec, config=cfg)  # (m, t)
+        except Exception as exc:  # a launch that fails on this GPU is a failed check, not a crash
+            problem = f"it failed with {type(exc).__name__}: {exc}"
+            break
+        err = float((out.float() - ref.float()).abs().max()) if bool(torch.isfinite(out).all()) else math.inf
+        if not err <= tol:
+            problem = (f"its confidences differ from the unfused path's by up to {err:.3g} (tolerance {tol:g}"
+                       + (f", launch configuration {cfg}" if cfg else "") + ")")
+            break
+    _CHECKED[key] = problem is None
+    if problem is not None:
+        warnings.warn(f"The fused GPU kernel (dmshift.kernels.fused) failed its self-check on {key[0]} at precision "
+                      f"{prec!r} for a head of hidden sizes {key[2]}: {problem}. The unfused path is used instead for "
+                      "the rest of this process; set the kernel's use_fused=False to choose it explicitly.",
+                      RuntimeWarning, stacklevel=3)
+    return _CHECKED[key]
 
 
 def _next_pow2(v: int) -> int:

@@ -92,7 +92,9 @@ class FlatKernel(_DistanceKernel):
 
     def _profile_(self, partial, cn, pn):
         # |x|^2 - 2 c.x <= h^2 - |c|^2, with slack for the expansion's rounding so that
-        # a point at distance 0 (or exactly h) is not lost to cancellation
+        # a point at distance 0 (or exactly h) is not lost to cancellation; the slack is the
+        # pair's own (4 eps (|x|^2 + |c|^2 + h^2)), so one far point does not widen every pair's
         eps = torch.finfo(partial.dtype).eps
-        slack = 4 * eps * (cn + (pn.max() if pn.numel() else 0.0) + self.bandwidth**2)  # (m,)
+        slack = 4 * eps * (cn + self.bandwidth**2)  # (m,)
+        partial.sub_(4 * eps * pn[None, :])  # (m, t)
         return partial.le_((self.bandwidth**2 - cn + slack)[:, None])
