@@ -1,11 +1,9 @@
 """Figures of clusterings: 2-D scatter, image montage, confusion matrix, training curve.
 
-matplotlib is optional (``pip install "dmshift[plot]"``) and imported inside each
-function. Figures are built as :class:`matplotlib.figure.Figure` objects on the Agg
-canvas, never through ``pyplot``: nothing opens a window, no global backend is
-switched, and figures are freed when dropped. Each function draws on ``ax`` when one
-is given (and returns its figure), else on a new figure of a fixed size, so that a
-saved PNG is ``figsize * dpi`` pixels. Noise points (``NOISE = -1``) are grey.
+matplotlib is optional (``pip install "dmshift[plot]"``) and imported inside each function.
+Figures are :class:`matplotlib.figure.Figure` objects on the Agg canvas, never ``pyplot``: no
+window, no global backend switched. Each function draws on ``ax`` when given, else on a new
+figure of a fixed size (a saved PNG is ``figsize * dpi`` pixels). Noise (``NOISE``) is grey.
 """
 
 from __future__ import annotations
