@@ -3,8 +3,7 @@
 Features come from ``.npy``, ``.npz``, ``.csv`` or ``.parquet``; side information from a
 label column, a label file (``-1`` or an empty cell for unknown; class names are read as
 classes too) or a pairs file ``i,j,same``; labels go out as ``.npy``, ``.npz`` or ``.csv``.
-A problem with a file is a one-line :class:`UserError` naming the file and what is wrong;
-output paths are checked (:func:`check_output`) before any work.
+A problem with a file is a one-line :class:`UserError` naming the file (:func:`check_output`: outputs).
 """
 
 from __future__ import annotations
