@@ -402,3 +402,16 @@ def test_predict_plot_of_a_model_without_projection_warns_and_draws(tmp_path, ca
                  "--plot", str(tmp_path / "p.png")]) == 0
     assert "no 2-D projection of its own" in capsys.readouterr().err
     assert (tmp_path / "p.png").stat().st_size > 0
+
+
+def test_standardize_option_reaches_the_estimator_and_is_checked(tmp_path, capsys):
+    csv, _, _, _ = _blobs(tmp_path, n=60)
+    out = tmp_path / "m"
+    assert main(["--quiet", "fit", str(csv), "--labels-col", "label", "-o", str(out), "--standardize", "global",
+                 *FAST]) == 0
+    assert json.loads((out / "config.json").read_text())["params"]["standardize"] == "global"
+    assert main(["fit", str(csv), "--labels-col", "label", "-o", str(tmp_path / "m2"), "--standardize", "none",
+                 "--param", "standardize=global"]) == 1
+    _one_line_error(capsys, "either --standardize or --param standardize")
+    with pytest.raises(SystemExit):
+        main(["fit", str(csv), "-o", str(tmp_path / "m3"), "--standardize", "yes"])

@@ -118,6 +118,12 @@ def cmd_fit(args) -> int:
         if "checkpoint_dir" in params:
             raise UserError("give the checkpoint folder once: either --checkpoint-dir or --param checkpoint_dir")
         params["checkpoint_dir"] = checkpoint_dir
+    if getattr(args, "standardize", None) is not None:
+        if "standardize" in params:
+            raise UserError("give the scaling once: either --standardize or --param standardize")
+        if "standardize" not in valid_params(resolve_method(args.method)):
+            raise UserError(f"method {args.method!r} has no standardize parameter (it reads the features as they are)")
+        params["standardize"] = args.standardize
     est = make_estimator(args.method, params, seed=args.seed, device=args.device, progress=_progress(args))
     check = getattr(est, "_check_params", None)
     if callable(check) and not any(p.default is p.empty for p in inspect.signature(check).parameters.values()):
