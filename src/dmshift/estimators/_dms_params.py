@@ -14,6 +14,7 @@ import math
 import numbers
 
 import numpy as np
+import torch
 
 from .._validation import check_fraction, check_param, check_positive_int, check_range_pair
 from ..clustering import ClusterParams
@@ -21,7 +22,8 @@ from ..instance_training import KernelSpec, TrainingParams
 from ..merge import SIMILARITIES
 from ..settings import DMSSettings
 
-__all__ = ["check_params", "settings_of", "kernel_spec", "training_params", "cluster_params"]
+__all__ = ["check_params", "settings_of", "kernel_spec", "training_params", "cluster_params", "export_state",
+           "import_state"]
 
 
 def check_params(est) -> None:
@@ -31,8 +33,11 @@ def check_params(est) -> None:
     check_fraction("init_quantile", est.init_quantile, low=0.0, high=1.0)
     check_positive_int("n_layers", est.n_layers)
     if est.hidden is not None:
-        h = tuple(est.hidden)
-        if len(h) != est.n_layers - 1 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in h):
+        try:
+            h = tuple(est.hidden)
+        except TypeError:
+            h = None
+        if h is None or len(h) != est.n_layers - 1 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in h):
             raise ValueError(f"The 'hidden' parameter must be None or {est.n_layers - 1} positive ints "
                              f"(n_layers - 1). Got {est.hidden!r} instead.")
     check_positive_int("width_cap", est.width_cap, allow_none=True)
@@ -145,3 +150,50 @@ def check_saved_state(est, tensors: dict, meta: dict, *, n_samples: int) -> None
     check_saved_sizes("hidden", meta["hidden"], tensors)
     if est.kernel == "concat":
         check_saved_sizes("conv_channels", est.conv_channels, tensors)
+
+
+def export_state(est) -> tuple[dict, dict]:
+    """``DMSClustering._export_state``: the tensors and the JSON metadata of a fitted estimator."""
+    tensors = {f"kernel.{k}": v for k, v in est.kernel_.state_dict().items()}
+    tensors.update({"mean": est.mean_, "center_embeddings": est.center_embeddings_,
+                    **({} if est.components_ is None else {"components": est._projection()})})
+    for name in ("center_cluster", "cluster_centers", "labels", "confidence"):
+        tensors[name] = torch.as_tensor(getattr(est, name + "_"))
+    if getattr(est, "smoothing_points_", None) is not None:  # the landmarks of predict's vote
+        for name in ("points", "labels", "radius", "transform"):
+            if getattr(est, f"smoothing_{name}_", None) is not None:
+                tensors[f"smoothing_{name}"] = torch.as_tensor(getattr(est, f"smoothing_{name}_"))
+    meta = {"scale": est.scale_, "hidden": list(est.hidden_), "n_clusters": est.n_clusters_,
+            "n_iter": est.n_iter_, "n_seeds_used": est.n_seeds_used_,
+            "converged_fraction": est.converged_fraction_, "side_info": est.side_info_,
+            "training": {k: v for k, v in est.training_.items() if k != "history"},
+            "smoothing": getattr(est, "smoothing_", None), "fallback": getattr(est, "fallback_", None),
+            "choices": getattr(est, "choices_", None)}
+    return tensors, meta
+
+
+def import_state(est, tensors: dict, meta: dict) -> None:
+    """``DMSClustering._import_state``: the fitted attributes from what :func:`export_state` wrote."""
+    device = tensors["mean"].device
+    est.hidden_ = tuple(meta["hidden"])
+    est._components = tensors.get("components")
+    est.components_ = None if est._components is None else est._components.cpu().numpy()
+    width = est.n_features_in_ if est._components is None else int(est._components.shape[1])
+    est.kernel_ = kernel_spec(est).make(width, est.hidden_).to(device)
+    est.kernel_.load_state_dict({k[len("kernel."):]: v for k, v in tensors.items() if k.startswith("kernel.")})
+    est.kernel_.eval()
+    est.mean_ = tensors["mean"]
+    est.scale_ = float(meta["scale"])
+    est.center_embeddings_ = tensors["center_embeddings"]
+    for name in ("center_cluster", "cluster_centers", "labels", "confidence"):
+        setattr(est, name + "_", tensors[name].cpu().numpy())
+    est.smoothing_, est.fallback_, est.choices_ = meta.get("smoothing"), meta.get("fallback"), \
+        dict(meta.get("choices") or {})
+    est.smoothing_points_ = tensors.get("smoothing_points")
+    est.smoothing_labels_ = (tensors["smoothing_labels"].cpu().numpy() if "smoothing_labels" in tensors
+                              else None)
+    est.smoothing_radius_ = tensors.get("smoothing_radius")
+    est.smoothing_transform_ = tensors.get("smoothing_transform")
+    est.n_clusters_, est.n_iter_ = int(meta["n_clusters"]), int(meta["n_iter"])
+    est.n_seeds_used_, est.converged_fraction_ = int(meta["n_seeds_used"]), float(meta["converged_fraction"])
+    est.side_info_, est.training_ = dict(meta["side_info"]), dict(meta["training"])

@@ -1,0 +1,214 @@
+"""The last stage of DMS: labels that honour the side information, and no stray unconstrained clusters.
+
+Every earlier stage (clustering with anchors, self-training, the tree fallback,
+smoothing) tries to respect the side information, but only some guarantee it: a group
+too small to be an anchor, or a "different" known for some pairs only, can end up in
+the cluster of a group it is known to differ from. :func:`honour` runs after all of
+them and makes the guarantee hold whatever ran before:
+
+1. **absorb** (:func:`absorb_unconstrained`): a cluster that holds no side information
+   and is smaller than random side information at the observed rate would almost surely
+   have reached (``s < log(alpha) / log(1 - f)``, ``f`` the share of points with side
+   information, the reasoning of :mod:`dmshift.novelty`) is not a cluster of its own: its
+   points join the remaining cluster whose center they are most confident in. Sparse
+   pairs otherwise leave the points no pair constrains as many tiny clusters.
+2. **noise**: a side-information point labelled NOISE takes its group's cluster (the
+   one most of its group is in); a group all of whose points are NOISE takes the cluster
+   whose center its points are most confident in.
+3. **join**: clusters that share a group are one cluster.
+4. **split**: a cluster holding groups known to differ is divided among them. Its groups
+   are put into as few sides as possible, no two groups known to differ on one side
+   (greedy, largest group first); each point of the cluster goes to the side of the
+   side-information point it is most confident in under the kernel (so no cluster of the
+   labelled points alone is created), and the sides other than the largest become
+   clusters of their own, with the group's points as centers (so ``predict`` finds them).
+
+It returns what it changed, for ``choices_``; nothing is changed where the labels
+already honour the side information and no small unconstrained cluster exists.
+:func:`thin_side_info_warning` says when the side information is too thin to trust.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from .clustering import Clustering
+from .constants import NOISE
+from .constraints import SideInfo
+from .merge import relabel_by_size
+from .settings import SideInfoSettings
+from .smoothing_stage import Landmarks
+
+__all__ = ["Honoured", "honour", "absorb_unconstrained", "min_reached_size", "thin_side_info_warning"]
+
+
+@dataclass(frozen=True)
+class Honoured:
+    """Result of :func:`honour`: the ``clustering``, the ``landmarks`` relabelled to match it (None if
+    there were none) and a ``record`` of what changed (``absorbed`` clusters, ``noise_assigned``
+    side-information points, ``joined`` and ``split`` clusters, ``relabelled`` points)."""
+
+    clustering: Clustering
+    landmarks: Landmarks | None
+    record: dict
+
+
+def min_reached_size(side: SideInfo, max_chance: float) -> int:
+    """Least size ``s`` a set of points needs for random side information at the observed rate ``f``
+    to reach it with a chance of at least ``1 - max_chance``: ``(1 - f)^s <= max_chance``."""
+    f = float(np.mean(side.group >= 0))
+    if f <= 0.0:
+        return side.n_samples + 1
+    if f >= 1.0:
+        return 1
+    return int(math.ceil(math.log(max_chance) / math.log1p(-f)))
+
+
+def thin_side_info_warning(side: SideInfo, n_features: int) -> str | None:
+    """A warning (or None) when the side information is too thin to learn a kernel from: fewer "same"
+    pairs than the features the kernel reads (each "same" pair constrains one direction at most)."""
+    n_same = side.n_positive_pairs()
+    if n_same >= n_features:
+        return None
+    return (f"The side information holds {n_same} 'same' pair(s) for {n_features} features the kernel reads: too "
+            "few to learn a kernel from, so the clusters follow the features' own structure more than the side "
+            f"information. Give more pairs (at least {n_features} 'same' pairs) or partial labels y (a few points "
+            "of each class).")
+
+
+def _confidence(kernel, Xs: torch.Tensor, rows: np.ndarray, qc: torch.Tensor, budget: int) -> torch.Tensor:
+    """Confidence (len(rows), M) of the points ``rows`` of ``Xs`` in the centers with embeddings ``qc``."""
+    px = kernel.embed_points(Xs[torch.as_tensor(rows, device=Xs.device)])
+    return kernel.pairwise(px, qc, memory_budget=budget).T
+
+
+def absorb_unconstrained(labels: np.ndarray, center_cluster: np.ndarray, side: SideInfo, min_size: int, conf):
+    """``labels`` (n,) with each cluster that holds no side information and has fewer than ``min_size``
+    points given to the remaining cluster its points are most confident in; ``conf(rows, centers)`` gives
+    the confidence (len(rows), len(centers)). Returns the labels and the number of clusters absorbed."""
+    ids, sizes = np.unique(labels[labels != NOISE], return_counts=True)
+    seen = np.unique(labels[(side.group >= 0) & (labels != NOISE)])
+    small = ids[(sizes < min_size) & ~np.isin(ids, seen)]
+    kept = np.setdiff1d(ids, small)
+    centers = np.flatnonzero(np.isin(center_cluster, kept))
+    if not small.size or not centers.size:
+        return labels, 0
+    rows = np.flatnonzero(np.isin(labels, small))
+    best = conf(rows, centers).argmax(1).cpu().numpy()
+    labels = labels.copy()
+    labels[rows] = center_cluster[centers[best]]
+    return labels, int(small.size)
+
+
+def _sides(groups: np.ndarray, sizes: np.ndarray, C: sp.csr_matrix) -> list[list[int]]:
+    """``groups`` put into as few sides as possible (largest first), no two known to differ on one side."""
+    sides: list[list[int]] = []
+    for g in groups[np.argsort(-sizes, kind="stable")]:
+        for s in sides:
+            if C[g, s].nnz == 0:
+                s.append(int(g))
+                break
+        else:
+            sides.append([int(g)])
+    return sides
+
+
+@torch.no_grad()
+def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landmarks: Landmarks | None,
+           memory_budget: int, to_input: Callable[[torch.Tensor], torch.Tensor],
+           settings: SideInfoSettings = SideInfoSettings()) -> Honoured:
+    """Labels of the prepared points ``Xs`` (n, c) that honour ``side`` (see the module docstring)."""
+    labels, cc = found.labels.copy(), found.center_cluster.copy()
+    qc = found.center_embeddings
+    budget = int(memory_budget)
+    qx_all = kernel.embed_centers(Xs)  # (n, h): points as centers, for confidence in a labelled point
+
+    def conf(rows, centers):
+        return _confidence(kernel, Xs, rows, qc[torch.as_tensor(centers, device=qc.device)], budget)
+
+    labels, absorbed = absorb_unconstrained(labels, cc, side, min_reached_size(side, settings.max_chance), conf) \
+        if settings.absorb else (labels, 0)
+    group, members = side.group, side.members()
+    # 2. side-information points labelled NOISE take their group's cluster, or the nearest one
+    noise_assigned, nxt = 0, int(max(labels.max(initial=-1), cc.max(initial=-1))) + 1
+    for g, m in enumerate(members):
+        lost = m[labels[m] == NOISE]
+        if not lost.size:
+            continue
+        held = labels[m][labels[m] != NOISE]
+        if held.size:
+            labels[lost] = np.bincount(held).argmax()
+        elif cc.size and (cc != NOISE).any():
+            centers = np.flatnonzero(cc != NOISE)
+            labels[lost] = cc[centers[conf(lost, centers).sum(0).argmax().item()]]
+        else:
+            labels[lost], nxt = nxt, nxt + 1
+        noise_assigned += int(lost.size)
+    # 3. clusters that share a group are one
+    on = np.flatnonzero(group >= 0)
+    k, G = int(max(labels.max(initial=-1), cc.max(initial=-1))) + 1, side.n_groups
+    A = sp.csr_matrix((np.ones(on.size), (labels[on], k + group[on])), shape=(k + G, k + G))
+    _, comp = sp.csgraph.connected_components(A, directed=False)
+    joined = int(np.unique(labels[on]).size - np.unique(comp[labels[on]]).size)
+    labels = np.where(labels == NOISE, NOISE, comp[np.maximum(labels, 0)])
+    cc = np.where(cc == NOISE, NOISE, comp[np.maximum(cc, 0)])
+    # 4. a cluster holding groups known to differ is divided among them
+    C, split = sp.csr_matrix(side.cannot, dtype=bool), 0
+    nxt = int(comp.max()) + 1
+    new_qc, new_cc = [], []
+    for p in np.unique(labels[on]):
+        gs = np.unique(group[on][labels[on] == p])
+        if gs.size < 2 or C[gs][:, gs].nnz == 0:
+            continue
+        sides = _sides(gs, np.array([members[g].size for g in gs]), C)
+        side_of = {g: i for i, s in enumerate(sides) for g in s}
+        pts = np.flatnonzero(labels == p)
+        sided = pts[group[pts] >= 0]
+        K = _confidence(kernel, Xs, pts, qx_all[torch.as_tensor(sided, device=Xs.device)], budget)  # (|pts|, |sided|)
+        to = np.array([side_of[g] for g in group[sided]])[K.argmax(1).cpu().numpy()]
+        own = group[pts] >= 0
+        to[own] = [side_of[g] for g in group[pts][own]]
+        ids = np.full(len(sides), p)
+        ids[np.arange(len(sides)) != np.bincount(to, minlength=len(sides)).argmax()] = \
+            np.arange(nxt, nxt + len(sides) - 1)
+        nxt += len(sides) - 1
+        labels[pts] = ids[to]
+        for i, s in enumerate(sides):  # the groups' points stand as centers of their side
+            rows = np.concatenate([members[g] for g in s])
+            new_qc.append(qx_all[torch.as_tensor(rows, device=Xs.device)])
+            new_cc.append(np.full(rows.size, ids[i]))
+        split += 1
+    if new_qc:
+        qc = torch.cat([qc, *new_qc])
+        cc = np.concatenate([cc, *new_cc])
+    changed = labels != found.labels
+    if not changed.any():
+        return Honoured(found, landmarks, {"absorbed": 0, "noise_assigned": 0, "joined": 0, "split": 0,
+                                           "relabelled": 0})
+    before = labels
+    labels, cc = relabel_by_size(labels, cc)
+    keep = cc != NOISE
+    n_clusters = int(labels.max(initial=-1)) + 1
+    centers = np.zeros((n_clusters, found.cluster_centers.shape[1]), dtype=found.cluster_centers.dtype)
+    old_sizes = np.bincount(found.labels[found.labels != NOISE], minlength=found.n_clusters)
+    for c in range(n_clusters):  # an unchanged cluster keeps its center; a changed one: the mean of its points
+        rows = np.flatnonzero(labels == c)
+        was = np.unique(found.labels[rows])
+        if was.size == 1 and was[0] != NOISE and old_sizes[was[0]] == rows.size and (before[rows] == found.labels[rows]).all():
+            centers[c] = found.cluster_centers[was[0]]
+            continue
+        rows_t = torch.as_tensor(rows, device=Xs.device)
+        centers[c] = to_input(Xs[rows_t].mean(0, keepdim=True))[0].cpu().numpy()
+    done = replace(found, labels=labels, center_embeddings=qc[torch.as_tensor(np.flatnonzero(keep), device=qc.device)],
+                   center_cluster=cc[keep], cluster_centers=centers, n_clusters=n_clusters)
+    if landmarks is not None and landmarks.index is not None:  # predict's vote follows the new labels
+        landmarks = replace(landmarks, labels=labels[landmarks.index])
+    return Honoured(done, landmarks, {"absorbed": absorbed, "noise_assigned": noise_assigned, "joined": joined,
+                                      "split": split, "relabelled": int(changed.sum())})
