@@ -6,15 +6,15 @@ too small to be an anchor, or a "different" known for some pairs only, can end u
 the cluster of a group it is known to differ from. :func:`honour` runs after all of
 them and makes the guarantee hold whatever ran before:
 
-1. **absorb** (:func:`absorb_unconstrained`): a cluster that holds no side information
+1. **noise**: a side-information point labelled NOISE takes its group's cluster (the
+   one most of its group is in); a group all of whose points are NOISE takes the cluster
+   whose center its points are most confident in.
+2. **absorb** (:func:`absorb_unconstrained`): a cluster that holds no side information
    and is smaller than random side information at the observed rate would almost surely
    have reached (``s < log(alpha) / log(1 - f)``, ``f`` the share of points with side
    information, the reasoning of :mod:`dmshift.novelty`) is not a cluster of its own: its
    points join the remaining cluster whose center they are most confident in. Sparse
    pairs otherwise leave the points no pair constrains as many tiny clusters.
-2. **noise**: a side-information point labelled NOISE takes its group's cluster (the
-   one most of its group is in); a group all of whose points are NOISE takes the cluster
-   whose center its points are most confident in.
 3. **join**: clusters that share a group are one cluster.
 4. **split**: a cluster holding groups known to differ is divided among them. Its groups
    are put into as few sides as possible, no two groups known to differ on one side
@@ -31,7 +31,6 @@ already honour the side information and no small unconstrained cluster exists.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -133,10 +132,8 @@ def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landm
     def conf(rows, centers):
         return _confidence(kernel, Xs, rows, qc[torch.as_tensor(centers, device=qc.device)], budget)
 
-    labels, absorbed = absorb_unconstrained(labels, cc, side, min_reached_size(side, settings.max_chance), conf) \
-        if settings.absorb else (labels, 0)
     group, members = side.group, side.members()
-    # 2. side-information points labelled NOISE take their group's cluster, or the nearest one
+    # 1. side-information points labelled NOISE take their group's cluster, or the nearest one
     noise_assigned, nxt = 0, int(max(labels.max(initial=-1), cc.max(initial=-1))) + 1
     for g, m in enumerate(members):
         lost = m[labels[m] == NOISE]
@@ -151,7 +148,10 @@ def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landm
         else:
             labels[lost], nxt = nxt, nxt + 1
         noise_assigned += int(lost.size)
-    # 3. clusters that share a group are one
+    # 3. small clusters no side information holds join the one their points are most confident in
+    labels, absorbed = absorb_unconstrained(labels, cc, side, min_reached_size(side, settings.max_chance), conf) \
+        if settings.absorb else (labels, 0)
+    # 4. clusters that share a group are one
     on = np.flatnonzero(group >= 0)
     k, G = int(max(labels.max(initial=-1), cc.max(initial=-1))) + 1, side.n_groups
     A = sp.csr_matrix((np.ones(on.size), (labels[on], k + group[on])), shape=(k + G, k + G))
@@ -159,7 +159,7 @@ def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landm
     joined = int(np.unique(labels[on]).size - np.unique(comp[labels[on]]).size)
     labels = np.where(labels == NOISE, NOISE, comp[np.maximum(labels, 0)])
     cc = np.where(cc == NOISE, NOISE, comp[np.maximum(cc, 0)])
-    # 4. a cluster holding groups known to differ is divided among them
+    # 5. a cluster holding groups known to differ is divided among them
     C, split = sp.csr_matrix(side.cannot, dtype=bool), 0
     nxt = int(comp.max()) + 1
     new_qc, new_cc = [], []

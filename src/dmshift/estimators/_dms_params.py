@@ -22,6 +22,9 @@ from ..instance_training import KernelSpec, TrainingParams
 from ..merge import SIMILARITIES
 from ..settings import DMSSettings
 
+#: The largest float32: a tuning number the kernel's training holds in float32 must not overflow it.
+_F32_MAX = float(np.finfo(np.float32).max)
+
 __all__ = ["check_params", "settings_of", "kernel_spec", "training_params", "cluster_params", "export_state",
            "import_state"]
 
@@ -52,12 +55,12 @@ def check_params(est) -> None:
         raise ValueError(f"The 'instance_size' parameter must hold ints. Got {est.instance_size!r} instead.")
     check_range_pair("labelled_ratio", est.labelled_ratio, low=1e-6, high=1e6)
     check_range_pair("positive_ratio", est.positive_ratio, low=0.0, high=1.0)
-    check_fraction("lr", est.lr, low=0.0, high=math.inf)
-    check_fraction("weight_decay", est.weight_decay, low=0.0, high=math.inf, low_open=False)
-    check_fraction("prior_decay", est.prior_decay, low=0.0, high=math.inf, low_open=False)
+    check_fraction("lr", est.lr, low=0.0, high=_F32_MAX)  # the optimiser holds it in float32
+    check_fraction("weight_decay", est.weight_decay, low=0.0, high=_F32_MAX, low_open=False)
+    check_fraction("prior_decay", est.prior_decay, low=0.0, high=_F32_MAX, low_open=False)
     check_param("schedule", est.schedule, ("constant", "cosine"))
     check_param("loss_balance", est.loss_balance, ("none", "balanced"))
-    check_fraction("input_noise", est.input_noise, low=0.0, high=math.inf, low_open=False)
+    check_fraction("input_noise", est.input_noise, low=0.0, high=_F32_MAX, low_open=False)
     check_fraction("validation_fraction", est.validation_fraction, low=0.0, high=1.0, low_open=False)
     check_positive_int("patience", est.patience, allow_none=True)
     check_positive_int("eval_every", est.eval_every)
@@ -80,7 +83,8 @@ def check_params(est) -> None:
     check_positive_int("n_neighbors", est.n_neighbors)
     if est.fallback is not None:
         check_param("fallback", est.fallback, ("tree",))
-    for name in ("find_unseen", "smooth_noise"):
+    check_positive_int("checkpoint_every", est.checkpoint_every)
+    for name in ("find_unseen", "smooth_noise", "verbose"):
         if not isinstance(getattr(est, name), (bool, np.bool_)):
             raise ValueError(f"The {name!r} parameter must be a bool. Got {getattr(est, name)!r} instead.")
     nc = est.n_components
