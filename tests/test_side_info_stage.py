@@ -81,7 +81,7 @@ def test_labels_that_already_honour_the_side_information_are_unchanged():
     assert out.clustering is found and out.record["relabelled"] == 0
 
 
-def test_small_clusters_without_side_information_join_the_most_confident_cluster():
+def test_small_clusters_join_the_most_confident_cluster_they_may_join():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 2)).astype(np.float32)
     labels = np.r_[np.zeros(28), np.ones(28), [2, 2, 3, 3]].astype(np.int64)  # two 2-point clusters, no side info
@@ -92,6 +92,11 @@ def test_small_clusters_without_side_information_join_the_most_confident_cluster
     assert out.record["absorbed"] == 2 and out.clustering.n_clusters == 2
     kept = _honour(labels, X, side, settings=SideInfoSettings(absorb=False))
     assert kept.clustering.n_clusters == 4
+    # a small cluster holding a group known to differ from both large clusters' groups stays
+    y = np.full(60, -1)
+    y[[0, 1, 30, 31, 56, 57]] = [0, 0, 1, 1, 2, 2]
+    out = _honour(labels, X, SideInfo.build(60, y=y))
+    assert out.record["absorbed"] == 1 and out.clustering.n_clusters == 3
 
 
 def test_thin_side_information_is_named():

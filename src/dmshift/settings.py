@@ -110,13 +110,15 @@ class NoveltySettings:
 
 @dataclass(frozen=True)
 class SideInfoSettings:
-    """The last stage of DMS (:mod:`dmshift.side_info_stage`): with ``absorb``, a cluster that holds no
-    side information and is smaller than the size random side information at the observed rate
-    would reach with a chance of at least ``1 - max_chance`` joins the cluster its points are most
-    confident in."""
+    """The last stage of DMS (:mod:`dmshift.side_info_stage`): with ``absorb``, a cluster smaller than
+    the size random side information at the observed rate would reach with a chance of at least
+    ``1 - max_chance`` joins the large cluster its points are most confident in, unless the side
+    information says they differ. ``predict`` gives a point within ``recall_distance`` (in the standardised input
+    the kernel reads) of a side-information point of the fit that point's label."""
 
     max_chance: float = 0.05
     absorb: bool = True
+    recall_distance: float = 1e-4
 
 
 _PARTS = {"projection": ProjectionSettings, "anchors": AnchorSettings, "threshold": ThresholdSettings,

@@ -9,12 +9,14 @@ them and makes the guarantee hold whatever ran before:
 1. **noise**: a side-information point labelled NOISE takes its group's cluster (the
    one most of its group is in); a group all of whose points are NOISE takes the cluster
    whose center its points are most confident in.
-2. **absorb** (:func:`absorb_unconstrained`): a cluster that holds no side information
-   and is smaller than random side information at the observed rate would almost surely
-   have reached (``s < log(alpha) / log(1 - f)``, ``f`` the share of points with side
-   information, the reasoning of :mod:`dmshift.novelty`) is not a cluster of its own: its
-   points join the remaining cluster whose center they are most confident in. Sparse
-   pairs otherwise leave the points no pair constrains as many tiny clusters.
+2. **absorb** (:func:`absorb_small`): a cluster smaller than what random side information
+   at the observed rate would almost surely have reached (``s < log(alpha) / log(1 - f)``,
+   ``f`` the share of points with side information, the reasoning of
+   :mod:`dmshift.novelty`) is no evidence of a group of its own: smallest first, it joins,
+   whole, the cluster whose centers its points are most confident in, among those holding
+   no group known to differ from its own groups (none: it stays; so a small labelled class
+   that every other cluster differs from keeps its cluster). Sparse pairs otherwise leave the points no
+   pair constrains, and the fragments around single pair members, as many tiny clusters.
 3. **join**: clusters that share a group are one cluster.
 4. **split**: a cluster holding groups known to differ is divided among them. Its groups
    are put into as few sides as possible, no two groups known to differ on one side
@@ -43,20 +45,24 @@ from .constants import NOISE
 from .constraints import SideInfo
 from .merge import relabel_by_size
 from .settings import SideInfoSettings
+from .smoothing import knn
 from .smoothing_stage import Landmarks
 
-__all__ = ["Honoured", "honour", "absorb_unconstrained", "min_reached_size", "thin_side_info_warning"]
+__all__ = ["Honoured", "honour", "absorb_small", "min_reached_size", "thin_side_info_warning", "recall"]
 
 
 @dataclass(frozen=True)
 class Honoured:
     """Result of :func:`honour`: the ``clustering``, the ``landmarks`` relabelled to match it (None if
-    there were none) and a ``record`` of what changed (``absorbed`` clusters, ``noise_assigned``
-    side-information points, ``joined`` and ``split`` clusters, ``relabelled`` points)."""
+    there were none), a ``record`` of what changed (``absorbed`` clusters, ``noise_assigned``
+    side-information points, ``joined`` and ``split`` clusters, ``relabelled`` points), and the
+    side-information points (m, c) with their labels (m,), for :func:`recall`."""
 
     clustering: Clustering
     landmarks: Landmarks | None
     record: dict
+    side_points: np.ndarray | None = None
+    side_labels: np.ndarray | None = None
 
 
 def min_reached_size(side: SideInfo, max_chance: float) -> int:
@@ -88,22 +94,38 @@ def _confidence(kernel, Xs: torch.Tensor, rows: np.ndarray, qc: torch.Tensor, bu
     return kernel.pairwise(px, qc, memory_budget=budget).T
 
 
-def absorb_unconstrained(labels: np.ndarray, center_cluster: np.ndarray, side: SideInfo, min_size: int, conf):
-    """``labels`` (n,) with each cluster that holds no side information and has fewer than ``min_size``
-    points given to the remaining cluster its points are most confident in; ``conf(rows, centers)`` gives
-    the confidence (len(rows), len(centers)). Returns the labels and the number of clusters absorbed."""
-    ids, sizes = np.unique(labels[labels != NOISE], return_counts=True)
-    seen = np.unique(labels[(side.group >= 0) & (labels != NOISE)])
-    small = ids[(sizes < min_size) & ~np.isin(ids, seen)]
-    kept = np.setdiff1d(ids, small)
-    centers = np.flatnonzero(np.isin(center_cluster, kept))
-    if not small.size or not centers.size:
-        return labels, 0
-    rows = np.flatnonzero(np.isin(labels, small))
-    best = conf(rows, centers).argmax(1).cpu().numpy()
-    labels = labels.copy()
-    labels[rows] = center_cluster[centers[best]]
-    return labels, int(small.size)
+def absorb_small(labels: np.ndarray, center_cluster: np.ndarray, side: SideInfo, min_size: int, conf):
+    """Clusters of fewer than ``min_size`` points joined, smallest first and whole, to the cluster whose
+    centers their points are most confident in, among those holding no group known to differ from one
+    of theirs (none such: it stays). ``conf(rows, centers)`` gives the confidence (len(rows),
+    len(centers)) of points in centers. Returns the labels (n,), the cluster of each center (M,) and the
+    number of clusters joined."""
+    labels, cc = labels.copy(), center_cluster.copy()
+    on = np.flatnonzero((side.group >= 0) & (labels != NOISE))
+    k = int(max(labels.max(initial=-1), cc.max(initial=-1))) + 1
+    H = sp.csr_matrix((np.ones(on.size), (labels[on], side.group[on])), shape=(k, side.n_groups))  # cluster-group
+    clash = (H @ sp.csr_matrix(side.cannot, dtype=float) @ H.T).toarray() > 0  # (k, k) clusters known to differ
+    stays, joined = set(), 0
+    while True:
+        ids, sizes = np.unique(labels[labels != NOISE], return_counts=True)
+        small = [(s, c) for s, c in zip(sizes, ids) if s < min_size and c not in stays]
+        if not small:
+            break
+        c = min(small)[1]
+        centers = np.flatnonzero((cc != c) & np.isin(cc, ids))
+        if not centers.size:
+            break
+        rows = np.flatnonzero(labels == c)
+        K = conf(rows, centers).sum(0).cpu().numpy()  # (len(centers),) the cluster's confidence in each center
+        K[clash[c, cc[centers]]] = -np.inf
+        if not np.isfinite(K.max()):
+            stays.add(c)
+            continue
+        t = cc[centers[K.argmax()]]
+        labels[rows], cc[cc == c], joined = t, t, joined + 1
+        clash[t] |= clash[c]
+        clash[:, t] |= clash[:, c]
+    return labels, cc, joined
 
 
 def _sides(groups: np.ndarray, sizes: np.ndarray, C: sp.csr_matrix) -> list[list[int]]:
@@ -149,8 +171,8 @@ def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landm
             labels[lost], nxt = nxt, nxt + 1
         noise_assigned += int(lost.size)
     # 3. small clusters no side information holds join the one their points are most confident in
-    labels, absorbed = absorb_unconstrained(labels, cc, side, min_reached_size(side, settings.max_chance), conf) \
-        if settings.absorb else (labels, 0)
+    labels, cc, absorbed = absorb_small(labels, cc, side, min_reached_size(side, settings.max_chance), conf) \
+        if settings.absorb else (labels, cc, 0)
     # 4. clusters that share a group are one
     on = np.flatnonzero(group >= 0)
     k, G = int(max(labels.max(initial=-1), cc.max(initial=-1))) + 1, side.n_groups
@@ -189,9 +211,10 @@ def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landm
         qc = torch.cat([qc, *new_qc])
         cc = np.concatenate([cc, *new_cc])
     changed = labels != found.labels
+    on_t = torch.as_tensor(on, device=Xs.device)
     if not changed.any():
         return Honoured(found, landmarks, {"absorbed": 0, "noise_assigned": 0, "joined": 0, "split": 0,
-                                           "relabelled": 0})
+                                           "relabelled": 0}, Xs[on_t].cpu().numpy(), found.labels[on])
     before = labels
     labels, cc = relabel_by_size(labels, cc)
     keep = cc != NOISE
@@ -211,4 +234,17 @@ def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landm
     if landmarks is not None and landmarks.index is not None:  # predict's vote follows the new labels
         landmarks = replace(landmarks, labels=labels[landmarks.index])
     return Honoured(done, landmarks, {"absorbed": absorbed, "noise_assigned": noise_assigned, "joined": joined,
-                                      "split": split, "relabelled": int(changed.sum())})
+                                      "split": split, "relabelled": int(changed.sum())}, Xs[on_t].cpu().numpy(),
+                    labels[on])
+
+
+def recall(points: np.ndarray | None, point_labels: np.ndarray | None, Xs: torch.Tensor, labels: np.ndarray,
+           distance: float, memory_budget: int) -> np.ndarray:
+    """``labels`` (n,) of the prepared points ``Xs`` (n, c), where a point lies within ``distance`` of a
+    side-information point of the fit (``points`` (m, c)), replaced by that point's label: what
+    ``predict`` gives the training points agrees with the side information, whatever the vote says."""
+    if points is None or not len(points):
+        return labels
+    idx, dist = knn(Xs, torch.as_tensor(points, device=Xs.device, dtype=Xs.dtype), 1, int(memory_budget))
+    hit = (dist[:, 0] <= distance).cpu().numpy()
+    return np.where(hit, np.asarray(point_labels)[idx[:, 0].cpu().numpy()], labels)

@@ -167,6 +167,9 @@ def export_state(est) -> tuple[dict, dict]:
         for name in ("points", "labels", "radius", "transform"):
             if getattr(est, f"smoothing_{name}_", None) is not None:
                 tensors[f"smoothing_{name}"] = torch.as_tensor(getattr(est, f"smoothing_{name}_"))
+    if getattr(est, "side_points_", None) is not None:  # predict's labels of the side-information points
+        tensors["side_points"], tensors["side_labels"] = (torch.as_tensor(est.side_points_),
+                                                          torch.as_tensor(est.side_labels_))
     meta = {"scale": est.scale_, "hidden": list(est.hidden_), "n_clusters": est.n_clusters_,
             "n_iter": est.n_iter_, "n_seeds_used": est.n_seeds_used_,
             "converged_fraction": est.converged_fraction_, "side_info": est.side_info_,
@@ -194,6 +197,8 @@ def import_state(est, tensors: dict, meta: dict) -> None:
     est.smoothing_, est.fallback_, est.choices_ = meta.get("smoothing"), meta.get("fallback"), \
         dict(meta.get("choices") or {})
     est.smoothing_points_ = tensors.get("smoothing_points")
+    est.side_points_, est.side_labels_ = ((tensors["side_points"].cpu().numpy(), tensors["side_labels"].cpu().numpy())
+                                          if "side_points" in tensors else (None, None))
     est.smoothing_labels_ = (tensors["smoothing_labels"].cpu().numpy() if "smoothing_labels" in tensors
                               else None)
     est.smoothing_radius_ = tensors.get("smoothing_radius")

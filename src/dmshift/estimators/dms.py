@@ -33,7 +33,7 @@ from ..merge import assign
 from ..preprocessing import prepare, to_input_space, transform
 from ..self_training import self_train
 from ..settings import DMSSettings
-from ..side_info_stage import honour, thin_side_info_warning
+from ..side_info_stage import honour, recall, thin_side_info_warning
 from ..smoothing_stage import NOT_SMOOTHED, Landmarks, SmoothingOutcome, landmark_vote, smooth_clustering
 from ._base import BaseClustering, standardization
 from ._dms_params import (check_params, check_saved_state, cluster_params, export_state, import_state,
@@ -312,6 +312,8 @@ class DMSClustering(BaseClustering):
         self.smoothing_ = dict(NOT_SMOOTHED) if sm is None else sm.record
         self.fallback_ = dict(NOT_TAKEN) if fb is None else fb.record
         lm = honoured.landmarks if honoured is not None else None
+        self.side_points_, self.side_labels_ = (None, None) if honoured is None else \
+            (honoured.side_points, honoured.side_labels)  # what predict gives the side-information points
         for name in ("points", "labels", "radius", "transform"):  # what predict's vote reads
             setattr(self, f"smoothing_{name}_", None if lm is None else getattr(lm, name))
         self.choices_ = dict(choices or {})
@@ -410,7 +412,9 @@ class DMSClustering(BaseClustering):
         px = self.kernel_.embed_points(Xs)
         a = assign(self.kernel_, px, self.center_embeddings_, self.center_cluster_, self.noise_threshold,
                    int(self.memory_budget))
-        return self._vote(Xs, a.labels), a.confidence
+        labels = recall(getattr(self, "side_points_", None), getattr(self, "side_labels_", None), Xs,
+                        self._vote(Xs, a.labels), settings_of(self).side_info.recall_distance, int(self.memory_budget))
+        return labels, a.confidence
 
     def _vote(self, Xs: torch.Tensor, labels: np.ndarray) -> np.ndarray:
         """``labels`` (n,) of the prepared points ``Xs`` (n, c) replaced by the vote of the fit's landmarks, if any."""
