@@ -119,8 +119,8 @@ def test_components_are_numpy_and_old_models_still_predict():
                                   "n_seeds", "threshold", "instance_size", "n_components"])
 @pytest.mark.parametrize("value", [-1, "x", 1e300, [1, 2]])
 def test_wrong_parameter_types_are_value_errors_naming_them(name, value):
-    if (name, value) in {("hidden", [1, 2]), ("instance_size", 1e300)}:
-        pytest.skip("a valid value of this parameter")
+    if name == "hidden" and value == [1, 2]:
+        pytest.skip("two hidden widths for the default three layers: a valid value")
     X = np.random.default_rng(0).normal(size=(20, 2)).astype(np.float32)
     y = np.r_[np.zeros(5), np.ones(5), -np.ones(10)].astype(int)
     with pytest.raises(ValueError, match=f"'{name}'"):
