@@ -111,8 +111,8 @@ class NoveltySettings:
 @dataclass(frozen=True)
 class SideInfoSettings:
     """The last stage of DMS (:mod:`dmshift.side_info_stage`): with ``absorb``, a cluster smaller than
-    the size random side information at the observed rate would reach with a chance of at least
-    ``1 - max_chance`` joins the large cluster its points are most confident in, unless the side
+    the size at which random side information at the observed rate would reach every cluster that
+    large with a chance of at least ``1 - max_chance`` joins the large cluster its points are most confident in, unless the side
     information says they differ. ``predict`` gives a point within ``recall_distance`` (in the standardised input
     the kernel reads) of a side-information point of the fit that point's label."""
 

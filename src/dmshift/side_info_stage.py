@@ -10,9 +10,9 @@ them and makes the guarantee hold whatever ran before:
    one most of its group is in); a group all of whose points are NOISE takes the cluster
    whose center its points are most confident in.
 2. **absorb** (:func:`absorb_small`): a cluster smaller than what random side information
-   at the observed rate would almost surely have reached (``s < log(alpha) / log(1 - f)``,
-   ``f`` the share of points with side information, the reasoning of
-   :mod:`dmshift.novelty`) is no evidence of a group of its own: smallest first, it joins,
+   at the observed rate would almost surely have reached, every such cluster at once
+   (``(n / s) (1 - f)^s > alpha``, ``f`` the share of points with side information, the
+   union bound of :mod:`dmshift.novelty`) is no evidence of a group of its own: smallest first, it joins,
    whole, the cluster whose centers its points are most confident in, among those holding
    no group known to differ from its own groups (none: it stays; so a small labelled class
    that every other cluster differs from keeps its cluster). Sparse pairs otherwise leave the points no
@@ -44,6 +44,7 @@ from .clustering import Clustering
 from .constants import NOISE
 from .constraints import SideInfo
 from .merge import relabel_by_size
+from .novelty import min_part_size
 from .settings import SideInfoSettings
 from .smoothing import knn
 from .smoothing_stage import Landmarks
@@ -66,14 +67,12 @@ class Honoured:
 
 
 def min_reached_size(side: SideInfo, max_chance: float) -> int:
-    """Least size ``s`` a set of points needs for random side information at the observed rate ``f``
-    to reach it with a chance of at least ``1 - max_chance``: ``(1 - f)^s <= max_chance``."""
+    """Least size ``s`` a cluster needs for random side information at the observed rate ``f`` to reach
+    every one of the ``n / s`` clusters of that size with a chance of at least ``1 - max_chance``:
+    ``(n / s) (1 - f)^s <= max_chance``, the union bound of :func:`dmshift.novelty.min_part_size`."""
     f = float(np.mean(side.group >= 0))
-    if f <= 0.0:
-        return side.n_samples + 1
-    if f >= 1.0:
-        return 1
-    return int(math.ceil(math.log(max_chance) / math.log1p(-f)))
+    s = min_part_size(side.n_samples, f, max_chance)
+    return side.n_samples + 1 if not np.isfinite(s) else int(math.ceil(s))
 
 
 def thin_side_info_warning(side: SideInfo, n_features: int) -> str | None:
@@ -141,6 +140,16 @@ def _sides(groups: np.ndarray, sizes: np.ndarray, C: sp.csr_matrix) -> list[list
     return sides
 
 
+def _moved(old: np.ndarray, new: np.ndarray) -> int:
+    """How many points (of n) changed cluster from ``old`` to ``new``, whatever the numbering: those not where
+    most of their old cluster went, or not from where most of their new cluster came (NOISE counts as a cluster)."""
+    a = np.unique(old, return_inverse=True)[1].ravel()
+    b = np.unique(new, return_inverse=True)[1].ravel()
+    counts = sp.csr_matrix((np.ones(a.size), (a, b))).toarray()  # (old clusters, new clusters)
+    follows = (counts.argmax(1)[a] == b) & (counts.argmax(0)[b] == a)
+    return int((~follows).sum())
+
+
 @torch.no_grad()
 def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landmarks: Landmarks | None,
            memory_budget: int, to_input: Callable[[torch.Tensor], torch.Tensor],
@@ -170,10 +179,10 @@ def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landm
         else:
             labels[lost], nxt = nxt, nxt + 1
         noise_assigned += int(lost.size)
-    # 3. small clusters no side information holds join the one their points are most confident in
+    # 2. small clusters join the one their points are most confident in, unless known to differ
     labels, cc, absorbed = absorb_small(labels, cc, side, min_reached_size(side, settings.max_chance), conf) \
         if settings.absorb else (labels, cc, 0)
-    # 4. clusters that share a group are one
+    # 3. clusters that share a group are one
     on = np.flatnonzero(group >= 0)
     k, G = int(max(labels.max(initial=-1), cc.max(initial=-1))) + 1, side.n_groups
     A = sp.csr_matrix((np.ones(on.size), (labels[on], k + group[on])), shape=(k + G, k + G))
@@ -181,7 +190,7 @@ def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landm
     joined = int(np.unique(labels[on]).size - np.unique(comp[labels[on]]).size)
     labels = np.where(labels == NOISE, NOISE, comp[np.maximum(labels, 0)])
     cc = np.where(cc == NOISE, NOISE, comp[np.maximum(cc, 0)])
-    # 5. a cluster holding groups known to differ is divided among them
+    # 4. a cluster holding groups known to differ is divided among them
     C, split = sp.csr_matrix(side.cannot, dtype=bool), 0
     nxt = int(comp.max()) + 1
     new_qc, new_cc = [], []
@@ -210,12 +219,11 @@ def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landm
     if new_qc:
         qc = torch.cat([qc, *new_qc])
         cc = np.concatenate([cc, *new_cc])
-    changed = labels != found.labels
+    moved = _moved(found.labels, labels)
     on_t = torch.as_tensor(on, device=Xs.device)
-    if not changed.any():
+    if not moved:
         return Honoured(found, landmarks, {"absorbed": 0, "noise_assigned": 0, "joined": 0, "split": 0,
                                            "relabelled": 0}, Xs[on_t].cpu().numpy(), found.labels[on])
-    before = labels
     labels, cc = relabel_by_size(labels, cc)
     keep = cc != NOISE
     n_clusters = int(labels.max(initial=-1)) + 1
@@ -224,7 +232,7 @@ def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landm
     for c in range(n_clusters):  # an unchanged cluster keeps its center; a changed one: the mean of its points
         rows = np.flatnonzero(labels == c)
         was = np.unique(found.labels[rows])
-        if was.size == 1 and was[0] != NOISE and old_sizes[was[0]] == rows.size and (before[rows] == found.labels[rows]).all():
+        if was.size == 1 and was[0] != NOISE and old_sizes[was[0]] == rows.size:
             centers[c] = found.cluster_centers[was[0]]
             continue
         rows_t = torch.as_tensor(rows, device=Xs.device)
@@ -234,7 +242,7 @@ def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landm
     if landmarks is not None and landmarks.index is not None:  # predict's vote follows the new labels
         landmarks = replace(landmarks, labels=labels[landmarks.index])
     return Honoured(done, landmarks, {"absorbed": absorbed, "noise_assigned": noise_assigned, "joined": joined,
-                                      "split": split, "relabelled": int(changed.sum())}, Xs[on_t].cpu().numpy(),
+                                      "split": split, "relabelled": moved}, Xs[on_t].cpu().numpy(),
                     labels[on])
 
 
