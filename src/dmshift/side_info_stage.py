@@ -25,7 +25,9 @@ them and makes the guarantee hold whatever ran before:
    labelled points alone is created), and the sides other than the largest become
    clusters of their own, with the group's points as centers (so ``predict`` finds them).
 
-It returns what it changed, for ``choices_``; nothing is changed where the labels
+A cluster without a center (the tree fallback's and smoothing's can have none) first gets
+some of its points as centers, so that it can be joined and ``predict`` finds it. It
+returns what it changed, for ``choices_``; nothing is changed where the labels
 already honour the side information and no small unconstrained cluster exists.
 :func:`thin_side_info_warning` says when the side information is too thin to trust.
 """
@@ -153,8 +155,16 @@ def _moved(old: np.ndarray, new: np.ndarray) -> int:
 @torch.no_grad()
 def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landmarks: Landmarks | None,
            memory_budget: int, to_input: Callable[[torch.Tensor], torch.Tensor],
-           settings: SideInfoSettings = SideInfoSettings()) -> Honoured:
-    """Labels of the prepared points ``Xs`` (n, c) that honour ``side`` (see the module docstring)."""
+           settings: SideInfoSettings = SideInfoSettings(), tree_taken: bool = False) -> Honoured:
+    """Labels of the prepared points ``Xs`` (n, c) that honour ``side`` (see the module docstring).
+
+    ``tree_taken``: ``found`` is the tree fallback's clustering. With label-like side information
+    (every two groups known to differ) its cut is where the labels put it, its small parts are
+    groups the labels leave bare, and they are not absorbed; with pairs, many cuts agree with the
+    few pairs equally well and the small parts are absorbed as the kernel's are.
+    """
+    G = side.n_groups
+    absorb = settings.absorb and not (tree_taken and side.cannot.count_nonzero() == G * (G - 1))
     labels, cc = found.labels.copy(), found.center_cluster.copy()
     qc = found.center_embeddings
     budget = int(memory_budget)
@@ -164,6 +174,14 @@ def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landm
         return _confidence(kernel, Xs, rows, qc[torch.as_tensor(centers, device=qc.device)], budget)
 
     group, members = side.group, side.members()
+    # clusters without a center (the tree fallback's, or smoothing's) get some of their points as centers
+    ids = np.unique(labels[labels != NOISE])
+    bare = np.setdiff1d(ids, cc)
+    if bare.size:
+        rows = [r[np.unique(np.linspace(0, r.size - 1, settings.max_new_centers).astype(np.int64))]
+                for r in (np.flatnonzero(labels == c) for c in bare)]
+        qc = torch.cat([qc, qx_all[torch.as_tensor(np.concatenate(rows), device=Xs.device)]])
+        cc = np.concatenate([cc, *[np.full(r.size, c) for r, c in zip(rows, bare)]])
     # 1. side-information points labelled NOISE take their group's cluster, or the nearest one
     noise_assigned, nxt = 0, int(max(labels.max(initial=-1), cc.max(initial=-1))) + 1
     for g, m in enumerate(members):
@@ -181,7 +199,7 @@ def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landm
         noise_assigned += int(lost.size)
     # 2. small clusters join the one their points are most confident in, unless known to differ
     labels, cc, absorbed = absorb_small(labels, cc, side, min_reached_size(side, settings.max_chance), conf) \
-        if settings.absorb else (labels, cc, 0)
+        if absorb else (labels, cc, 0)
     # 3. clusters that share a group are one
     on = np.flatnonzero(group >= 0)
     k, G = int(max(labels.max(initial=-1), cc.max(initial=-1))) + 1, side.n_groups

@@ -89,7 +89,8 @@ class DMSClustering(BaseClustering):
         Seeds (or their cap), and inference shift iterations per seed.
     inference_side_info : bool, default=True
         Side-information points (``settings.anchors``) also seed mean shift and stay fixed
-        centers, and merging never joins groups known to differ. False: the paper's inference.
+        centers, merging never joins groups known to differ, and the last stage makes the labels
+        honour the side information (:mod:`dmshift.side_info_stage`). False: the paper's inference.
     similarity : {"cosine", "bistochastic", "bistochastic-cosine", "jaccard"}, default="cosine"
         How centers are compared before merging (:mod:`dmshift.merge`).
     threshold : "auto" or float, default="auto"
@@ -277,14 +278,17 @@ class DMSClustering(BaseClustering):
         choices = {"self_training": {"rounds": len(rounds.record["rounds"]), "stopped": rounds.stopped},
                    "merge_threshold": merge_threshold(self.threshold, anchors, cfg.threshold),
                    "projection": None if data.components is None else int(data.components.shape[1])}
-        self._set_clustering(None, self._honour(sm, fb, kernel, data.X_std, side, cfg, to_input), fb, sm, choices)
+        self._set_clustering(sm.clustering, self._honour(sm, fb, kernel, data.X_std, side, cfg, to_input), fb, sm,
+                             choices)
         return self
 
     def _honour(self, sm, fb, kernel, Xs, side: SideInfo, cfg: DMSSettings, to_input):
         """The last stage: labels that honour the side information (:mod:`dmshift.side_info_stage`)."""
         lm = (sm.landmarks if sm is not None else None) or (fb.landmarks if fb is not None else None)
+        if not self.inference_side_info:  # the paper's inference: side information only trains the kernel
+            return None
         return honour(sm.clustering, kernel, Xs, side, landmarks=lm, memory_budget=int(self.memory_budget),
-                      to_input=to_input, settings=cfg.side_info)
+                      to_input=to_input, settings=cfg.side_info, tree_taken=fb.applied)
 
     def _fallback(self, found: Clustering, Xs, side: SideInfo, seed: int, cfg: DMSSettings, projected, to_input):
         """The tree fallback stage with this estimator's parameters; decided whatever ``smoothing``."""
@@ -311,7 +315,8 @@ class DMSClustering(BaseClustering):
         self.n_seeds_used_, self.converged_fraction_ = found.n_seeds_used, found.converged_fraction
         self.smoothing_ = dict(NOT_SMOOTHED) if sm is None else sm.record
         self.fallback_ = dict(NOT_TAKEN) if fb is None else fb.record
-        lm = honoured.landmarks if honoured is not None else None
+        lm = honoured.landmarks if honoured is not None else \
+            (sm.landmarks if sm is not None else None) or (fb.landmarks if fb is not None else None)
         self.side_points_, self.side_labels_ = (None, None) if honoured is None else \
             (honoured.side_points, honoured.side_labels)  # what predict gives the side-information points
         for name in ("points", "labels", "radius", "transform"):  # what predict's vote reads
@@ -360,7 +365,7 @@ class DMSClustering(BaseClustering):
         fb = self._fallback(found, Xs, *args)
         sm = self._smooth(fb, Xs, *args)
         threshold = merge_threshold(self.threshold, getattr(self, "anchors_", None), cfg.threshold)
-        self._set_clustering(None, self._honour(sm, fb, self.kernel_, Xs, side, cfg, self._to_input_space), fb, sm,
+        self._set_clustering(sm.clustering, self._honour(sm, fb, self.kernel_, Xs, side, cfg, self._to_input_space), fb, sm,
                              {**getattr(self, "choices_", {}), "merge_threshold": threshold})
         return self
 
