@@ -95,6 +95,14 @@ def _confidence(kernel, Xs: torch.Tensor, rows: np.ndarray, qc: torch.Tensor, bu
     return kernel.pairwise(px, qc, memory_budget=budget).T
 
 
+def _most_confident(kernel, Xs: torch.Tensor, rows: np.ndarray, qc: torch.Tensor, budget: int) -> np.ndarray:
+    """Index (len(rows),) of the center of ``qc`` (M, h) each point ``rows`` of ``Xs`` is most confident in,
+    ``budget`` bytes of confidences at a time."""
+    step = max(1, budget // max(1, 4 * qc.shape[0]))
+    return np.concatenate([_confidence(kernel, Xs, rows[i:i + step], qc, budget).argmax(1).cpu().numpy()
+                           for i in range(0, rows.size, step)])
+
+
 def absorb_small(labels: np.ndarray, center_cluster: np.ndarray, side: SideInfo, min_size: int, conf):
     """Clusters of fewer than ``min_size`` points joined, smallest first and whole, to the cluster whose
     centers their points are most confident in, among those holding no group known to differ from one
@@ -170,6 +178,9 @@ def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landm
     budget = int(memory_budget)
     qx_all = kernel.embed_centers(Xs)  # (n, h): points as centers, for confidence in a labelled point
 
+    def spread(r):  # at most max_new_centers of the points r, spread over them
+        return r[np.unique(np.linspace(0, r.size - 1, settings.max_new_centers).astype(np.int64))]
+
     def conf(rows, centers):
         return _confidence(kernel, Xs, rows, qc[torch.as_tensor(centers, device=qc.device)], budget)
 
@@ -178,8 +189,7 @@ def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landm
     ids = np.unique(labels[labels != NOISE])
     bare = np.setdiff1d(ids, cc)
     if bare.size:
-        rows = [r[np.unique(np.linspace(0, r.size - 1, settings.max_new_centers).astype(np.int64))]
-                for r in (np.flatnonzero(labels == c) for c in bare)]
+        rows = [spread(np.flatnonzero(labels == c)) for c in bare]
         qc = torch.cat([qc, qx_all[torch.as_tensor(np.concatenate(rows), device=Xs.device)]])
         cc = np.concatenate([cc, *[np.full(r.size, c) for r, c in zip(rows, bare)]])
     # 1. side-information points labelled NOISE take their group's cluster, or the nearest one
@@ -219,9 +229,9 @@ def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landm
         sides = _sides(gs, np.array([members[g].size for g in gs]), C)
         side_of = {g: i for i, s in enumerate(sides) for g in s}
         pts = np.flatnonzero(labels == p)
-        sided = pts[group[pts] >= 0]
-        K = _confidence(kernel, Xs, pts, qx_all[torch.as_tensor(sided, device=Xs.device)], budget)  # (|pts|, |sided|)
-        to = np.array([side_of[g] for g in group[sided]])[K.argmax(1).cpu().numpy()]
+        sided = np.concatenate([spread(members[g]) for g in gs])  # at most max_new_centers of each group
+        best = _most_confident(kernel, Xs, pts, qx_all[torch.as_tensor(sided, device=Xs.device)], budget)
+        to = np.array([side_of[g] for g in group[sided]])[best]
         own = group[pts] >= 0
         to[own] = [side_of[g] for g in group[pts][own]]
         ids = np.full(len(sides), p)
@@ -230,7 +240,7 @@ def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landm
         nxt += len(sides) - 1
         labels[pts] = ids[to]
         for i, s in enumerate(sides):  # the groups' points stand as centers of their side
-            rows = np.concatenate([members[g] for g in s])
+            rows = np.concatenate([spread(members[g]) for g in s])
             new_qc.append(qx_all[torch.as_tensor(rows, device=Xs.device)])
             new_cc.append(np.full(rows.size, ids[i]))
         split += 1
