@@ -126,4 +126,5 @@ def tree_fallback(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed: int
     tree = replace(found, labels=labels, n_clusters=k, center_cluster=to_tree[found.center_cluster],
                    cluster_centers=centers)
     return FallbackResult(True, record, f"tree ({name}) F1 {cut.f1:.3f} vs kernel {f_kernel:.3f}", tree,
-                          Landmarks(points=Z.clone(), labels=cut.labels.copy(), radius=radius, transform=W))
+                          Landmarks(points=Z.clone(), labels=cut.labels.copy(), radius=radius, transform=W,
+                                    index=np.asarray(landmarks)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 __all__ = ["ProjectionSettings", "AnchorSettings", "ThresholdSettings", "SmoothingSettings", "FallbackSettings",
-           "NoveltySettings", "DMSSettings"]
+           "NoveltySettings", "SideInfoSettings", "DMSSettings"]
 
 
 @dataclass(frozen=True)
@@ -108,8 +108,25 @@ class NoveltySettings:
     max_seen_share: float = 1 / 3
 
 
+@dataclass(frozen=True)
+class SideInfoSettings:
+    """The last stage of DMS (:mod:`dmshift.side_info_stage`): with ``absorb``, a cluster smaller than
+    the size at which random side information at the observed rate would reach every cluster that
+    large with a chance of at least ``1 - max_chance`` joins the cluster its points are most
+    confident in, unless the side information says they differ. A cluster without centers gets at
+    most ``max_new_centers`` of its points as centers, and a group at most that many where a cluster
+    is divided among groups. ``predict`` gives a point within ``recall_distance`` (in the
+    standardised input the kernel reads) of a side-information point of the fit that point's label."""
+
+    max_chance: float = 0.05
+    absorb: bool = True
+    max_new_centers: int = 64
+    recall_distance: float = 1e-4
+
+
 _PARTS = {"projection": ProjectionSettings, "anchors": AnchorSettings, "threshold": ThresholdSettings,
-          "smoothing": SmoothingSettings, "fallback": FallbackSettings, "novelty": NoveltySettings}
+          "smoothing": SmoothingSettings, "fallback": FallbackSettings, "novelty": NoveltySettings,
+          "side_info": SideInfoSettings}
 
 
 @dataclass(frozen=True)
@@ -126,6 +143,7 @@ class DMSSettings:
     smoothing: SmoothingSettings = field(default_factory=SmoothingSettings)
     fallback: FallbackSettings = field(default_factory=FallbackSettings)
     novelty: NoveltySettings = field(default_factory=NoveltySettings)
+    side_info: SideInfoSettings = field(default_factory=SideInfoSettings)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict ``{stage: {field: value}}``."""

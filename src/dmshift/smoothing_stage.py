@@ -45,12 +45,15 @@ class Landmarks:
         noise as noise in the vote.
     transform : tensor of shape (c, g) or None
         The graph's space as a map of the kernel's input (None: its leading columns).
+    index : ndarray of shape (m,) or None
+        The training row of each landmark (not saved: only the fit's last stage reads it).
     """
 
     points: torch.Tensor
     labels: np.ndarray
     radius: torch.Tensor | None = None
     transform: torch.Tensor | None = None
+    index: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,8 @@ def smooth_clustering(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed:
     smoothed = replace(found, labels=labels, n_clusters=new_k, center_cluster=cc[keep], cluster_centers=centers,
                        center_embeddings=emb[torch.as_tensor(np.flatnonzero(keep), device=emb.device)])
     landmarks = Landmarks(points=Zg[torch.as_tensor(sm.landmarks, device=Xs.device)].clone(),
-                          labels=labels[sm.landmarks], radius=sm.radius if smooth_noise else None)
+                          labels=labels[sm.landmarks], radius=sm.radius if smooth_noise else None,
+                          index=np.asarray(sm.landmarks))
     return SmoothingOutcome(smoothed, record, landmarks, "graph agrees with the seeds" if mode == "auto" else "forced")
 
 

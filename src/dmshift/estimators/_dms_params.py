@@ -14,6 +14,7 @@ import math
 import numbers
 
 import numpy as np
+import torch
 
 from .._validation import check_fraction, check_param, check_positive_int, check_range_pair
 from ..clustering import ClusterParams
@@ -21,7 +22,11 @@ from ..instance_training import KernelSpec, TrainingParams
 from ..merge import SIMILARITIES
 from ..settings import DMSSettings
 
-__all__ = ["check_params", "settings_of", "kernel_spec", "training_params", "cluster_params"]
+#: The largest float32: a tuning number the kernel's training holds in float32 must not overflow it.
+_F32_MAX = float(np.finfo(np.float32).max)
+
+__all__ = ["check_params", "settings_of", "kernel_spec", "training_params", "cluster_params", "export_state",
+           "import_state"]
 
 
 def check_params(est) -> None:
@@ -31,8 +36,11 @@ def check_params(est) -> None:
     check_fraction("init_quantile", est.init_quantile, low=0.0, high=1.0)
     check_positive_int("n_layers", est.n_layers)
     if est.hidden is not None:
-        h = tuple(est.hidden)
-        if len(h) != est.n_layers - 1 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in h):
+        try:
+            h = tuple(est.hidden)
+        except TypeError:
+            h = None
+        if h is None or len(h) != est.n_layers - 1 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in h):
             raise ValueError(f"The 'hidden' parameter must be None or {est.n_layers - 1} positive ints "
                              f"(n_layers - 1). Got {est.hidden!r} instead.")
     check_positive_int("width_cap", est.width_cap, allow_none=True)
@@ -47,12 +55,12 @@ def check_params(est) -> None:
         raise ValueError(f"The 'instance_size' parameter must hold ints. Got {est.instance_size!r} instead.")
     check_range_pair("labelled_ratio", est.labelled_ratio, low=1e-6, high=1e6)
     check_range_pair("positive_ratio", est.positive_ratio, low=0.0, high=1.0)
-    check_fraction("lr", est.lr, low=0.0, high=math.inf)
-    check_fraction("weight_decay", est.weight_decay, low=0.0, high=math.inf, low_open=False)
-    check_fraction("prior_decay", est.prior_decay, low=0.0, high=math.inf, low_open=False)
+    check_fraction("lr", est.lr, low=0.0, high=_F32_MAX)  # the optimiser holds it in float32
+    check_fraction("weight_decay", est.weight_decay, low=0.0, high=_F32_MAX, low_open=False)
+    check_fraction("prior_decay", est.prior_decay, low=0.0, high=_F32_MAX, low_open=False)
     check_param("schedule", est.schedule, ("constant", "cosine"))
     check_param("loss_balance", est.loss_balance, ("none", "balanced"))
-    check_fraction("input_noise", est.input_noise, low=0.0, high=math.inf, low_open=False)
+    check_fraction("input_noise", est.input_noise, low=0.0, high=_F32_MAX, low_open=False)
     check_fraction("validation_fraction", est.validation_fraction, low=0.0, high=1.0, low_open=False)
     check_positive_int("patience", est.patience, allow_none=True)
     check_positive_int("eval_every", est.eval_every)
@@ -75,7 +83,8 @@ def check_params(est) -> None:
     check_positive_int("n_neighbors", est.n_neighbors)
     if est.fallback is not None:
         check_param("fallback", est.fallback, ("tree",))
-    for name in ("find_unseen", "smooth_noise"):
+    check_positive_int("checkpoint_every", est.checkpoint_every)
+    for name in ("find_unseen", "smooth_noise", "verbose"):
         if not isinstance(getattr(est, name), (bool, np.bool_)):
             raise ValueError(f"The {name!r} parameter must be a bool. Got {getattr(est, name)!r} instead.")
     nc = est.n_components
@@ -145,3 +154,55 @@ def check_saved_state(est, tensors: dict, meta: dict, *, n_samples: int) -> None
     check_saved_sizes("hidden", meta["hidden"], tensors)
     if est.kernel == "concat":
         check_saved_sizes("conv_channels", est.conv_channels, tensors)
+
+
+def export_state(est) -> tuple[dict, dict]:
+    """``DMSClustering._export_state``: the tensors and the JSON metadata of a fitted estimator."""
+    tensors = {f"kernel.{k}": v for k, v in est.kernel_.state_dict().items()}
+    tensors.update({"mean": est.mean_, "center_embeddings": est.center_embeddings_,
+                    **({} if est.components_ is None else {"components": est._projection()})})
+    for name in ("center_cluster", "cluster_centers", "labels", "confidence"):
+        tensors[name] = torch.as_tensor(getattr(est, name + "_"))
+    if getattr(est, "smoothing_points_", None) is not None:  # the landmarks of predict's vote
+        for name in ("points", "labels", "radius", "transform"):
+            if getattr(est, f"smoothing_{name}_", None) is not None:
+                tensors[f"smoothing_{name}"] = torch.as_tensor(getattr(est, f"smoothing_{name}_"))
+    if getattr(est, "side_points_", None) is not None:  # predict's labels of the side-information points
+        tensors["side_points"], tensors["side_labels"] = (torch.as_tensor(est.side_points_),
+                                                          torch.as_tensor(est.side_labels_))
+    meta = {"scale": est.scale_, "hidden": list(est.hidden_), "n_clusters": est.n_clusters_,
+            "n_iter": est.n_iter_, "n_seeds_used": est.n_seeds_used_,
+            "converged_fraction": est.converged_fraction_, "side_info": est.side_info_,
+            "training": {k: v for k, v in est.training_.items() if k != "history"},
+            "smoothing": getattr(est, "smoothing_", None), "fallback": getattr(est, "fallback_", None),
+            "choices": getattr(est, "choices_", None)}
+    return tensors, meta
+
+
+def import_state(est, tensors: dict, meta: dict) -> None:
+    """``DMSClustering._import_state``: the fitted attributes from what :func:`export_state` wrote."""
+    device = tensors["mean"].device
+    est.hidden_ = tuple(meta["hidden"])
+    est._components = tensors.get("components")
+    est.components_ = None if est._components is None else est._components.cpu().numpy()
+    width = est.n_features_in_ if est._components is None else int(est._components.shape[1])
+    est.kernel_ = kernel_spec(est).make(width, est.hidden_).to(device)
+    est.kernel_.load_state_dict({k[len("kernel."):]: v for k, v in tensors.items() if k.startswith("kernel.")})
+    est.kernel_.eval()
+    est.mean_ = tensors["mean"]
+    est.scale_ = float(meta["scale"])
+    est.center_embeddings_ = tensors["center_embeddings"]
+    for name in ("center_cluster", "cluster_centers", "labels", "confidence"):
+        setattr(est, name + "_", tensors[name].cpu().numpy())
+    est.smoothing_, est.fallback_, est.choices_ = meta.get("smoothing"), meta.get("fallback"), \
+        dict(meta.get("choices") or {})
+    est.smoothing_points_ = tensors.get("smoothing_points")
+    est.side_points_, est.side_labels_ = ((tensors["side_points"].cpu().numpy(), tensors["side_labels"].cpu().numpy())
+                                          if "side_points" in tensors else (None, None))
+    est.smoothing_labels_ = (tensors["smoothing_labels"].cpu().numpy() if "smoothing_labels" in tensors
+                              else None)
+    est.smoothing_radius_ = tensors.get("smoothing_radius")
+    est.smoothing_transform_ = tensors.get("smoothing_transform")
+    est.n_clusters_, est.n_iter_ = int(meta["n_clusters"]), int(meta["n_iter"])
+    est.n_seeds_used_, est.converged_fraction_ = int(meta["n_seeds_used"]), float(meta["converged_fraction"])
+    est.side_info_, est.training_ = dict(meta["side_info"]), dict(meta["training"])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import numbers
 import time
+import warnings
 from functools import partial
 
 import numpy as np
@@ -32,9 +33,11 @@ from ..merge import assign
 from ..preprocessing import prepare, to_input_space, transform
 from ..self_training import self_train
 from ..settings import DMSSettings
+from ..side_info_stage import honour, recall, thin_side_info_warning
 from ..smoothing_stage import NOT_SMOOTHED, Landmarks, SmoothingOutcome, landmark_vote, smooth_clustering
 from ._base import BaseClustering, standardization
-from ._dms_params import (check_params, check_saved_state, cluster_params, kernel_spec, settings_of,
+from ._dms_params import (check_params, check_saved_state, cluster_params, export_state, import_state,
+                          kernel_spec, settings_of,
                           training_params)
 
 __all__ = ["DMSClustering"]
@@ -86,7 +89,8 @@ class DMSClustering(BaseClustering):
         Seeds (or their cap), and inference shift iterations per seed.
     inference_side_info : bool, default=True
         Side-information points (``settings.anchors``) also seed mean shift and stay fixed
-        centers, and merging never joins groups known to differ. False: the paper's inference.
+        centers, merging never joins groups known to differ, and the last stage makes the labels
+        honour the side information (:mod:`dmshift.side_info_stage`). False: the paper's inference.
     similarity : {"cosine", "bistochastic", "bistochastic-cosine", "jaccard"}, default="cosine"
         How centers are compared before merging (:mod:`dmshift.merge`).
     threshold : "auto" or float, default="auto"
@@ -140,7 +144,7 @@ class DMSClustering(BaseClustering):
     cluster_centers_ : ndarray of shape (n_clusters_, n_features)
         The input-space center of the largest inlier set of each cluster.
     center_embeddings_, center_cluster_ : tensor (n_centers, h), ndarray (n_centers,)
-    components_ : tensor of shape (n_features, n_components_) or None
+    components_ : ndarray of shape (n_features, n_components_) or None
     n_iter_ : int
         Most inference shift iterations any seed took.
     training_, side_info_ : dict
@@ -250,6 +254,8 @@ class DMSClustering(BaseClustering):
         data = prepare(X, device, partial(standardization, enabled=self.standardize), self.n_components,
                        cfg.projection)                                                      # -> Prepared
         kernel, hidden = build_kernel(data.X_std, kernel_spec(self), seed, device)
+        if (thin := thin_side_info_warning(side, int(data.X_std.shape[1]))) is not None:
+            warnings.warn(thin, UserWarning, stacklevel=3)
         anchors = select_anchors(side, cfg.anchors) if self.inference_side_info else None  # -> Anchors | None
         to_input = partial(to_input_space, mean=data.mean, scale=data.scale, components=data.components)
         params, clusterer = cluster_params(self), clusterer or cluster
@@ -265,14 +271,24 @@ class DMSClustering(BaseClustering):
         t0, projected = time.perf_counter(), data.components is not None
         fb = self._fallback(rounds.clustering, data.X_std, side, seed, cfg, projected, to_input)  # -> FallbackResult
         sm = self._smooth(fb, data.X_std, side, seed, cfg, projected, to_input)  # -> SmoothingOutcome
-        self.mean_, self.scale_, self.components_ = data.mean, data.scale, data.components
+        self.mean_, self.scale_, self._components = data.mean, data.scale, data.components  # the tensor computes
+        self.components_ = None if data.components is None else data.components.cpu().numpy()
         self.kernel_, self.hidden_, self.side_info_, self.anchors_ = kernel, hidden, side.summary(), anchors
         self.training_, self.inference_seconds_ = rounds.record, rounds.seconds + time.perf_counter() - t0
         choices = {"self_training": {"rounds": len(rounds.record["rounds"]), "stopped": rounds.stopped},
                    "merge_threshold": merge_threshold(self.threshold, anchors, cfg.threshold),
                    "projection": None if data.components is None else int(data.components.shape[1])}
-        self._set_clustering(sm.clustering, fb, sm, choices)
+        self._set_clustering(sm.clustering, self._honour(sm, fb, kernel, data.X_std, side, cfg, to_input), fb, sm,
+                             choices)
         return self
+
+    def _honour(self, sm, fb, kernel, Xs, side: SideInfo, cfg: DMSSettings, to_input):
+        """The last stage: labels that honour the side information (:mod:`dmshift.side_info_stage`)."""
+        lm = (sm.landmarks if sm is not None else None) or (fb.landmarks if fb is not None else None)
+        if not self.inference_side_info:  # the paper's inference: side information only trains the kernel
+            return None
+        return honour(sm.clustering, kernel, Xs, side, landmarks=lm, memory_budget=int(self.memory_budget),
+                      to_input=to_input, settings=cfg.side_info, tree_taken=fb.applied)
 
     def _fallback(self, found: Clustering, Xs, side: SideInfo, seed: int, cfg: DMSSettings, projected, to_input):
         """The tree fallback stage with this estimator's parameters; decided whatever ``smoothing``."""
@@ -290,20 +306,25 @@ class DMSClustering(BaseClustering):
                                  smooth_noise=bool(self.smooth_noise), memory_budget=int(self.memory_budget),
                                  projected=projected, to_input=to_input, settings=cfg.smoothing, novelty=cfg.novelty)
 
-    def _set_clustering(self, found: Clustering, fb=None, sm=None, choices: dict | None = None) -> None:
+    def _set_clustering(self, found: Clustering, honoured=None, fb=None, sm=None, choices: dict | None = None) -> None:
         """Write a clustering and the decisions of the later stages into the fitted attributes."""
+        found = found if honoured is None else honoured.clustering
         self.labels_, self.confidence_, self.n_clusters_ = found.labels, found.confidence, found.n_clusters
         self.center_embeddings_, self.center_cluster_ = found.center_embeddings, found.center_cluster
         self.cluster_centers_, self.n_iter_ = found.cluster_centers, found.n_iter
         self.n_seeds_used_, self.converged_fraction_ = found.n_seeds_used, found.converged_fraction
         self.smoothing_ = dict(NOT_SMOOTHED) if sm is None else sm.record
         self.fallback_ = dict(NOT_TAKEN) if fb is None else fb.record
-        lm = (sm.landmarks if sm is not None else None) or (fb.landmarks if fb is not None else None)
+        lm = honoured.landmarks if honoured is not None else \
+            (sm.landmarks if sm is not None else None) or (fb.landmarks if fb is not None else None)
+        self.side_points_, self.side_labels_ = (None, None) if honoured is None else \
+            (honoured.side_points, honoured.side_labels)  # what predict gives the side-information points
         for name in ("points", "labels", "radius", "transform"):  # what predict's vote reads
             setattr(self, f"smoothing_{name}_", None if lm is None else getattr(lm, name))
         self.choices_ = dict(choices or {})
         self.choices_["fallback"] = None if fb is None else {"applied": fb.applied, "reason": fb.reason}
         self.choices_["smoothing"] = None if sm is None else {"applied": sm.record["applied"], "reason": sm.reason}
+        self.choices_["side_info"] = None if honoured is None else honoured.record
         if self.verbose:
             logger.info("DMS stages: %s", "; ".join(f"{k}: {v}" for k, v in self.choices_.items()))
 
@@ -344,7 +365,8 @@ class DMSClustering(BaseClustering):
         fb = self._fallback(found, Xs, *args)
         sm = self._smooth(fb, Xs, *args)
         threshold = merge_threshold(self.threshold, getattr(self, "anchors_", None), cfg.threshold)
-        self._set_clustering(sm.clustering, fb, sm, {**getattr(self, "choices_", {}), "merge_threshold": threshold})
+        self._set_clustering(sm.clustering, self._honour(sm, fb, self.kernel_, Xs, side, cfg, self._to_input_space), fb, sm,
+                             {**getattr(self, "choices_", {}), "merge_threshold": threshold})
         return self
 
     def _cluster(self, Xs: torch.Tensor, rng, anchors=None) -> None:
@@ -355,11 +377,18 @@ class DMSClustering(BaseClustering):
     # ------------------------------------------------------------------ inference
     def _transform(self, X) -> torch.Tensor:
         """Checked input (n, d) -> what the kernel reads (n, d or n_components_): standardised, projected."""
-        return transform(X, self.mean_, self.scale_, self.components_)
+        return transform(X, self.mean_, self.scale_, self._projection())
 
     def _to_input_space(self, Z: torch.Tensor) -> torch.Tensor:
         """Points in the kernel's input space (m, ·) -> input features (m, d)."""
-        return to_input_space(Z, self.mean_, self.scale_, self.components_)
+        return to_input_space(Z, self.mean_, self.scale_, self._projection())
+
+    def _projection(self) -> torch.Tensor | None:
+        """``components_`` as the tensor the kernel's input is computed with (d, c); a model pickled when
+        ``components_`` was itself a tensor has no ``_components``."""
+        if "_components" not in self.__dict__:
+            self._components = None if self.components_ is None else torch.as_tensor(self.components_, device=self.mean_.device)
+        return self._components
 
     @torch.no_grad()
     def predict(self, X):
@@ -388,7 +417,9 @@ class DMSClustering(BaseClustering):
         px = self.kernel_.embed_points(Xs)
         a = assign(self.kernel_, px, self.center_embeddings_, self.center_cluster_, self.noise_threshold,
                    int(self.memory_budget))
-        return self._vote(Xs, a.labels), a.confidence
+        labels = recall(getattr(self, "side_points_", None), getattr(self, "side_labels_", None), Xs,
+                        self._vote(Xs, a.labels), settings_of(self).side_info.recall_distance, int(self.memory_budget))
+        return labels, a.confidence
 
     def _vote(self, Xs: torch.Tensor, labels: np.ndarray) -> np.ndarray:
         """``labels`` (n,) of the prepared points ``Xs`` (n, c) replaced by the vote of the fit's landmarks, if any."""
@@ -399,47 +430,8 @@ class DMSClustering(BaseClustering):
         return landmark_vote(lm, Xs, labels, int(self.n_neighbors), int(self.memory_budget))
 
     # ------------------------------------------------------------------ persistence
-    def _export_state(self):
-        tensors = {f"kernel.{k}": v for k, v in self.kernel_.state_dict().items()}
-        tensors.update({"mean": self.mean_, "center_embeddings": self.center_embeddings_,
-                        **({} if self.components_ is None else {"components": self.components_})})
-        for name in ("center_cluster", "cluster_centers", "labels", "confidence"):
-            tensors[name] = torch.as_tensor(getattr(self, name + "_"))
-        if getattr(self, "smoothing_points_", None) is not None:  # the landmarks of predict's vote
-            for name in ("points", "labels", "radius", "transform"):
-                if getattr(self, f"smoothing_{name}_", None) is not None:
-                    tensors[f"smoothing_{name}"] = torch.as_tensor(getattr(self, f"smoothing_{name}_"))
-        meta = {"scale": self.scale_, "hidden": list(self.hidden_), "n_clusters": self.n_clusters_,
-                "n_iter": self.n_iter_, "n_seeds_used": self.n_seeds_used_,
-                "converged_fraction": self.converged_fraction_, "side_info": self.side_info_,
-                "training": {k: v for k, v in self.training_.items() if k != "history"},
-                "smoothing": getattr(self, "smoothing_", None), "fallback": getattr(self, "fallback_", None),
-                "choices": getattr(self, "choices_", None)}
-        return tensors, meta
-
-    def _import_state(self, tensors, meta):
-        device = tensors["mean"].device
-        self.hidden_ = tuple(meta["hidden"])
-        self.components_ = tensors.get("components")
-        width = self.n_features_in_ if self.components_ is None else int(self.components_.shape[1])
-        self.kernel_ = kernel_spec(self).make(width, self.hidden_).to(device)
-        self.kernel_.load_state_dict({k[len("kernel."):]: v for k, v in tensors.items() if k.startswith("kernel.")})
-        self.kernel_.eval()
-        self.mean_ = tensors["mean"]
-        self.scale_ = float(meta["scale"])
-        self.center_embeddings_ = tensors["center_embeddings"]
-        for name in ("center_cluster", "cluster_centers", "labels", "confidence"):
-            setattr(self, name + "_", tensors[name].cpu().numpy())
-        self.smoothing_, self.fallback_, self.choices_ = meta.get("smoothing"), meta.get("fallback"), \
-            dict(meta.get("choices") or {})
-        self.smoothing_points_ = tensors.get("smoothing_points")
-        self.smoothing_labels_ = (tensors["smoothing_labels"].cpu().numpy() if "smoothing_labels" in tensors
-                                  else None)
-        self.smoothing_radius_ = tensors.get("smoothing_radius")
-        self.smoothing_transform_ = tensors.get("smoothing_transform")
-        self.n_clusters_, self.n_iter_ = int(meta["n_clusters"]), int(meta["n_iter"])
-        self.n_seeds_used_, self.converged_fraction_ = int(meta["n_seeds_used"]), float(meta["converged_fraction"])
-        self.side_info_, self.training_ = dict(meta["side_info"]), dict(meta["training"])
+    _export_state = export_state  # what a model file holds (estimators/_dms_params.py)
+    _import_state = import_state
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
