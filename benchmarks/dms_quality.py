@@ -77,7 +77,7 @@ def run_cell(X, y, novel, variant, params, seed, fraction):
     if (assigned == NOISE).any():
         Xs = m._transform(X[assigned == NOISE])
         from dmshift.merge import assign
-        px = m.kernel_.embed_points(Xs.to(m.mean_.device))
+        px = m.kernel_.embed_points(Xs.to(m.center_embeddings_.device))
         a = assign(m.kernel_, px, m.center_embeddings_, m.center_cluster_, 0.0)
         assigned[assigned == NOISE] = a.labels
     return {"acc": e["acc"], "ami": e["ami"], "nmi": e["nmi"], "clusters": e["n_clusters"], "noise": e["noise"],

@@ -134,7 +134,7 @@ def dms_on_sets(est, X_sets, Y, K, seed=0) -> dict:
     labels = []
     for x in X_sets:
         c = copy.copy(est)
-        Xs = (torch.as_tensor(x, device=est.mean_.device).float() - est.mean_) / est.scale_
+        Xs = est._transform(x)
         c._cluster(Xs, rng)
         labels.append(c.labels_)
     labels = np.stack(labels)

@@ -227,10 +227,11 @@ def _drop(path):
 
 
 BAD_CONFIG = {
-    "scale_zero": (("state", "scale"), 0.0, r"'scale' must be a finite number > 0. Got 0.0"),
-    "scale_nan": (("state", "scale"), float("nan"), r"'scale' must be a finite number > 0. Got nan"),
-    "scale_negative": (("state", "scale"), -1.0, r"'scale' must be a finite number > 0. Got -1.0"),
-    "scale_text": (("state", "scale"), "1", r"'scale' must be a finite number > 0"),
+    "scale_zero": (("state", "scale"), 0.0, r"scale must be finite and positive. Got array\(\[0\."),
+    "scale_nan": (("state", "scale"), float("nan"), r"scale must be finite and positive. Got array\(\[nan"),
+    "scale_negative": (("state", "scale"), -1.0, r"scale must be finite and positive. Got array\(\[-1\."),
+    "scale_wrong_length": (("state", "scale"), [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], r"scale must be one number or"),
+    "scale_text": (("state", "scale"), "1", r"scale must be one number or"),
     "memory_budget": (("params", "memory_budget"), -5, r"invalid config .*'memory_budget'"),
     "kernel": (("params", "kernel"), "cubic", r"invalid config .*'kernel'"),
     "unknown_param": (("params", "evil"), 1, r"has no parameter 'evil'"),
@@ -245,7 +246,7 @@ BAD_CONFIG = {
     "version_bool": (("format_version",), True, r"has format version True"),
 }
 MISSING = {
-    "no_state_scale": (("state", "scale"), r"'scale' must be a finite number > 0. Got None"),
+    "no_state_scale": (("state", "scale"), r"scale must be one number or 2 numbers. Got None"),
     "no_state_hidden": (("state", "hidden"), r"invalid config .*'hidden'"),
     "no_n_features": (("n_features_in",), r"'n_features_in' must be an int"),
     "no_params": (("params",), r"'params' and 'state' must be objects"),

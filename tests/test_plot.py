@@ -92,7 +92,7 @@ def test_model_projection_is_the_models_own_and_scatter_uses_it():
     C = np.asarray(dms.components_, dtype=np.float64)
     mean, scale = np.asarray(dms.mean_, dtype=np.float64), np.asarray(dms.scale_, dtype=np.float64)
     origin, axes = plot.model_projection(dms)
-    np.testing.assert_allclose(axes, C[:, :2] / scale, rtol=1e-6)
+    np.testing.assert_allclose(axes, C[:, :2] / scale.reshape(-1, 1), rtol=1e-6)
     fig, ax = plot.new_figure()
     plot.scatter_2d(X, np.zeros(60, int), ax=ax, projection=(origin, axes))
     drawn = ax.collections[0].get_offsets()

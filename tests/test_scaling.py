@@ -17,8 +17,8 @@ from _tiny import make
 from dmshift.scaling import (MAX_STANDARDIZED, check_standardization, check_standardize, fit_standardization,
                              standardize)
 
-ESTIMATORS = ("kcl", "mcl", "ddc", "mmdc", "l2c")
-STEPS = {"kcl": dict(max_steps=30), "mcl": dict(max_steps=30), "ddc": dict(max_steps=30),
+ESTIMATORS = ("dms", "kcl", "mcl", "ddc", "mmdc", "l2c")
+STEPS = {"dms": dict(max_steps=30, n_seeds=30),"kcl": dict(max_steps=30), "mcl": dict(max_steps=30), "ddc": dict(max_steps=30),
          "mmdc": dict(n_epochs=3), "l2c": dict(max_steps=30)}
 
 
@@ -33,7 +33,7 @@ def blobs3(n: int = 64, seed: int = 0):
 
 def _fit(name, X, yp, **kw):
     est = make(name, **{**STEPS.get(name, {}), **kw})
-    return est.fit(X, yp) if name in ("kcl", "mcl", "l2c") else est.fit(X)
+    return est.fit(X, yp) if name in ("dms", "kcl", "mcl", "l2c") else est.fit(X)
 
 
 # ---------------------------------------------------------------------- the module
@@ -168,7 +168,7 @@ def test_meanshift_keeps_the_digits_of_offsets_scales_and_outliers(name):
 def test_standardisation_round_trips_and_old_models_load(name, tmp_path):
     X, _, yp = blobs3()
     m = _fit(name, X * 1e20 + 1.7e9, yp, standardize="global" if name == "kcl" else True)
-    mean, scale = ("mean_", "scale_") if name in ("kcl", "mcl", "ddc") else ("input_mean_", "input_scale_")
+    mean, scale = ("mean_", "scale_") if name in ("dms", "kcl", "mcl", "ddc") else ("input_mean_", "input_scale_")
     assert isinstance(getattr(m, mean), np.ndarray) and getattr(m, scale).shape == (3,)
     m.save(tmp_path / "m")
     r = type(m).load(tmp_path / "m", device="cpu")
@@ -176,7 +176,7 @@ def test_standardisation_round_trips_and_old_models_load(name, tmp_path):
     np.testing.assert_array_equal(getattr(r, scale), getattr(m, scale))
     # a model written before the per-feature default: a float32 mean and one scale
     tensors, meta = m._export_state()
-    key = "mean" if name in ("kcl", "mcl", "ddc") else "input_mean"
+    key = "mean" if name in ("dms", "kcl", "mcl", "ddc") else "input_mean"
     tensors[key] = tensors[key].float()
     meta[key.replace("mean", "scale")] = 2.0
     old = make(name)
@@ -197,7 +197,7 @@ def test_per_feature_is_the_default_and_a_large_feature_does_not_drown_the_other
     assert adjusted_rand_score(y, m.labels_) > adjusted_rand_score(y, g.labels_) + 0.2
 
 
-@pytest.mark.parametrize("name", ("dms",) + ESTIMATORS + ("meanshift",))
+@pytest.mark.parametrize("name", ESTIMATORS + ("meanshift",))
 def test_standardize_and_verbose_are_checked_by_name(name):
     X, _, yp = blobs3()
     est = make(name)

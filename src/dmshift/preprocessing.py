@@ -1,7 +1,8 @@
 """What DMS's kernel reads: standardised input, optionally projected on principal components.
 
 :func:`prepare` is the first stage of :meth:`DMSClustering.fit <dmshift.DMSClustering.fit>`:
-it standardises the input (with the scaler it is given) and, when asked, projects it on its
+it standardises the input (in float64, with the scaler it is given, before the cast to
+float32) and, when asked, projects it on its
 leading principal components. :func:`transform` applies a fitted preparation to new
 points, :func:`to_input_space` maps back, :func:`graph_space` picks the coordinates the
 smoothing graph reads. No side information is used here and nothing is learnt beyond
@@ -14,9 +15,10 @@ import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from ._validation import as_float_tensor
+from .scaling import standardize
 from .linalg import principal_axes
 from .settings import ProjectionSettings
 
@@ -31,15 +33,15 @@ class Prepared:
     ----------
     X_std : tensor of shape (n, c)
         The points as the kernel reads them (standardised, projected).
-    mean : tensor of shape (d,)
-    scale : float
+    mean, scale : ndarray of shape (d,), float64
+        The standardisation (:mod:`dmshift.scaling`): ``(X - mean) / scale``.
     components : tensor of shape (d, c) or None
         The projection applied after standardisation (None: none).
     """
 
     X_std: torch.Tensor
-    mean: torch.Tensor
-    scale: float
+    mean: np.ndarray
+    scale: np.ndarray
     components: torch.Tensor | None
 
 
@@ -69,34 +71,34 @@ def principal_components(Xs: torch.Tensor, n_components,
     return evecs[:, :c].to(Xs.dtype)
 
 
-def prepare(X, device: torch.device, scaler: Callable[[torch.Tensor], tuple[torch.Tensor, float]], n_components,
-            settings: ProjectionSettings = ProjectionSettings()) -> Prepared:
-    """Standardise ``X`` (n, d) on ``device`` and project it (see :func:`principal_components`).
+def prepare(X: np.ndarray, scaler: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, torch.Tensor]],
+            n_components, settings: ProjectionSettings = ProjectionSettings()) -> Prepared:
+    """Standardise ``X`` (n, d) and project it (see :func:`principal_components`).
 
-    ``scaler`` maps the float32 points (n, d) to their mean (d,) and scale; DMS passes the
-    estimators' shared :func:`~dmshift.estimators._base.standardization`.
+    ``scaler`` maps the checked input (n, d) to its mean (d,), scale (d,) and the
+    standardised float32 points (n, d) on the device they are computed on; DMS passes
+    the estimators' shared :func:`~dmshift.estimators._base.fit_scaled`.
     """
-    Xt = as_float_tensor(X, device).float()
-    mean, scale = scaler(Xt)
-    Xs = (Xt - mean) / scale  # (n, d)
-    del Xt
+    mean, scale, Xs = scaler(X)  # (d,), (d,), (n, d)
     components = principal_components(Xs, n_components, settings)  # (d, c) or None
     if components is not None:
         Xs = Xs @ components  # (n, c)
     return Prepared(X_std=Xs, mean=mean, scale=scale, components=components)
 
 
-def transform(X, mean: torch.Tensor, scale: float, components: torch.Tensor | None) -> torch.Tensor:
-    """Checked input (n, d) -> what the kernel reads (n, c): standardised, projected."""
-    Xs = (as_float_tensor(X, mean.device).float() - mean) / scale
+def transform(X, mean: np.ndarray, scale: np.ndarray, components: torch.Tensor | None,
+              device: torch.device) -> torch.Tensor:
+    """Checked input (n, d) -> what the kernel reads (n, c) on ``device``: standardised in float64, projected."""
+    Xs = torch.from_numpy(standardize(X, mean, scale)).to(device)  # (n, d) float32
     return Xs if components is None else Xs @ components
 
 
-def to_input_space(Z: torch.Tensor, mean: torch.Tensor, scale: float, components: torch.Tensor | None) -> torch.Tensor:
-    """Points in the kernel's input space (m, c) -> input features (m, d)."""
+def to_input_space(Z: torch.Tensor, mean: np.ndarray, scale: np.ndarray, components: torch.Tensor | None) -> torch.Tensor:
+    """Points in the kernel's input space (m, c) -> input features (m, d), in ``Z``'s dtype."""
     if components is not None:
         Z = Z @ components.T
-    return Z * scale + mean
+    s = torch.as_tensor(scale, dtype=Z.dtype, device=Z.device)  # (d,)
+    return Z * s + torch.as_tensor(mean, dtype=Z.dtype, device=Z.device)
 
 
 def graph_space(Xs: torch.Tensor, W: torch.Tensor | None = None, *, projected: bool = False,

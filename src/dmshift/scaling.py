@@ -23,6 +23,7 @@ become one. This module is NumPy only; the estimators move its output to torch.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
@@ -227,6 +228,9 @@ def check_standardization(mean, scale, n_features: int) -> tuple[np.ndarray, np.
         not a finite positive number.
     """
     mean = np.asarray(mean, dtype=np.float64).reshape(-1)
+    values = scale if isinstance(scale, (list, tuple)) else [scale]
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+        raise ValueError(f"The model's scale must be one number or {n_features} numbers. Got {scale!r:.80} instead.")
     try:
         scale = np.broadcast_to(np.asarray(scale, dtype=np.float64).reshape(-1), (n_features,)).copy()
     except (ValueError, TypeError):

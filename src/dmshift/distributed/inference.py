@@ -333,7 +333,7 @@ def sharded_predict(model, X_shard, *, group=None, timeout=None) -> ShardLabels:
     comm = Comm(group, timeout)
     Xs, layout = _standardised_shard(model, X_shard, comm, "sharded_predict")
     px = model.kernel_.embed_points(Xs)
-    a = assign(model.kernel_, px, model.center_embeddings_, model.center_cluster_, model.noise_threshold,
-               int(model.memory_budget))
+    qc = torch.as_tensor(model.center_embeddings_, device=px.device)  # (M, h)
+    a = assign(model.kernel_, px, qc, model.center_cluster_, model.noise_threshold, int(model.memory_budget))
     return ShardLabels(labels=model._vote(Xs, a.labels), confidence=a.confidence, offset=layout.offset,
                        n_total=layout.n_total, n_clusters=int(model.n_clusters_))

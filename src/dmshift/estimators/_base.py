@@ -199,22 +199,6 @@ def unscaled(Z: torch.Tensor, mean: np.ndarray, scale: np.ndarray) -> torch.Tens
     return Z * s + torch.as_tensor(mean, dtype=Z.dtype, device=Z.device)
 
 
-def standardization(Xt: torch.Tensor, enabled: bool = True, *, image: bool = False) -> tuple[torch.Tensor, float]:
-    """Mean (d,) and one scale of an already cast tensor (kept until DMS uses :func:`fit_scaled`).
-
-    Features are centred and divided by the root of their mean variance;
-    ``image=True`` uses one mean and one standard deviation over all pixels.
-    ``enabled=False`` gives the identity. Prefer :func:`fit_scaled`, which computes in
-    float64 before the cast.
-    """
-    d = Xt.shape[1]
-    if not enabled or enabled == "none":
-        return torch.zeros(d, device=Xt.device, dtype=Xt.dtype), 1.0
-    if image:
-        return Xt.mean().expand(d).clone(), float(Xt.std(unbiased=False).clamp_min(1e-12))
-    return Xt.mean(0), float(torch.sqrt(Xt.var(0, unbiased=False).mean()).clamp_min(1e-12))
-
-
 def _check_numeric(X) -> None:
     """Refuse what scikit-learn would reject with a NumPy message (None, ragged rows, text)."""
     if X is None:

@@ -20,6 +20,7 @@ from .._validation import check_fraction, check_param, check_positive_int, check
 from ..clustering import ClusterParams
 from ..instance_training import KernelSpec, TrainingParams
 from ..merge import SIMILARITIES
+from ..scaling import check_standardization
 from ..settings import DMSSettings
 
 #: The largest float32: a tuning number the kernel's training holds in float32 must not overflow it.
@@ -143,11 +144,11 @@ def check_saved_state(est, tensors: dict, meta: dict, *, n_samples: int) -> None
     ``DMSClustering._check_saved_state``: the checks every estimator's state passes, then DMS's own.
     """
     from ._base import BaseClustering
-    from ._persistence import check_saved_scale, check_saved_shape, check_saved_sizes
+    from ._persistence import check_saved_shape, check_saved_sizes
     BaseClustering._check_saved_state(est, tensors, meta, n_samples=n_samples)
     d = est.n_features_in_
-    check_saved_scale(meta, "scale")
     check_saved_shape(tensors, "mean", (d,))
+    check_standardization(tensors["mean"].cpu().numpy(), meta.get("scale"), d)
     check_saved_shape(tensors, "components", (d, None), optional=True)
     check_saved_shape(tensors, "cluster_centers", (None, d))
     check_saved_shape(tensors, "confidence", (n_samples,))
@@ -159,7 +160,7 @@ def check_saved_state(est, tensors: dict, meta: dict, *, n_samples: int) -> None
 def export_state(est) -> tuple[dict, dict]:
     """``DMSClustering._export_state``: the tensors and the JSON metadata of a fitted estimator."""
     tensors = {f"kernel.{k}": v for k, v in est.kernel_.state_dict().items()}
-    tensors.update({"mean": est.mean_, "center_embeddings": est.center_embeddings_,
+    tensors.update({"mean": torch.as_tensor(est.mean_, dtype=torch.float64), "center_embeddings": torch.as_tensor(est.center_embeddings_),
                     **({} if est.components_ is None else {"components": est._projection()})})
     for name in ("center_cluster", "cluster_centers", "labels", "confidence"):
         tensors[name] = torch.as_tensor(getattr(est, name + "_"))
@@ -170,7 +171,7 @@ def export_state(est) -> tuple[dict, dict]:
     if getattr(est, "side_points_", None) is not None:  # predict's labels of the side-information points
         tensors["side_points"], tensors["side_labels"] = (torch.as_tensor(est.side_points_),
                                                           torch.as_tensor(est.side_labels_))
-    meta = {"scale": est.scale_, "hidden": list(est.hidden_), "n_clusters": est.n_clusters_,
+    meta = {"scale": [float(v) for v in est.scale_], "hidden": list(est.hidden_), "n_clusters": est.n_clusters_,
             "n_iter": est.n_iter_, "n_seeds_used": est.n_seeds_used_,
             "converged_fraction": est.converged_fraction_, "side_info": est.side_info_,
             "training": {k: v for k, v in est.training_.items() if k != "history"},
@@ -181,7 +182,7 @@ def export_state(est) -> tuple[dict, dict]:
 
 def import_state(est, tensors: dict, meta: dict) -> None:
     """``DMSClustering._import_state``: the fitted attributes from what :func:`export_state` wrote."""
-    device = tensors["mean"].device
+    device = tensors["center_embeddings"].device
     est.hidden_ = tuple(meta["hidden"])
     est._components = tensors.get("components")
     est.components_ = None if est._components is None else est._components.cpu().numpy()
@@ -189,20 +190,30 @@ def import_state(est, tensors: dict, meta: dict) -> None:
     est.kernel_ = kernel_spec(est).make(width, est.hidden_).to(device)
     est.kernel_.load_state_dict({k[len("kernel."):]: v for k, v in tensors.items() if k.startswith("kernel.")})
     est.kernel_.eval()
-    est.mean_ = tensors["mean"]
-    est.scale_ = float(meta["scale"])
-    est.center_embeddings_ = tensors["center_embeddings"]
+    # float64 (d,) arrays; a model written before per-feature scaling holds one scale for all features
+    est.mean_, est.scale_ = check_standardization(tensors["mean"].cpu().numpy(), meta["scale"], est.n_features_in_)
+    est.center_embeddings_ = tensors["center_embeddings"].cpu().numpy()
     for name in ("center_cluster", "cluster_centers", "labels", "confidence"):
         setattr(est, name + "_", tensors[name].cpu().numpy())
     est.smoothing_, est.fallback_, est.choices_ = meta.get("smoothing"), meta.get("fallback"), \
         dict(meta.get("choices") or {})
-    est.smoothing_points_ = tensors.get("smoothing_points")
+    est.smoothing_points_ = as_numpy(tensors.get("smoothing_points"))
     est.side_points_, est.side_labels_ = ((tensors["side_points"].cpu().numpy(), tensors["side_labels"].cpu().numpy())
                                           if "side_points" in tensors else (None, None))
     est.smoothing_labels_ = (tensors["smoothing_labels"].cpu().numpy() if "smoothing_labels" in tensors
                               else None)
-    est.smoothing_radius_ = tensors.get("smoothing_radius")
-    est.smoothing_transform_ = tensors.get("smoothing_transform")
+    est.smoothing_radius_ = as_numpy(tensors.get("smoothing_radius"))
+    est.smoothing_transform_ = as_numpy(tensors.get("smoothing_transform"))
     est.n_clusters_, est.n_iter_ = int(meta["n_clusters"]), int(meta["n_iter"])
     est.n_seeds_used_, est.converged_fraction_ = int(meta["n_seeds_used"]), float(meta["converged_fraction"])
     est.side_info_, est.training_ = dict(meta["side_info"]), dict(meta["training"])
+
+
+def as_numpy(v):
+    """A fitted array as NumPy (None stays None): DMS's public fitted attributes are NumPy."""
+    return v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v
+
+
+def on_device(v, device):
+    """A fitted NumPy array as a tensor on ``device`` where the kernel computes (None stays None)."""
+    return None if v is None else torch.as_tensor(v, device=device)

@@ -35,10 +35,9 @@ from ..self_training import self_train
 from ..settings import DMSSettings
 from ..side_info_stage import honour, recall, thin_side_info_warning
 from ..smoothing_stage import NOT_SMOOTHED, Landmarks, SmoothingOutcome, landmark_vote, smooth_clustering
-from ._base import BaseClustering, standardization
-from ._dms_params import (check_params, check_saved_state, cluster_params, export_state, import_state,
-                          kernel_spec, settings_of,
-                          training_params)
+from ._base import BaseClustering, fit_scaled
+from ._dms_params import (as_numpy, check_params, check_saved_state, cluster_params, export_state, import_state,
+                          kernel_spec, on_device, settings_of, training_params)
 
 __all__ = ["DMSClustering"]
 
@@ -97,8 +96,9 @@ class DMSClustering(BaseClustering):
         Centers at least this similar merge; "auto" follows ``settings.threshold``.
     noise_threshold : float, default=0.01
         A point whose best confidence is below this is NOISE (the paper: 0.5).
-    standardize : bool, default=True
-        Centre the features and divide by their RMS standard deviation.
+    standardize : bool or {"feature", "global", "none"}, default=True
+        True/"feature": each feature centred and scaled to unit variance, in float64 before
+        the cast to float32; "global": one RMS scale for all; False/"none": as given.
     n_components : "auto", int, float or None, default="auto"
         Principal components the kernel reads (fitted on all of ``X``): an int keeps that
         many, a float in (0, 1) that share of the variance, None all features; "auto"
@@ -143,7 +143,7 @@ class DMSClustering(BaseClustering):
     n_clusters_ : int
     cluster_centers_ : ndarray of shape (n_clusters_, n_features)
         The input-space center of the largest inlier set of each cluster.
-    center_embeddings_, center_cluster_ : tensor (n_centers, h), ndarray (n_centers,)
+    center_embeddings_, center_cluster_ : ndarray (n_centers, h), ndarray (n_centers,)
     components_ : ndarray of shape (n_features, n_components_) or None
     n_iter_ : int
         Most inference shift iterations any seed took.
@@ -251,7 +251,7 @@ class DMSClustering(BaseClustering):
         """The pipeline of ``fit``; :func:`dmshift.distributed.fit_ddp` passes its data-parallel
         training ``plan`` and a ``clusterer`` with the signature of :func:`~dmshift.clustering.cluster`."""
         cfg, rng = settings_of(self), np.random.default_rng(seed)
-        data = prepare(X, device, partial(standardization, enabled=self.standardize), self.n_components,
+        data = prepare(X, partial(fit_scaled, mode=self.standardize, device=device), self.n_components,
                        cfg.projection)                                                      # -> Prepared
         kernel, hidden = build_kernel(data.X_std, kernel_spec(self), seed, device)
         if (thin := thin_side_info_warning(side, int(data.X_std.shape[1]))) is not None:
@@ -310,7 +310,7 @@ class DMSClustering(BaseClustering):
         """Write a clustering and the decisions of the later stages into the fitted attributes."""
         found = found if honoured is None else honoured.clustering
         self.labels_, self.confidence_, self.n_clusters_ = found.labels, found.confidence, found.n_clusters
-        self.center_embeddings_, self.center_cluster_ = found.center_embeddings, found.center_cluster
+        self.center_embeddings_, self.center_cluster_ = as_numpy(found.center_embeddings), found.center_cluster
         self.cluster_centers_, self.n_iter_ = found.cluster_centers, found.n_iter
         self.n_seeds_used_, self.converged_fraction_ = found.n_seeds_used, found.converged_fraction
         self.smoothing_ = dict(NOT_SMOOTHED) if sm is None else sm.record
@@ -320,7 +320,7 @@ class DMSClustering(BaseClustering):
         self.side_points_, self.side_labels_ = (None, None) if honoured is None else \
             (honoured.side_points, honoured.side_labels)  # what predict gives the side-information points
         for name in ("points", "labels", "radius", "transform"):  # what predict's vote reads
-            setattr(self, f"smoothing_{name}_", None if lm is None else getattr(lm, name))
+            setattr(self, f"smoothing_{name}_", None if lm is None else as_numpy(getattr(lm, name)))
         self.choices_ = dict(choices or {})
         self.choices_["fallback"] = None if fb is None else {"applied": fb.applied, "reason": fb.reason}
         self.choices_["smoothing"] = None if sm is None else {"applied": sm.record["applied"], "reason": sm.reason}
@@ -377,7 +377,7 @@ class DMSClustering(BaseClustering):
     # ------------------------------------------------------------------ inference
     def _transform(self, X) -> torch.Tensor:
         """Checked input (n, d) -> what the kernel reads (n, d or n_components_): standardised, projected."""
-        return transform(X, self.mean_, self.scale_, self._projection())
+        return transform(X, self.mean_, self.scale_, self._projection(), self._device())
 
     def _to_input_space(self, Z: torch.Tensor) -> torch.Tensor:
         """Points in the kernel's input space (m, ·) -> input features (m, d)."""
@@ -387,8 +387,13 @@ class DMSClustering(BaseClustering):
         """``components_`` as the tensor the kernel's input is computed with (d, c); a model pickled when
         ``components_`` was itself a tensor has no ``_components``."""
         if "_components" not in self.__dict__:
-            self._components = None if self.components_ is None else torch.as_tensor(self.components_, device=self.mean_.device)
+            self._components = None if self.components_ is None else torch.as_tensor(self.components_,
+                                                                                     device=self._device())
         return self._components
+
+    def _device(self) -> torch.device:
+        """Where the fitted kernel computes; fitted arrays are NumPy and move there when used."""
+        return next(self.kernel_.parameters()).device
 
     @torch.no_grad()
     def predict(self, X):
@@ -414,9 +419,9 @@ class DMSClustering(BaseClustering):
         self._check_fitted()
         X = self._check_X(X, reset=False)
         Xs = self._transform(X)
-        px = self.kernel_.embed_points(Xs)
-        a = assign(self.kernel_, px, self.center_embeddings_, self.center_cluster_, self.noise_threshold,
-                   int(self.memory_budget))
+        qc = torch.as_tensor(self.center_embeddings_, device=Xs.device)  # (M, h)
+        a = assign(self.kernel_, Xs, qc, self.center_cluster_, self.noise_threshold, int(self.memory_budget),
+                   embedded=False)  # points embedded tile by tile: no (n, h) array held
         labels = recall(getattr(self, "side_points_", None), getattr(self, "side_labels_", None), Xs,
                         self._vote(Xs, a.labels), settings_of(self).side_info.recall_distance, int(self.memory_budget))
         return labels, a.confidence
@@ -425,8 +430,9 @@ class DMSClustering(BaseClustering):
         """``labels`` (n,) of the prepared points ``Xs`` (n, c) replaced by the vote of the fit's landmarks, if any."""
         if getattr(self, "smoothing_points_", None) is None:
             return labels
-        lm = Landmarks(self.smoothing_points_, self.smoothing_labels_, getattr(self, "smoothing_radius_", None),
-                       getattr(self, "smoothing_transform_", None))  # radius None: noise kept, or a model saved before
+        lm = Landmarks(on_device(self.smoothing_points_, Xs.device), self.smoothing_labels_,
+                       on_device(getattr(self, "smoothing_radius_", None), Xs.device),  # None: noise kept
+                       on_device(getattr(self, "smoothing_transform_", None), Xs.device))
         return landmark_vote(lm, Xs, labels, int(self.n_neighbors), int(self.memory_budget))
 
     # ------------------------------------------------------------------ persistence
