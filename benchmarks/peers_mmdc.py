@@ -30,6 +30,10 @@ from dmshift.metrics import accuracy, ami, nmi
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+#: ``git status`` of the code that runs: results files written by earlier runs do not make a run "+dirty"
+_STATUS_OF_CODE = ["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                   ":(top,exclude)benchmarks/results"]
+
 def machine() -> dict:
     return {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
             "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
@@ -40,7 +44,7 @@ def commit() -> str:
     root = Path(__file__).resolve().parent.parent
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+        dirty = subprocess.run(_STATUS_OF_CODE, cwd=root,
                                capture_output=True, text=True).stdout.strip()
         return head + ("+dirty" if dirty else "")
     except OSError:

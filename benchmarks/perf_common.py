@@ -26,11 +26,15 @@ RESULTS = ROOT / "benchmarks" / "results"
 MODELS = ROOT / ".cache" / "perf-models"
 
 
+#: ``git status`` of the code that runs: results files written by earlier runs do not make a run "+dirty"
+_STATUS_OF_CODE = ["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                   ":(top,exclude)benchmarks/results"]
+
 def commit() -> str:
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+        dirty = subprocess.run(_STATUS_OF_CODE, cwd=ROOT,
                                capture_output=True, text=True).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):

@@ -23,13 +23,17 @@ FIELDS = ("experiment", "dataset", "task", "n", "k", "method", "setting", "subse
           "acc", "nmi", "ami", "n_clusters", "noise", "seconds", "note")
 
 
+#: ``git status`` of the code that runs: results files written by earlier runs do not make a run "+dirty"
+_STATUS_OF_CODE = ["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                   ":(top,exclude)benchmarks/results"]
+
 def git_commit() -> str:
     """``git rev-parse --short HEAD`` of the dmshift sources (``+dirty`` if modified), or "unknown"."""
     here = Path(__file__).resolve().parent
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True,
                              check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+        dirty = subprocess.run(_STATUS_OF_CODE, cwd=here,
                                capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown (not a git checkout)"
