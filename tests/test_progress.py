@@ -3,6 +3,7 @@
 import io
 import logging
 
+import numpy as np
 import pytest
 import torch
 
@@ -55,3 +56,26 @@ def test_library_logger_has_a_null_handler_and_no_other():
     log = logging.getLogger("dmshift")
     assert any(isinstance(h, logging.NullHandler) for h in log.handlers)
     assert not hasattr(dmshift, "_logging") or "configure" not in dir(getattr(dmshift, "_logging"))
+
+
+def test_a_verbose_dms_fit_names_one_bar_per_stage(monkeypatch):
+    import dmshift._progress as progress
+    import dmshift.train as train
+    from dmshift import DMSClustering
+
+    names = []
+
+    def recording(total, desc, *, verbose, **kw):
+        names.append((desc, verbose))
+        return progress._NoBar()
+
+    monkeypatch.setattr(progress, "progress_bar", recording)
+    monkeypatch.setattr(train, "progress_bar", recording)
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 30)
+    X = rng.normal(size=(90, 3)) + 5 * np.eye(3)[y]
+    DMSClustering(max_steps=5, batch_size=4, instance_size=(10, 20), n_seeds=10, smoothing="graph", verbose=True,
+                  random_state=0).fit(X, np.where(np.arange(90) % 3 == 0, y, -1))
+    assert [d for d, _ in names] == ["training, round 1/2", "clustering, round 1/2", "training, round 2/2",
+                                     "clustering, round 2/2", "smoothing"]
+    assert all(v for _, v in names)

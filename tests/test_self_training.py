@@ -23,7 +23,7 @@ def test_rounds_restart_from_the_initial_weights_and_train_on_pseudo_labels():
     side = SideInfo.build(8, y=y)
     seen = []
 
-    def train(side_r, seed_r, rng_r, left):
+    def train(side_r, seed_r, rng_r, left, desc):
         seen.append((side_r.labelled.size, seed_r, rng_r is None, torch.equal(kernel.weight, w0)))
         with torch.no_grad():
             kernel.weight.add_(1.0)

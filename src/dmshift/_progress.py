@@ -9,8 +9,9 @@ Redraws are throttled to a few per second whatever the step rate.
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 
-__all__ = ["progress_bar", "MIN_INTERVAL"]
+__all__ = ["progress_bar", "stage_bar", "MIN_INTERVAL"]
 
 #: seconds between two redraws of a bar
 MIN_INTERVAL = 0.5
@@ -70,3 +71,15 @@ def progress_bar(total: int | None, desc: str, *, verbose: bool, initial: int = 
     from tqdm.auto import tqdm
     return tqdm(total=total, initial=initial, desc=desc, unit=unit, leave=False, file=stream,
                 mininterval=MIN_INTERVAL, maxinterval=10.0, dynamic_ncols=True)
+
+
+@contextmanager
+def stage_bar(desc: str, *, verbose: bool, stream=None):
+    """A one-step bar named ``desc`` around a stage with no steps of its own ("clustering", "smoothing"):
+    it shows the stage's name and elapsed time while it runs, and is complete when it ends."""
+    bar = progress_bar(1, desc, verbose=verbose, unit="stage", stream=stream)
+    try:
+        yield bar
+        bar.update(1)
+    finally:
+        bar.close()

@@ -131,7 +131,7 @@ def build_kernel(Xs: torch.Tensor, spec: KernelSpec, seed: int, device: torch.de
 
 def train_kernel(kernel: torch.nn.Module, Xs: torch.Tensor, side, rng: np.random.Generator, seed: int,
                  device: torch.device, params: TrainingParams, *, plan: DataParallelPlan | None = None,
-                 time_limit: float | None = None, checkpoint=None) -> Trained:
+                 time_limit: float | None = None, checkpoint=None, desc: str = "training") -> Trained:
     """Train ``kernel`` in place on instances of the prepared points ``Xs`` (n, c) and ``side``.
 
     ``rng`` draws the validation points and the batches, ``seed`` the input noise and
@@ -195,7 +195,7 @@ def train_kernel(kernel: torch.nn.Module, Xs: torch.Tensor, side, rng: np.random
 
     tcfg = TrainConfig(max_steps=params.max_steps, lr=params.lr, weight_decay=params.weight_decay,
                        schedule=params.schedule, eval_every=params.eval_every, patience=params.patience,
-                       time_limit=time_limit, verbose=params.verbose and plan.verbose)
+                       time_limit=time_limit, verbose=params.verbose and plan.verbose, desc=desc)
     res = train_loop(module, step_loss, tcfg, evaluate=evaluate, seed=seed, checkpoint=checkpoint)
     return Trained({"steps": res.steps, "best_step": res.best_step, "stop_reason": res.stop_reason,
                     "best_val_loss": None if evaluate is None else res.best_score,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ._progress import stage_bar
 from .constraints import SideInfo
 
 __all__ = ["SelfTrained", "pseudo_labels", "self_train"]
@@ -77,16 +78,17 @@ def pseudo_labels(side: SideInfo, labels: np.ndarray, confidence: np.ndarray, sh
 
 
 def self_train(kernel: torch.nn.Module, side: SideInfo, seed: int, *, rounds: int, share: float,
-               time_limit: float | None, train: Callable, cluster: Callable) -> SelfTrained:
+               time_limit: float | None, train: Callable, cluster: Callable, verbose: bool = False) -> SelfTrained:
     """Train and cluster, then ``rounds`` more times on pseudo-labels.
 
-    ``train(side, seed, rng, time_left)`` trains ``kernel`` in place and returns a
+    ``train(side, seed, rng, time_left, desc)`` trains ``kernel`` in place and returns a
     :class:`~dmshift.instance_training.Trained` (``rng`` None: the fit's own generator;
     later rounds get one of their own, so that the ranks of a distributed fit, whose
     generators the clustering advances differently, draw the same batches);
     ``cluster()`` returns a :class:`~dmshift.clustering.Clustering` of all points. Each
     round restarts from the kernel's initial weights; ``time_limit`` bounds the training
-    of all rounds together.
+    of all rounds together. With ``verbose``, each stage shows a bar named after it and its
+    round ("training, round 2/2" is ``desc``; "clustering, round 2/2").
     """
     initial = {k: v.detach().clone() for k, v in kernel.state_dict().items()}
     train_seconds = infer_seconds = 0.0
@@ -108,10 +110,13 @@ def self_train(kernel: torch.nn.Module, side: SideInfo, seed: int, *, rounds: in
         if left is not None and left <= 0:
             stopped = "time_limit"
             break
-        record = train(side_r, seed + r, None if r == 0 else np.random.default_rng([seed, r]), left).record
+        name = f"round {r + 1}/{1 + int(rounds)}"
+        record = train(side_r, seed + r, None if r == 0 else np.random.default_rng([seed, r]), left,
+                       f"training, {name}").record
         train_seconds += time.perf_counter() - t0
         t0 = time.perf_counter()
-        found = cluster()
+        with stage_bar(f"clustering, {name}", verbose=verbose):
+            found = cluster()
         infer_seconds += time.perf_counter() - t0
         done.append({"steps": record["steps"], "n_clusters": found.n_clusters})
         if record["stop_reason"] in ("interrupted", "time_limit"):

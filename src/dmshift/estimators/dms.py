@@ -22,6 +22,7 @@ from functools import partial
 import numpy as np
 import torch
 
+from .._progress import stage_bar
 from .._validation import resolve_seed
 from ..anchors import select_anchors
 from ..clustering import Clustering, cluster, merge_threshold
@@ -45,9 +46,7 @@ logger = logging.getLogger("dmshift")
 
 
 class DMSClustering(BaseClustering):
-    """Differentiable Mean Shift: clusters learnt from side information, no k needed.
-
-    What the choices below measured is in ``docs/methods.md`` and ``benchmarks/results/``.
+    """Differentiable Mean Shift: clusters learnt from side information, no k needed (figures: docs/methods.md).
 
     Parameters
     ----------
@@ -260,12 +259,13 @@ class DMSClustering(BaseClustering):
         to_input = partial(to_input_space, mean=data.mean, scale=data.scale, components=data.components)
         params, clusterer = cluster_params(self), clusterer or cluster
 
-        def train(side_r, seed_r, rng_r, time_left):                                        # -> Trained
+        def train(side_r, seed_r, rng_r, time_left, desc):                                  # -> Trained
             return train_kernel(kernel, data.X_std, side_r, rng_r or rng, seed_r, device, training_params(self),
-                                plan=plan, time_limit=time_left, checkpoint=None if plan else self._checkpoint)
+                                plan=plan, time_limit=time_left, desc=desc,
+                                checkpoint=None if plan else self._checkpoint)
 
         rounds = self_train(kernel, side, seed, rounds=self.self_training, share=float(self.self_training_share),
-                            time_limit=self.time_limit, train=train,
+                            time_limit=self.time_limit, train=train, verbose=bool(self.verbose),
                             cluster=lambda: clusterer(kernel, data.X_std, rng, params, to_input=to_input,
                                                       anchors=anchors))                      # -> SelfTrained
         t0, projected = time.perf_counter(), data.components is not None
@@ -301,10 +301,12 @@ class DMSClustering(BaseClustering):
         if fb.applied or self.smoothing is None or fb.clustering.n_clusters < 1:
             why = "tree fallback taken" if fb.applied else "off" if self.smoothing is None else "no cluster"
             return SmoothingOutcome(fb.clustering, dict(NOT_SMOOTHED), None, why)
-        return smooth_clustering(fb.clustering, Xs, side, seed, mode=self.smoothing, n_neighbors=int(self.n_neighbors),
-                                 share=float(self.self_training_share), find_unseen=bool(self.find_unseen),
-                                 smooth_noise=bool(self.smooth_noise), memory_budget=int(self.memory_budget),
-                                 projected=projected, to_input=to_input, settings=cfg.smoothing, novelty=cfg.novelty)
+        with stage_bar("smoothing", verbose=bool(self.verbose)):
+            return smooth_clustering(fb.clustering, Xs, side, seed, mode=self.smoothing,
+                                     n_neighbors=int(self.n_neighbors), share=float(self.self_training_share),
+                                     find_unseen=bool(self.find_unseen), smooth_noise=bool(self.smooth_noise),
+                                     memory_budget=int(self.memory_budget), projected=projected, to_input=to_input,
+                                     settings=cfg.smoothing, novelty=cfg.novelty)
 
     def _set_clustering(self, found: Clustering, honoured=None, fb=None, sm=None, choices: dict | None = None) -> None:
         """Write a clustering and the decisions of the later stages into the fitted attributes."""
