@@ -106,3 +106,13 @@ def test_labels_as_people_hold_them_give_the_same_clusters():
         ref = cls(**seeded).fit(X, y_int).labels_
         for yy in (y_nan, y_str):
             np.testing.assert_array_equal(cls(**seeded).fit(X, yy).labels_, ref)
+
+
+def test_offsets_and_scales_give_the_labels_of_x():
+    rng = np.random.default_rng(0)
+    y = np.arange(90) % 3
+    X = np.round((rng.normal(size=(90, 3)) * 0.3 + 4 * np.eye(3)[y]) * 1024) / 1024  # exact under the offset
+    yp = np.where(np.arange(90) % 4 == 0, y, -1)
+    base = LabelSpreadingClustering().fit(X, yp)
+    for Z in (X + 1.7e9, X * 1e20, X * 1e-20):
+        np.testing.assert_array_equal(LabelSpreadingClustering().fit(Z, yp).labels_, base.labels_)

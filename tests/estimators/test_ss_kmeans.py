@@ -50,7 +50,7 @@ def test_lloyd_without_labels_is_scikit_learns(dtype):
 
 def test_unlabelled_with_k_given_is_kmeans_on_normalised_data():
     X, _ = _blobs()
-    ours = SemiSupervisedKMeans(n_clusters=4, random_state=0).fit(X)
+    ours = SemiSupervisedKMeans(n_clusters=4, standardize=False, random_state=0).fit(X)
     ref = KMeans(n_clusters=4, n_init=10, random_state=0).fit(_normalised(X))
     assert adjusted_rand_score(ref.labels_, ours.labels_) == 1.0
     assert ours.k_scores_ == {} and ours.classes_.size == 0
@@ -58,7 +58,7 @@ def test_unlabelled_with_k_given_is_kmeans_on_normalised_data():
 
 def test_every_point_labelled_gives_the_class_means():
     X, y = _blobs(std=2.0)
-    model = SemiSupervisedKMeans(n_clusters=4, random_state=0).fit(X, y)
+    model = SemiSupervisedKMeans(n_clusters=4, standardize=False, random_state=0).fit(X, y)
     Xn = _normalised(X)
     np.testing.assert_array_equal(model.labels_, y)
     np.testing.assert_allclose(model.cluster_centers_, np.stack([Xn[y == c].mean(0) for c in range(4)]))
@@ -154,3 +154,13 @@ def test_save_and_load(tmp_path):
     np.testing.assert_array_equal(back.labels_, model.labels_)
     np.testing.assert_array_equal(back.predict(X), model.predict(X))
     assert back.k_scores_ == model.k_scores_ and back.n_clusters_ == model.n_clusters_
+
+
+def test_offsets_and_scales_give_the_labels_of_x():
+    X, y = _blobs()
+    yp = np.where(np.arange(len(y)) % 5 == 0, y, -1)
+    base = SemiSupervisedKMeans(random_state=0).fit(X, yp)
+    for Z in (X + 1.7e9, X * 1e20, X * 1e-20):
+        m = SemiSupervisedKMeans(random_state=0).fit(Z, yp)
+        np.testing.assert_array_equal(m.labels_, base.labels_)
+        np.testing.assert_array_equal(m.predict(Z), base.predict(X))

@@ -32,6 +32,7 @@ import torch
 from .._validation import check_fraction, check_positive_int, resolve_seed
 from ..constants import UNLABELLED
 from ..metrics import accuracy
+from ..scaling import check_standardization, check_standardize, fit_standardization
 from ._base import BaseClustering
 from ._partial_labels import partial_labels
 from ._persistence import check_saved_shape
@@ -205,6 +206,10 @@ class SemiSupervisedKMeans(BaseClustering):
     tol : float, default=1e-4
         Stop when the total squared centroid shift is at most ``tol`` times the mean
         feature variance (scikit-learn's rule).
+    standardize : bool or {"feature", "global", "none"}, default=True
+        Standardise the features (in float64; see :mod:`dmshift.scaling`) before the L2
+        normalisation, so that an offset or a feature in large units does not decide the
+        angles. GCD normalises learnt embeddings as they are: ``standardize=False``.
     random_state : int, RandomState or None, default=None
         Seeds the k-means++ draws; the same seed gives the same labels.
 
@@ -245,8 +250,10 @@ class SemiSupervisedKMeans(BaseClustering):
     3
     """
 
-    def __init__(self, *, n_clusters="auto", k_max=None, n_init=1, max_iter=300, tol=1e-4, random_state=None):
+    def __init__(self, *, n_clusters="auto", k_max=None, n_init=1, max_iter=300, tol=1e-4, standardize=True,
+                 random_state=None):
         self.n_clusters = n_clusters
+        self.standardize = standardize
         self.k_max = k_max
         self.n_init = n_init
         self.max_iter = max_iter
@@ -310,7 +317,8 @@ class SemiSupervisedKMeans(BaseClustering):
         m = int(classes.size)
         self._check_params(n, m)
         seed = resolve_seed(self.random_state)
-        Xn = _l2_normalise(X)  # (n, d)
+        self.mean_, self.scale_ = fit_standardization(X, check_standardize(self.standardize))  # float64 (d,)
+        Xn = self._normalised(X)  # (n, d)
         known = codes != UNLABELLED
         scores: dict[int, float] = {}
         if isinstance(self.n_clusters, str):
@@ -347,13 +355,21 @@ class SemiSupervisedKMeans(BaseClustering):
         """
         self._check_fitted()
         X = self._check_X(X, reset=False)
-        C = self.cluster_centers_.astype(X.dtype, copy=False)
-        return _sq_dist(_l2_normalise(X), C).argmin(1).astype(np.int64)
+        C = self.cluster_centers_
+        return _sq_dist(self._normalised(X).astype(C.dtype, copy=False), C).argmin(1).astype(np.int64)
+
+    def _normalised(self, X: np.ndarray) -> np.ndarray:
+        """Rows standardised in float64 (``standardize``), then L2-normalised, in ``X``'s dtype."""
+        Z = (X.astype(np.float64) - self.mean_) / self.scale_
+        if not np.isfinite(Z).all():
+            raise ValueError("The 'X' parameter holds values that cannot be standardised with the fitted scale "
+                             "(they overflow float64).")
+        return _l2_normalise(Z).astype(X.dtype, copy=False)
 
     def _export_state(self):
         tensors = {"cluster_centers": torch.as_tensor(self.cluster_centers_), "labels": torch.as_tensor(self.labels_),
-                   "classes": torch.as_tensor(self.classes_)}
-        meta = {"n_clusters": self.n_clusters_, "inertia": self.inertia_, "n_iter": self.n_iter_,
+                   "classes": torch.as_tensor(self.classes_), "mean": torch.as_tensor(self.mean_)}
+        meta = {"scale": [float(v) for v in self.scale_], "n_clusters": self.n_clusters_, "inertia": self.inertia_, "n_iter": self.n_iter_,
                 "k_scores": {str(k): v for k, v in self.k_scores_.items()}}
         return tensors, meta
 
@@ -370,8 +386,11 @@ class SemiSupervisedKMeans(BaseClustering):
             raise ValueError(f"'n_clusters' must be an int in [1, {n_samples}]. Got {k!r} instead")
         check_saved_shape(tensors, "cluster_centers", (k, self.n_features_in_))
         check_saved_shape(tensors, "classes", (None,))
+        check_standardization(tensors["mean"].cpu().numpy(), meta.get("scale"), self.n_features_in_)
 
     def _import_state(self, tensors, meta):
+        self.mean_, self.scale_ = check_standardization(tensors["mean"].cpu().numpy(), meta["scale"],
+                                                        self.n_features_in_)
         self.cluster_centers_ = tensors["cluster_centers"].cpu().numpy()
         self.labels_ = tensors["labels"].cpu().numpy()
         self.classes_ = tensors["classes"].cpu().numpy()
