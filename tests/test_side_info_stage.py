@@ -124,3 +124,10 @@ def test_any_clustering_comes_out_honouring_the_side_information(seed, n_cluster
         y[on] = rng.integers(0, 3, 8)
         side = SideInfo.build(n, y=y)
     _check(_honour(labels, X, side).clustering.labels, side)
+
+
+def test_labels_with_enough_same_pairs_raise_no_thin_warning_whatever_the_width():
+    # 20 classes with 4 labelled points each: 120 "same" pairs, for a kernel reading 128 features
+    side = SideInfo.build(400, y=np.where(np.arange(400) < 80, np.arange(400) % 20, -1))
+    assert thin_side_info_warning(side, 128) is None
+    assert thin_side_info_warning(SideInfo.build(6, pairs=np.array([[0, 1, 1], [2, 3, 0]])), 128) is not None

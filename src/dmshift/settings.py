@@ -116,12 +116,15 @@ class SideInfoSettings:
     confident in, unless the side information says they differ. A cluster without centers gets at
     most ``max_new_centers`` of its points as centers, and a group at most that many where a cluster
     is divided among groups. ``predict`` gives a point within ``recall_distance`` (in the
-    standardised input the kernel reads) of a side-information point of the fit that point's label."""
+    standardised input the kernel reads) of a side-information point of the fit that point's label.
+    ``fit`` warns when the side information holds fewer "same" pairs than both the features the
+    kernel reads and ``thin_same_pairs``."""
 
     max_chance: float = 0.05
     absorb: bool = True
     max_new_centers: int = 64
     recall_distance: float = 1e-4
+    thin_same_pairs: int = 10
 
 
 _PARTS = {"projection": ProjectionSettings, "anchors": AnchorSettings, "threshold": ThresholdSettings,

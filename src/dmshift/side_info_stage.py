@@ -77,15 +77,17 @@ def min_reached_size(side: SideInfo, max_chance: float) -> int:
     return side.n_samples + 1 if not np.isfinite(s) else int(math.ceil(s))
 
 
-def thin_side_info_warning(side: SideInfo, n_features: int) -> str | None:
+def thin_side_info_warning(side: SideInfo, n_features: int, min_same_pairs: int = 10) -> str | None:
     """A warning (or None) when the side information is too thin to learn a kernel from: fewer "same"
-    pairs than the features the kernel reads (each "same" pair constrains one direction at most)."""
-    n_same = side.n_positive_pairs()
-    if n_same >= n_features:
+    pairs than the features the kernel reads (each "same" pair constrains one direction at most), and
+    fewer than ``min_same_pairs`` (``SideInfoSettings.thin_same_pairs``), the count below which the
+    tree fallback too finds nothing to decide by."""
+    n_same, needed = side.n_positive_pairs(), min(int(n_features), int(min_same_pairs))
+    if n_same >= needed:
         return None
     return (f"The side information holds {n_same} 'same' pair(s) for {n_features} features the kernel reads: too "
             "few to learn a kernel from, so the clusters follow the features' own structure more than the side "
-            f"information. Give more pairs (at least {n_features} 'same' pairs) or partial labels y (a few points "
+            f"information. Give more pairs (at least {needed} 'same' pairs) or partial labels y (a few points "
             "of each class).")
 
 

@@ -80,6 +80,14 @@ def _wine_pairs(seed, n_pairs=20):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_sparse_pairs_do_not_shatter_wine(seed):
     X, _, pairs = _wine_pairs(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # thin side information may be said so
+        m = DMSClustering(random_state=0, **FAST).fit(X, pairs=pairs)
+    assert m.n_clusters_ <= 8, m.choices_
+
+
+def test_five_pairs_are_called_too_thin_and_do_not_shatter_wine():
+    X, _, pairs = _wine_pairs(0, n_pairs=5)
     with pytest.warns(UserWarning, match="too few to learn a kernel from"):
         m = DMSClustering(random_state=0, **FAST).fit(X, pairs=pairs)
     assert m.n_clusters_ <= 8, m.choices_

@@ -253,7 +253,7 @@ class DMSClustering(BaseClustering):
         data = prepare(X, partial(fit_scaled, mode=self.standardize, device=device), self.n_components,
                        cfg.projection)                                                      # -> Prepared
         kernel, hidden = build_kernel(data.X_std, kernel_spec(self), seed, device)
-        if (thin := thin_side_info_warning(side, int(data.X_std.shape[1]))) is not None:
+        if (thin := thin_side_info_warning(side, int(data.X_std.shape[1]), cfg.side_info.thin_same_pairs)):
             warnings.warn(thin, UserWarning, stacklevel=3)
         anchors = select_anchors(side, cfg.anchors) if self.inference_side_info else None  # -> Anchors | None
         to_input = partial(to_input_space, mean=data.mean, scale=data.scale, components=data.components)
