@@ -5,7 +5,7 @@ import tempfile
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -211,6 +211,7 @@ def test_model_file_round_trip(X, bandwidth):
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(name="dms", n=9, d=3, n_classes=2, known=0.5, dtype=np.float32, seed=57)  # DMS's last stage splits a cluster
 @given(name=st.sampled_from(["dms", "kcl", "mcl", "ddc", "meanshift"]),
        n=st.integers(6, 40), d=st.integers(1, 5), n_classes=st.integers(2, 4),
        known=st.floats(0.2, 1.0), dtype=st.sampled_from([np.float32, np.float64, np.int64]),
@@ -237,4 +238,8 @@ def test_estimators_label_in_range_and_predict_agrees_with_labels(name, n, d, n_
     assert labels.shape == (n,)
     k = est.n_clusters_ if hasattr(est, "n_clusters_") else len(est.cluster_centers_)
     assert np.all((labels == NOISE) | ((labels >= 0) & (labels < k)))
-    np.testing.assert_array_equal(est.predict(X), labels)
+    # predict is a function of x: where equal rows were labelled apart (DMS honours side information
+    # that puts two copies of a point in different classes), no prediction can reproduce both
+    inv = np.unique(X, axis=0, return_inverse=True)[1].reshape(-1)
+    one = np.array([np.unique(labels[inv == inv[i]]).size == 1 for i in range(n)])
+    np.testing.assert_array_equal(est.predict(X)[one], labels[one])

@@ -271,6 +271,11 @@ def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landm
                    center_cluster=cc[keep], cluster_centers=centers, n_clusters=n_clusters)
     if landmarks is not None and landmarks.index is not None:  # predict's vote follows the new labels
         landmarks = replace(landmarks, labels=labels[landmarks.index])
+    else:  # predict assigns by the most confident center: it recalls the points whose label that would not give
+        every = np.arange(labels.size)
+        by_center = done.center_cluster[_most_confident(kernel, Xs, every, done.center_embeddings, memory_budget)]
+        on = np.union1d(on, np.flatnonzero(by_center != labels))  # NOISE too: predict would label it
+        on_t = torch.as_tensor(on, device=Xs.device)
     return Honoured(done, landmarks, {"absorbed": absorbed, "noise_assigned": noise_assigned, "joined": joined,
                                       "split": split, "relabelled": moved}, Xs[on_t].cpu().numpy(),
                     labels[on])
@@ -283,6 +288,9 @@ def recall(points: np.ndarray | None, point_labels: np.ndarray | None, Xs: torch
     ``predict`` gives the training points agrees with the side information, whatever the vote says."""
     if points is None or not len(points):
         return labels
-    idx, dist = knn(Xs, torch.as_tensor(points, device=Xs.device, dtype=Xs.dtype), 1, int(memory_budget))
-    hit = (dist[:, 0] <= distance).cpu().numpy()
-    return np.where(hit, np.asarray(point_labels)[idx[:, 0].cpu().numpy()], labels)
+    P = torch.as_tensor(points, device=Xs.device, dtype=Xs.dtype)  # (m, c)
+    idx = knn(Xs, P, 1, int(memory_budget))[0][:, 0]  # (n,) nearest recalled point
+    # the distance again, directly: the search's |x|^2 - 2 x.y + |y|^2 leaves ~1e-3 where x == y in float32
+    exact = (Xs - P[idx]).norm(dim=1)  # (n,)
+    hit = (exact <= distance).cpu().numpy()
+    return np.where(hit, np.asarray(point_labels)[idx.cpu().numpy()], labels)
