@@ -14,5 +14,4 @@ def test_the_results_index_lists_every_file():
     linked = set(re.findall(r"\]\(([^)#/]+)\)", text))
     files = {p.name for p in RESULTS.iterdir() if p.is_file() and p.name != "README.md"}
     assert not linked - files, f"linked but missing: {sorted(linked - files)}"
-    named = {f for f in files if f in text or f.rsplit(".", 1)[0] + ".md" in linked}
-    assert files == named, f"not in the index: {sorted(files - named)}"
+    assert files == linked, f"not in the index: {sorted(files - linked)}"
