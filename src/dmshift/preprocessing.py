@@ -22,7 +22,8 @@ from .scaling import standardize
 from .linalg import principal_axes
 from .settings import ProjectionSettings
 
-__all__ = ["Prepared", "prepare", "principal_components", "transform", "to_input_space", "graph_space"]
+__all__ = ["Prepared", "prepare", "principal_components", "scaled", "unscaled", "transform", "to_input_space",
+           "graph_space"]
 
 
 @dataclass(frozen=True)
@@ -86,19 +87,32 @@ def prepare(X: np.ndarray, scaler: Callable[[np.ndarray], tuple[np.ndarray, np.n
     return Prepared(X_std=Xs, mean=mean, scale=scale, components=components)
 
 
+def scaled(X: np.ndarray, mean: np.ndarray, scale: np.ndarray, device: torch.device, *,
+           name: str = "X") -> torch.Tensor:
+    """``(X - mean) / scale`` computed in float64: a float32 tensor (n, d) on ``device``.
+
+    Raises a ValueError naming ``name`` where a value cannot be represented
+    (:func:`dmshift.scaling.standardize`).
+    """
+    return torch.from_numpy(standardize(X, mean, scale, name=name)).to(device)
+
+
+def unscaled(Z: torch.Tensor, mean: np.ndarray, scale: np.ndarray) -> torch.Tensor:
+    """Standardised points (m, d) back in input units, in ``Z``'s dtype: ``Z * scale + mean``."""
+    s = torch.as_tensor(scale, dtype=Z.dtype, device=Z.device)  # (d,)
+    return Z * s + torch.as_tensor(mean, dtype=Z.dtype, device=Z.device)
+
+
 def transform(X, mean: np.ndarray, scale: np.ndarray, components: torch.Tensor | None,
               device: torch.device) -> torch.Tensor:
     """Checked input (n, d) -> what the kernel reads (n, c) on ``device``: standardised in float64, projected."""
-    Xs = torch.from_numpy(standardize(X, mean, scale)).to(device)  # (n, d) float32
+    Xs = scaled(X, mean, scale, device)  # (n, d) float32
     return Xs if components is None else Xs @ components
 
 
 def to_input_space(Z: torch.Tensor, mean: np.ndarray, scale: np.ndarray, components: torch.Tensor | None) -> torch.Tensor:
     """Points in the kernel's input space (m, c) -> input features (m, d), in ``Z``'s dtype."""
-    if components is not None:
-        Z = Z @ components.T
-    s = torch.as_tensor(scale, dtype=Z.dtype, device=Z.device)  # (d,)
-    return Z * s + torch.as_tensor(mean, dtype=Z.dtype, device=Z.device)
+    return unscaled(Z if components is None else Z @ components.T, mean, scale)
 
 
 def graph_space(Xs: torch.Tensor, W: torch.Tensor | None = None, *, projected: bool = False,

@@ -19,7 +19,8 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import check_positive_int, resolve_device, resolve_seed
-from ..scaling import check_standardize, fit_standardization, standardize
+from ..preprocessing import scaled, unscaled  # noqa: F401  (the peers' standardisation, shared with DMS)
+from ..scaling import check_standardize, fit_standardization
 from ._registry import register
 
 __all__ = ["BaseClustering", "fit_scaled", "scaled", "unscaled"]
@@ -181,22 +182,6 @@ def fit_scaled(X: np.ndarray, mode, device: torch.device, *,
     """
     mean, scale = fit_standardization(X, check_standardize(mode, image=image))
     return mean, scale, scaled(X, mean, scale, device)
-
-
-def scaled(X: np.ndarray, mean: np.ndarray, scale: np.ndarray, device: torch.device, *,
-           name: str = "X") -> torch.Tensor:
-    """``(X - mean) / scale`` computed in float64: a float32 tensor (n, d) on ``device``.
-
-    Raises a ValueError naming ``name`` where a value cannot be represented
-    (:func:`dmshift.scaling.standardize`).
-    """
-    return torch.from_numpy(standardize(X, mean, scale, name=name)).to(device)
-
-
-def unscaled(Z: torch.Tensor, mean: np.ndarray, scale: np.ndarray) -> torch.Tensor:
-    """Standardised points (m, d) back in input units, in ``Z``'s dtype: ``Z * scale + mean``."""
-    s = torch.as_tensor(scale, dtype=Z.dtype, device=Z.device)  # (d,)
-    return Z * s + torch.as_tensor(mean, dtype=Z.dtype, device=Z.device)
 
 
 def _check_numeric(X) -> None:
