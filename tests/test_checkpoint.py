@@ -74,7 +74,7 @@ def test_resume_after_ctrl_c_equals_uninterrupted(name, tmp_path, monkeypatch, c
 
 def test_files_are_safetensors_and_json_only(tmp_path):
     X, _, yp = blobs()
-    make("dms", max_steps=5, checkpoint_dir=tmp_path, checkpoint_every=2).fit(X, yp)
+    make("dms", max_steps=5, checkpoint_dir=tmp_path, checkpoint_every=2, self_training=1).fit(X, yp)
     names = sorted(p.name for p in tmp_path.iterdir())
     # old steps and temp files gone; run 1 is the self-training round
     assert names == ["ckpt-run0-step00000005.safetensors", "ckpt-run0.json",
@@ -89,7 +89,7 @@ def test_new_fit_clears_old_checkpoints(tmp_path):
     X, _, yp = blobs()
     make("ddc", max_steps=3, n_init=3, checkpoint_dir=tmp_path).fit(X)
     assert (tmp_path / "ckpt-run2.json").exists()
-    make("dms", max_steps=3, checkpoint_dir=tmp_path).fit(X, yp)
+    make("dms", max_steps=3, checkpoint_dir=tmp_path, self_training=1).fit(X, yp)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-run0-step00000003.safetensors", "ckpt-run0.json",
                                                           "ckpt-run1-step00000003.safetensors", "ckpt-run1.json"]
 
@@ -103,7 +103,7 @@ def test_resume_errors(tmp_path):
     with pytest.raises(ValueError, match="The 'checkpoint_every' parameter must be an int"):
         make("dms", checkpoint_dir=tmp_path, checkpoint_every=0).fit(X, yp)
     make("dms", max_steps=2, checkpoint_dir=tmp_path).fit(X, yp)
-    with pytest.raises(CheckpointError, match="parameter 'lr' was 0.001, now 0.01"):
+    with pytest.raises(CheckpointError, match="parameter 'lr' was 0.003, now 0.01"):
         make("dms", lr=0.01, checkpoint_dir=tmp_path).fit(X, yp, resume=True)
     with pytest.raises(CheckpointError, match="data of shape \\(40, 2\\), not \\(39, 2\\)"):
         make("dms", checkpoint_dir=tmp_path).fit(X[:39], yp[:39], resume=True)

@@ -30,5 +30,5 @@ def test_build_kernel_is_seeded_and_train_kernel_returns_a_record():
     params = TrainingParams(batch_size=4, instance_size=(10, 12), max_steps=3, validation_fraction=0.25,
                             eval_every=1)
     out = train_kernel(a, X, SideInfo.build(60, y=y), np.random.default_rng(0), 0, torch.device("cpu"), params)
-    assert out.record["steps"] == 3 and out.record["n_val_points"] == 5 and out.record["best_val_loss"] is not None
+    assert out.record["steps"] == 3 and out.record["n_val_points"] == 5 and out.record["best_val_score"] is not None
     assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))

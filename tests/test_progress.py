@@ -75,7 +75,7 @@ def test_a_verbose_dms_fit_names_one_bar_per_stage(monkeypatch):
     y = np.repeat([0, 1, 2], 30)
     X = rng.normal(size=(90, 3)) + 5 * np.eye(3)[y]
     DMSClustering(max_steps=5, batch_size=4, instance_size=(10, 20), n_seeds=10, smoothing="graph", verbose=True,
-                  random_state=0).fit(X, np.where(np.arange(90) % 3 == 0, y, -1))
+                  self_training=1, random_state=0).fit(X, np.where(np.arange(90) % 3 == 0, y, -1))
     assert [d for d, _ in names] == ["training, round 1/2", "clustering, round 1/2", "training, round 2/2",
-                                     "clustering, round 2/2", "smoothing"]
+                                     "clustering, round 2/2", "choosing the labels"]
     assert all(v for _, v in names)

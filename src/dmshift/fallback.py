@@ -97,7 +97,7 @@ def tree_fallback(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed: int
         idx, dist = knn(Z, Z, max(graph.tree_neighbors, graph.reciprocal_neighbors), budget, exclude_self=True)
         cut = tree_clusters(Z.cpu().numpy(), idx[:, :graph.tree_neighbors].cpu().numpy(), group, side.cannot)
         if cut is not None and (best is None or cut.f1 > best[1].f1 + 1e-12):
-            best = (name, cut, W, Z, dist[:, graph.reciprocal_neighbors - 1].clone())
+            best = (name, cut, W, Z, dist[:, min(graph.reciprocal_neighbors, dist.shape[1]) - 1].clone())
     if best is not None:
         record.update(tree_f1=best[1].f1, space=best[0])
     if best is None:

@@ -35,7 +35,7 @@ class KernelSpec:
     activation: str = "relu"
     dropout: float = 0.0
     conv_channels: int = 1
-    init: str = "distance"
+    init: str = "principal"
     init_quantile: float = 0.02
 
     def make(self, width: int, hidden: tuple) -> torch.nn.Module:
@@ -122,22 +122,26 @@ def build_kernel(Xs: torch.Tensor, spec: KernelSpec, seed: int, device: torch.de
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         kernel = spec.make(d, hidden).to(device)
-        if spec.init == "distance":
+        if spec.init in ("distance", "principal"):
             g = torch.Generator(device=device)
             g.manual_seed(seed)
-            kernel.init_distance_prior(Xs, quantile=spec.init_quantile, generator=g)
+            kernel.init_distance_prior(Xs, quantile=spec.init_quantile, generator=g,
+                                       principal=spec.init == "principal")
     return kernel, hidden
 
 
 def train_kernel(kernel: torch.nn.Module, Xs: torch.Tensor, side, rng: np.random.Generator, seed: int,
                  device: torch.device, params: TrainingParams, *, plan: DataParallelPlan | None = None,
-                 time_limit: float | None = None, checkpoint=None, desc: str = "training") -> Trained:
+                 time_limit: float | None = None, checkpoint=None, desc: str = "training",
+                 evaluate=None) -> Trained:
     """Train ``kernel`` in place on instances of the prepared points ``Xs`` (n, c) and ``side``.
 
     ``rng`` draws the validation points and the batches, ``seed`` the input noise and
     the validation batches; ``plan`` (default: this process alone) splits each batch
     between processes; ``checkpoint`` (a :class:`~dmshift.checkpoint.Checkpointer` or
-    None) is handed to the loop.
+    None) is handed to the loop. ``evaluate`` (a callable returning a score, lower is better)
+    replaces the validation loss on held-out labelled points (``params.validation_fraction``)
+    as what every ``params.eval_every`` steps keeps the best state and stops on ``params.patience``.
     """
     plan = plan or DataParallelPlan()
     B = int(params.batch_size)
@@ -145,7 +149,7 @@ def train_kernel(kernel: torch.nn.Module, Xs: torch.Tensor, side, rng: np.random
                         labelled_ratio=tuple(params.labelled_ratio), positive_ratio=tuple(params.positive_ratio))
     labelled = side.labelled
     val_points = np.zeros(0, dtype=np.int64)
-    if params.validation_fraction > 0:
+    if params.validation_fraction > 0 and evaluate is None:
         n_val = int(round(params.validation_fraction * labelled.size))
         if 0 < n_val < labelled.size:
             val_points = rng.choice(labelled, size=n_val, replace=False)
@@ -180,7 +184,6 @@ def train_kernel(kernel: torch.nn.Module, Xs: torch.Tensor, side, rng: np.random
             loss = loss + params.prior_decay * (hi - lo) / B * drift / max(anchor_norm, 1e-12)
         return plan.reduce_loss(loss)
 
-    evaluate = None
     if val_points.size:
         vs = InstanceSampler(side, cfg, np.random.default_rng(seed + 1), init_points=val_points)
         val_batches = [batch_tensors(*vs.sample()) for _ in range(4)]
@@ -198,6 +201,6 @@ def train_kernel(kernel: torch.nn.Module, Xs: torch.Tensor, side, rng: np.random
                        time_limit=time_limit, verbose=params.verbose and plan.verbose, desc=desc)
     res = train_loop(module, step_loss, tcfg, evaluate=evaluate, seed=seed, checkpoint=checkpoint)
     return Trained({"steps": res.steps, "best_step": res.best_step, "stop_reason": res.stop_reason,
-                    "best_val_loss": None if evaluate is None else res.best_score,
+                    "best_val_score": None if evaluate is None else res.best_score,
                     "history": res.history, "n_train_points": int(train_points.size),
                     "n_val_points": int(val_points.size)})

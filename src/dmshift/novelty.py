@@ -115,7 +115,7 @@ def _pairs(group: np.ndarray, cannot: sp.spmatrix) -> tuple[int, sp.csr_matrix, 
     """Groups, the symmetric "different" relation (G, G) as floats, and the numbers of "same" and
     "different" pairs of points that the side information ``group`` (n,) and ``cannot`` states."""
     g = group[group >= 0]
-    n_groups = int(g.max(initial=-1)) + 1
+    n_groups = max(int(g.max(initial=-1)) + 1, cannot.shape[0])  # a group may have no point left
     cnt = np.bincount(g, minlength=n_groups)
     C = sp.csr_matrix(cannot, dtype=np.float64)
     C = ((C + C.T) > 0).astype(np.float64)
@@ -203,7 +203,7 @@ def unreached_components(idx: np.ndarray, seeded: np.ndarray, rate: float,
     sizes = np.bincount(comp)
     has_seed = np.zeros(sizes.size, dtype=bool)
     has_seed[comp[np.asarray(seeded, dtype=bool)]] = True
-    min_size = np.log(max_chance) / np.log1p(-rate)
+    min_size = np.log(max_chance) / np.log1p(-rate) if rate < 1 else 1.0
     found = np.flatnonzero(~has_seed & (sizes >= min_size))
     found = found[np.argsort(-sizes[found], kind="stable")]
     return [np.flatnonzero(comp == c) for c in found]
@@ -217,6 +217,8 @@ def min_part_size(n: int, rate: float, max_chance: float = NoveltySettings.max_c
     """
     if rate <= 0:
         return np.inf
+    if rate >= 1:  # every point has side information: no part is missed
+        return 1.0
     log_miss = np.log1p(-rate)  # < 0
     s = np.log(max_chance) / log_miss  # one part alone
     for _ in range(50):  # fixed point of s = log(max_chance * s / n) / log(1 - rate)

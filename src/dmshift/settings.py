@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 __all__ = ["ProjectionSettings", "AnchorSettings", "ThresholdSettings", "SmoothingSettings", "FallbackSettings",
-           "NoveltySettings", "SideInfoSettings", "DMSSettings"]
+           "NoveltySettings", "SideInfoSettings", "ValidationSettings", "DMSSettings"]
 
 
 @dataclass(frozen=True)
@@ -127,9 +127,30 @@ class SideInfoSettings:
     thin_same_pairs: int = 10
 
 
+@dataclass(frozen=True)
+class ValidationSettings:
+    """How DMS holds back side information to validate its choices (:mod:`dmshift.validation`).
+
+    A group of at least ``split_groups`` points holds back some of its points, a smaller one is
+    held back whole or not at all; validation needs at least ``min_pairs`` held-back "same" and
+    as many "different" pairs. While training, the learnt graph is scored every ``eval_every``
+    steps on the side-information points and at most ``graph_points`` others, and training stops
+    when the mean of the last ``window`` scores has not improved for ``patience`` (the
+    estimator's) evaluations. A candidate for the labels replaces the default (the first the
+    estimator allows: the learnt graph) only when its held-back point scores beat the default's
+    by more than ``z`` standard errors of the paired differences.
+    """
+
+    window: int = 3
+    z: float = 2.0
+    split_groups: int = 4
+    min_pairs: int = 5
+    graph_points: int = 4000
+
+
 _PARTS = {"projection": ProjectionSettings, "anchors": AnchorSettings, "threshold": ThresholdSettings,
           "smoothing": SmoothingSettings, "fallback": FallbackSettings, "novelty": NoveltySettings,
-          "side_info": SideInfoSettings}
+          "side_info": SideInfoSettings, "validation": ValidationSettings}
 
 
 @dataclass(frozen=True)
@@ -147,6 +168,7 @@ class DMSSettings:
     fallback: FallbackSettings = field(default_factory=FallbackSettings)
     novelty: NoveltySettings = field(default_factory=NoveltySettings)
     side_info: SideInfoSettings = field(default_factory=SideInfoSettings)
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict ``{stage: {field: value}}``."""

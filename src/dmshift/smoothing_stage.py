@@ -83,22 +83,24 @@ def smooth_clustering(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed:
                       n_neighbors: int, share: float, find_unseen: bool, smooth_noise: bool, memory_budget: int,
                       projected: bool, to_input: Callable[[torch.Tensor], torch.Tensor],
                       settings: SmoothingSettings = SmoothingSettings(),
-                      novelty: NoveltySettings = NoveltySettings()) -> SmoothingOutcome:
+                      novelty: NoveltySettings = NoveltySettings(), W: torch.Tensor | None = None) -> SmoothingOutcome:
     """Let neighbours vote on ``found``'s labels of the prepared points ``Xs`` (n, c).
 
     ``mode`` "graph" always smooths, "auto" only when the graph agrees with the seeds
     (``settings.min_agreement``). Side information seeds the clusters that hold it (a
     group whose cluster holds a group known to differ gets a cluster of its own); the
     clusters no side information holds are seeded by their ``share`` most confident
-    points. ``projected``: ``Xs`` are principal components, of which the graph reads the
-    leading ``settings.components``. Clusters are renumbered by size afterwards.
+    points. The graph is built on ``Xs @ W`` (the learnt graph, with ``W`` the kernel's
+    :meth:`~dmshift.kernels.base.LearnedKernel.point_map`), or with ``W`` None on the kernel's
+    input, of which it reads the leading ``settings.components`` when ``projected`` (``Xs``
+    are principal components). Clusters are renumbered by size afterwards.
     """
     pl = pseudo_labels(side, found.labels, found.confidence, float(share))
     on_side = (side.group >= 0) & (pl >= 0)
     seeds = np.flatnonzero(on_side | (pl >= 0) & ~np.isin(pl, pl[on_side]))
     lab = found.labels.copy()
     lab[seeds] = pl[seeds]
-    Zg = graph_space(Xs, projected=projected, n_leading=settings.components)
+    Zg = graph_space(Xs, W, projected=projected, n_leading=settings.components)
     sm = smooth_labels(Zg, lab, seeds, int(n_neighbors), settings.max_points,
                        np.random.default_rng([seed, settings.max_points]), int(memory_budget),
                        min_agreement=settings.min_agreement if mode == "auto" else 0.0,
@@ -124,7 +126,7 @@ def smooth_clustering(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed:
                        center_embeddings=emb[torch.as_tensor(np.flatnonzero(keep), device=emb.device)])
     landmarks = Landmarks(points=Zg[torch.as_tensor(sm.landmarks, device=Xs.device)].clone(),
                           labels=labels[sm.landmarks], radius=sm.radius if smooth_noise else None,
-                          index=np.asarray(sm.landmarks))
+                          transform=W, index=np.asarray(sm.landmarks))
     return SmoothingOutcome(smoothed, record, landmarks, "graph agrees with the seeds" if mode == "auto" else "forced")
 
 

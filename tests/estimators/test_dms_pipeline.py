@@ -42,7 +42,8 @@ def test_verbose_logs_the_decisions(fitted, caplog):
 def test_fallback_is_decided_even_without_smoothing(fitted):
     _, X, y = fitted
     m = DMSClustering(**FAST, smoothing=None).fit(X, _partial(y))
-    assert m.fallback_["kernel_f1"] is not None and m.choices_["smoothing"]["reason"] == "off"
+    assert set(m.choices_["labels"]["held_f1"]) == {"kernel", "tree"}
+    assert m.choices_["labels"]["chosen"] in ("kernel", "tree")
     assert m.smoothing_ == {"applied": False, "agreement": None, "unseen_groups": 0}
 
 

@@ -81,12 +81,13 @@ def test_predict_takes_the_neighbours_vote_and_survives_save_load(data, fits, tm
     assert m2.smoothing_ == m.smoothing_
 
 
-def test_auto_smooths_when_the_graph_agrees(data, fits):
+def test_auto_chooses_on_held_back_side_information(data, fits):
     X, _, yp = data
     m = DMSClustering(**FAST).fit(X, yp)  # smoothing="auto"
-    assert m.smoothing_["applied"] == (m.smoothing_["agreement"] >= 0.9)
-    if m.smoothing_["applied"]:
-        np.testing.assert_array_equal(m.labels_, fits["graph"].labels_)
+    rec = m.choices_["labels"]
+    assert set(rec["held_f1"]) == {"learnt_graph", "kernel", "input_graph", "tree"}
+    assert rec["held_points"] > 0 and rec["chosen"] in rec["held_f1"]
+    assert m.smoothing_["applied"] == (rec["chosen"] in ("learnt_graph", "input_graph"))
 
 
 @pytest.mark.parametrize("params, match", [({"smoothing": "knn"}, "'smoothing'"),

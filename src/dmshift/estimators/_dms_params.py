@@ -19,6 +19,7 @@ import torch
 from .._validation import check_fraction, check_param, check_positive_int, check_range_pair
 from ..clustering import ClusterParams
 from ..instance_training import KernelSpec, TrainingParams
+from ..label_stage import LabelOptions
 from ..merge import SIMILARITIES
 from ..scaling import check_standardization
 from ..settings import DMSSettings
@@ -33,7 +34,7 @@ __all__ = ["check_params", "settings_of", "kernel_spec", "training_params", "clu
 def check_params(est) -> None:
     """Raise a ValueError naming the first parameter of ``est`` out of its range."""
     check_param("kernel", est.kernel, ("subtract", "concat"))
-    check_param("init", est.init, ("distance", "default"))
+    check_param("init", est.init, ("principal", "distance", "default"))
     check_fraction("init_quantile", est.init_quantile, low=0.0, high=1.0)
     check_positive_int("n_layers", est.n_layers)
     if est.hidden is not None:
@@ -80,7 +81,7 @@ def check_params(est) -> None:
     check_positive_int("self_training", est.self_training, minimum=0)
     check_fraction("self_training_share", est.self_training_share, low=0.0, high=1.0, high_open=False)
     if est.smoothing is not None:
-        check_param("smoothing", est.smoothing, ("auto", "graph"))
+        check_param("smoothing", est.smoothing, ("auto", "learnt", "input", "graph"))
     check_positive_int("n_neighbors", est.n_neighbors)
     if est.fallback is not None:
         check_param("fallback", est.fallback, ("tree",))
@@ -127,8 +128,15 @@ def training_params(est) -> TrainingParams:
         positive_ratio=check_range_pair("positive_ratio", est.positive_ratio, low=0.0, high=1.0),
         n_shift_steps=est.n_shift_steps, max_steps=est.max_steps, lr=est.lr, weight_decay=est.weight_decay,
         prior_decay=est.prior_decay, schedule=est.schedule, loss_balance=est.loss_balance,
-        input_noise=est.input_noise, validation_fraction=est.validation_fraction, patience=est.patience,
+        input_noise=est.input_noise, validation_fraction=0.0, patience=est.patience,  # held back by the fit
         eval_every=est.eval_every, verbose=est.verbose)
+
+
+def label_options(est, projected: bool) -> LabelOptions:
+    """What the label candidates of ``est`` read, from its parameters."""
+    return LabelOptions(n_neighbors=int(est.n_neighbors), share=float(est.self_training_share),
+                        find_unseen=bool(est.find_unseen), smooth_noise=bool(est.smooth_noise),
+                        memory_budget=int(est.memory_budget), projected=bool(projected))
 
 
 def cluster_params(est) -> ClusterParams:

@@ -1,14 +1,13 @@
 """``DMSClustering``: Differentiable Mean Shift as a scikit-learn estimator.
 
-``fit`` runs the pipeline of DMS as a sequence of stages, each a function of its own
-module that takes values and returns a small result: prepare the input
-(:mod:`dmshift.preprocessing`), train a kernel K(x, c) on the side information by
-differentiable mean shift on sampled instances (:mod:`dmshift.instance_training`, paper
-§3.3, §4.2), cluster with it (:mod:`dmshift.clustering`, §3.2, §4.3), repeat on
-pseudo-labels (:mod:`dmshift.self_training`), fall back to a Ward tree on thin side
-information (:mod:`dmshift.fallback`) and smooth the labels over a neighbour graph
-(:mod:`dmshift.smoothing_stage`). Here: parameters, the order of the stages, ``predict``,
-persistence and tags.
+``fit`` runs DMS as stages, each a function of its own module returning a small result:
+prepare the input (:mod:`dmshift.preprocessing`), hold back part of the side information
+(:mod:`dmshift.validation`), train a kernel K(x, c) on the rest by differentiable mean
+shift (:mod:`dmshift.instance_training`, paper §3.3, §4.2), cluster with it
+(:mod:`dmshift.clustering`, §3.2, §4.3; :mod:`dmshift.self_training`), choose where the
+labels come from on the held-back part (:mod:`dmshift.label_stage`) and honour the side
+information (:mod:`dmshift.side_info_stage`). Here: parameters, the order of the stages,
+``predict``, persistence and tags.
 """
 
 from __future__ import annotations
@@ -27,18 +26,20 @@ from .._validation import resolve_seed
 from ..anchors import select_anchors
 from ..clustering import Clustering, cluster, merge_threshold
 from ..constraints import SideInfo
-from ..fallback import NOT_TAKEN, tree_fallback
+from ..fallback import NOT_TAKEN
 from ..instance_training import build_kernel, train_kernel
+from ..label_stage import candidates_for, choose_labels, held_back_score
 from ..kernels import DEFAULT_MEMORY_BUDGET
 from ..merge import assign
 from ..preprocessing import prepare, to_input_space, transform
 from ..self_training import self_train
 from ..settings import DMSSettings
 from ..side_info_stage import honour, recall, thin_side_info_warning
-from ..smoothing_stage import NOT_SMOOTHED, Landmarks, SmoothingOutcome, landmark_vote, smooth_clustering
+from ..smoothing_stage import NOT_SMOOTHED, Landmarks, landmark_vote
+from ..validation import hold_out
 from ._base import BaseClustering, fit_scaled
 from ._dms_params import (as_numpy, check_params, check_saved_state, cluster_params, export_state, import_state,
-                          kernel_spec, on_device, settings_of, training_params)
+                          kernel_spec, label_options, on_device, settings_of, training_params)
 
 __all__ = ["DMSClustering"]
 
@@ -52,9 +53,9 @@ class DMSClustering(BaseClustering):
     ----------
     kernel : {"subtract", "concat"}, default="subtract"
         Kernel architecture (paper Table 1).
-    init, init_quantile : {"distance", "default"}, float, default="distance", 0.02
-        "distance" starts as a distance kernel whose bandwidth is the ``init_quantile`` of
-        pairwise distances; "default" is PyTorch's initialisation (paper).
+    init, init_quantile : {"principal", "distance", "default"}, float, default="principal", 0.02
+        "principal" starts as a distance in the data's principal directions, "distance" in random
+        ones, with a bandwidth the ``init_quantile`` of pairwise distances; "default" is PyTorch's (paper).
     n_layers : int, default=3
         Fully connected layers, the output layer included (paper: 3).
     hidden : tuple of int or None, default=None
@@ -64,11 +65,11 @@ class DMSClustering(BaseClustering):
         Filters of the concat kernel's 2 x 1 convolution.
     n_shift_steps : int, default=4
         Mean-shift steps T in training (paper: 4).
-    max_steps, batch_size, instance_size : int, int, (int, int), default=1000, 96, (200, 300)
-        Training steps (batches), instances per batch, range of points per instance.
+    max_steps, batch_size, instance_size : int, int, (int, int), default=600, 32, (200, 300)
+        Most training steps (batches), instances per batch, range of points per instance.
     labelled_ratio, positive_ratio : (float, float), default=(1/3, 1), (1/20, 1/10)
         Ranges of |P ∪ N| : |U| and of |P| : |P ∪ N| in an instance.
-    lr, weight_decay : float, default=1e-3, 1.0
+    lr, weight_decay : float, default=3e-3, 0.3
         AdamW; the decay (the paper: none) keeps the kernel from fitting few labelled points too closely.
     prior_decay : float, default=0.0
         L2 pull of the weights toward their initial values, relative to their size.
@@ -77,10 +78,13 @@ class DMSClustering(BaseClustering):
         "none" is eq. 3; "balanced" weighs the positive and negative terms equally.
     input_noise : float, default=0.3
         Std of Gaussian noise added to the training points (0: the paper's training).
-    validation_fraction : float, default=0.0
-        Share of labelled points held back to choose the best training step.
+    validation_fraction : float, default=0.25
+        Share of the side information held back (:mod:`dmshift.validation`) to choose how long to
+        train and where the labels come from, by pairwise F1 on it; 0: no validation.
     patience, eval_every : int or None, int, default=None, 50
-        Evaluations without improvement before training stops; steps between evaluations.
+        With a patience, training stops after that many evaluations (every ``eval_every`` steps) of
+        the learnt graph's held-back F1 without improvement, and keeps the best state; None: all
+        ``max_steps`` (on 5% of digits, 22 held-back points score too noisily to stop on).
     seeding : {"random", "adaptive"}, default="random"
         "random" draws ``n_seeds`` points (paper); "adaptive" seeds from uncovered points.
     n_seeds, max_iter : int, default=500, 50
@@ -102,14 +106,15 @@ class DMSClustering(BaseClustering):
         Principal components the kernel reads (fitted on all of ``X``): an int keeps that
         many, a float in (0, 1) that share of the variance, None all features; "auto"
         follows ``settings.projection``. Keeps the first layer cheap on wide inputs.
-    self_training, self_training_share : int, float, default=1, 0.5
+    self_training, self_training_share : int, float, default=0, 0.5
         Rounds of retraining from the initial weights on pseudo-labels, the most confident
         ``self_training_share`` of each cluster (0 rounds: the paper's method).
-    smoothing : {"auto", "graph", None}, default="auto"
-        After the last round, spread labels seeded by the side information and by each
-        cluster's most confident points over the ``n_neighbors`` graph of the kernel's
-        input; side information is never overruled. "auto": only when the graph agrees
-        with the seeds; "graph": always; None: the paper's assignment.
+    smoothing : {"auto", "learnt", "input", None}, default="auto"
+        Where the labels come from (:mod:`dmshift.label_stage`): labels seeded by the side
+        information and each cluster's most confident points spread over the ``n_neighbors``
+        graph of the kernel's point embedding ("learnt") or of its input ("input", alias
+        "graph"), or the kernel's clustering itself (None: the paper's assignment). "auto":
+        the one of these (and the tree, with ``fallback``) with the best held-back F1.
     smooth_noise : bool, default=True
         With smoothing applied, noise takes the spread label (also in ``predict``).
     n_neighbors : int, default=3
@@ -118,9 +123,7 @@ class DMSClustering(BaseClustering):
         With smoothing applied, parts no side information reaches, and that random side
         information would hardly have missed, become clusters (:mod:`dmshift.novelty`).
     fallback : {"tree", None}, default="tree"
-        On thin side information, the Ward tree's clusters replace the kernel's when the
-        side information agrees with them far better (:mod:`dmshift.fallback`); smoothing
-        is then skipped. Decided whatever ``smoothing``.
+        The Ward tree's cut (:mod:`dmshift.fallback`) is also a candidate for the labels.
     memory_budget : int, default=256 MiB
         Bytes for one tile of pairwise intermediate values.
     time_limit : float or None, default=None
@@ -155,13 +158,13 @@ class DMSClustering(BaseClustering):
         What each deciding stage decided and why, and the merge threshold in force.
     """
 
-    def __init__(self, *, kernel="subtract", init="distance", init_quantile=0.02, n_layers=3, hidden=None, width_cap=256, activation="relu",
-                 dropout=0.0, conv_channels=1, n_shift_steps=4, max_steps=1000, batch_size=96,
+    def __init__(self, *, kernel="subtract", init="principal", init_quantile=0.02, n_layers=3, hidden=None, width_cap=256, activation="relu",
+                 dropout=0.0, conv_channels=1, n_shift_steps=4, max_steps=600, batch_size=32,
                  instance_size=(200, 300), labelled_ratio=(1 / 3, 1.0), positive_ratio=(1 / 20, 1 / 10),
-                 lr=1e-3, weight_decay=1.0, prior_decay=0.0, schedule="constant", loss_balance="none",
-                 input_noise=0.3, validation_fraction=0.0, patience=None, eval_every=50, seeding="random",
+                 lr=3e-3, weight_decay=0.3, prior_decay=0.0, schedule="constant", loss_balance="none",
+                 input_noise=0.3, validation_fraction=0.25, patience=None, eval_every=50, seeding="random",
                  n_seeds=500, max_iter=50, inference_side_info=True, similarity="cosine", threshold="auto",
-                 noise_threshold=0.01, standardize=True, n_components="auto", self_training=1,
+                 noise_threshold=0.01, standardize=True, n_components="auto", self_training=0,
                  self_training_share=0.5, smoothing="auto", n_neighbors=3, find_unseen=True, smooth_noise=True, fallback="tree",
                  memory_budget=DEFAULT_MEMORY_BUDGET, time_limit=None, verbose=False, device="auto",
                  random_state=None, on_conflict="raise", checkpoint_dir=None, checkpoint_every=100, settings=None):
@@ -255,58 +258,55 @@ class DMSClustering(BaseClustering):
         kernel, hidden = build_kernel(data.X_std, kernel_spec(self), seed, device)
         if (thin := thin_side_info_warning(side, int(data.X_std.shape[1]), cfg.side_info.thin_same_pairs)):
             warnings.warn(thin, UserWarning, stacklevel=3)
-        anchors = select_anchors(side, cfg.anchors) if self.inference_side_info else None  # -> Anchors | None
+        holdout = self._hold_out(side, seed, cfg)                                          # -> Holdout | None
+        side_t = side if holdout is None else holdout.train  # what training and the candidates see
+        anchors = select_anchors(side_t, cfg.anchors) if self.inference_side_info else None  # -> Anchors | None
         to_input = partial(to_input_space, mean=data.mean, scale=data.scale, components=data.components)
         params, clusterer = cluster_params(self), clusterer or cluster
+        opts = label_options(self, data.components is not None)
+        evaluate = None if self.patience is None else held_back_score(kernel, data.X_std, holdout, seed, opts, cfg)
 
         def train(side_r, seed_r, rng_r, time_left, desc):                                  # -> Trained
             return train_kernel(kernel, data.X_std, side_r, rng_r or rng, seed_r, device, training_params(self),
-                                plan=plan, time_limit=time_left, desc=desc,
+                                plan=plan, time_limit=time_left, desc=desc, evaluate=evaluate,
                                 checkpoint=None if plan else self._checkpoint)
 
-        rounds = self_train(kernel, side, seed, rounds=self.self_training, share=float(self.self_training_share),
+        rounds = self_train(kernel, side_t, seed, rounds=self.self_training, share=float(self.self_training_share),
                             time_limit=self.time_limit, train=train, verbose=bool(self.verbose),
                             cluster=lambda: clusterer(kernel, data.X_std, rng, params, to_input=to_input,
                                                       anchors=anchors))                      # -> SelfTrained
-        t0, projected = time.perf_counter(), data.components is not None
-        fb = self._fallback(rounds.clustering, data.X_std, side, seed, cfg, projected, to_input)  # -> FallbackResult
-        sm = self._smooth(fb, data.X_std, side, seed, cfg, projected, to_input)  # -> SmoothingOutcome
+        t0 = time.perf_counter()
+        with stage_bar("choosing the labels", verbose=bool(self.verbose)):
+            chosen = choose_labels(rounds.clustering, kernel, data.X_std, side, holdout, seed, cfg=cfg, opts=opts,
+                                   candidates=candidates_for(self.smoothing, self.fallback), to_input=to_input)
         self.mean_, self.scale_, self._components = data.mean, data.scale, data.components  # the tensor computes
         self.components_ = None if data.components is None else data.components.cpu().numpy()
         self.kernel_, self.hidden_, self.side_info_, self.anchors_ = kernel, hidden, side.summary(), anchors
         self.training_, self.inference_seconds_ = rounds.record, rounds.seconds + time.perf_counter() - t0
-        choices = {"self_training": {"rounds": len(rounds.record["rounds"]), "stopped": rounds.stopped},
+        rec = rounds.record
+        choices = {"training": {"steps": rec["steps"], "best_step": rec["best_step"], "stop": rec["stop_reason"],
+                                "held_back_f1": None if rec.get("best_val_score") is None else
+                                -rec["best_val_score"]},
+                   "self_training": {"rounds": len(rec["rounds"]), "stopped": rounds.stopped},
+                   "labels": chosen.record,
                    "merge_threshold": merge_threshold(self.threshold, anchors, cfg.threshold),
                    "projection": None if data.components is None else int(data.components.shape[1])}
-        self._set_clustering(sm.clustering, self._honour(sm, fb, kernel, data.X_std, side, cfg, to_input), fb, sm,
-                             choices)
+        self._finish(chosen, kernel, data.X_std, side, cfg, to_input, choices)
         return self
 
-    def _honour(self, sm, fb, kernel, Xs, side: SideInfo, cfg: DMSSettings, to_input):
-        """The last stage: labels that honour the side information (:mod:`dmshift.side_info_stage`)."""
-        lm = (sm.landmarks if sm is not None else None) or (fb.landmarks if fb is not None else None)
-        if not self.inference_side_info:  # the paper's inference: side information only trains the kernel
-            return None
-        return honour(sm.clustering, kernel, Xs, side, landmarks=lm, memory_budget=int(self.memory_budget),
-                      to_input=to_input, settings=cfg.side_info, tree_taken=fb.applied)
+    def _hold_out(self, side: SideInfo, seed: int, cfg: DMSSettings):
+        """The held-back side information of this fit (None: too little, or ``validation_fraction`` 0)."""
+        return hold_out(side, np.random.default_rng([seed, 2]), float(self.validation_fraction), cfg.validation)
 
-    def _fallback(self, found: Clustering, Xs, side: SideInfo, seed: int, cfg: DMSSettings, projected, to_input):
-        """The tree fallback stage with this estimator's parameters; decided whatever ``smoothing``."""
-        return tree_fallback(found, Xs, side, seed, enabled=self.fallback is not None, n_neighbors=int(self.n_neighbors),
-                             memory_budget=int(self.memory_budget), projected=projected, to_input=to_input,
-                             settings=cfg.fallback, graph=cfg.smoothing)
-
-    def _smooth(self, fb, Xs, side: SideInfo, seed: int, cfg: DMSSettings, projected, to_input) -> SmoothingOutcome:
-        """The smoothing stage on the fallback's outcome ``fb``; skipped when the fallback was taken."""
-        if fb.applied or self.smoothing is None or fb.clustering.n_clusters < 1:
-            why = "tree fallback taken" if fb.applied else "off" if self.smoothing is None else "no cluster"
-            return SmoothingOutcome(fb.clustering, dict(NOT_SMOOTHED), None, why)
-        with stage_bar("smoothing", verbose=bool(self.verbose)):
-            return smooth_clustering(fb.clustering, Xs, side, seed, mode=self.smoothing,
-                                     n_neighbors=int(self.n_neighbors), share=float(self.self_training_share),
-                                     find_unseen=bool(self.find_unseen), smooth_noise=bool(self.smooth_noise),
-                                     memory_budget=int(self.memory_budget), projected=projected, to_input=to_input,
-                                     settings=cfg.smoothing, novelty=cfg.novelty)
+    def _finish(self, chosen, kernel, Xs, side: SideInfo, cfg: DMSSettings, to_input, choices: dict) -> None:
+        """The last stage on the chosen labels, then the fitted attributes."""
+        sm, fb = chosen.smoothing, chosen.fallback
+        honoured = None
+        if self.inference_side_info:  # else the paper's inference: side information only trains the kernel
+            honoured = honour(sm.clustering, kernel, Xs, side, landmarks=sm.landmarks or fb.landmarks,
+                              memory_budget=int(self.memory_budget), to_input=to_input, settings=cfg.side_info,
+                              tree_taken=fb.applied)
+        self._set_clustering(sm.clustering, honoured, fb, sm, choices)
 
     def _set_clustering(self, found: Clustering, honoured=None, fb=None, sm=None, choices: dict | None = None) -> None:
         """Write a clustering and the decisions of the later stages into the fitted attributes."""
@@ -363,12 +363,12 @@ class DMSClustering(BaseClustering):
             return self
         side = SideInfo.build(Xs.shape[0], y=y, pairs=pairs, on_conflict=self.on_conflict)
         cfg = settings_of(self)
-        args = (side, seed, cfg, self.components_ is not None, self._to_input_space)
-        fb = self._fallback(found, Xs, *args)
-        sm = self._smooth(fb, Xs, *args)
+        chosen = choose_labels(found, self.kernel_, Xs, side, self._hold_out(side, seed, cfg), seed, cfg=cfg,
+                               opts=label_options(self, self.components_ is not None),
+                               candidates=candidates_for(self.smoothing, self.fallback), to_input=self._to_input_space)
         threshold = merge_threshold(self.threshold, getattr(self, "anchors_", None), cfg.threshold)
-        self._set_clustering(sm.clustering, self._honour(sm, fb, self.kernel_, Xs, side, cfg, self._to_input_space), fb, sm,
-                             {**getattr(self, "choices_", {}), "merge_threshold": threshold})
+        self._finish(chosen, self.kernel_, Xs, side, cfg, self._to_input_space,
+                     {**getattr(self, "choices_", {}), "labels": chosen.record, "merge_threshold": threshold})
         return self
 
     def _cluster(self, Xs: torch.Tensor, rng, anchors=None) -> None:

@@ -105,6 +105,17 @@ class PairwiseKernel(nn.Module):
         return self.confidence_from(self.embed_points(x), self.embed_centers(c))
 
 
+def _principal_directions(X: torch.Tensor, k: int, max_rows: int = 4096) -> torch.Tensor:
+    """The at most ``k`` leading principal axes (k', N) of ``X`` (n, N), from at most ``max_rows`` of
+    its rows (evenly spaced, no random draw); axes with no variance are left out."""
+    step = max(1, X.shape[0] // max_rows)
+    Xc = X[::step].double()
+    Xc = Xc - Xc.mean(0)
+    _, S, Vt = torch.linalg.svd(Xc, full_matrices=False)
+    keep = int((S > 1e-9 * S[0].clamp_min(1e-300)).sum()) if S.numel() else 0
+    return Vt[:min(k, keep)].to(X.dtype)
+
+
 def _make_activation(name: str) -> nn.Module:
     if name == "relu":
         return nn.ReLU()
@@ -233,8 +244,18 @@ class LearnedKernel(PairwiseKernel):
         return self.first.weight
 
     @torch.no_grad()
+    def point_map(self) -> torch.Tensor:
+        """The linear part of the point embedding as a matrix (N, h): ``embed_points(x) - embed_points(0)
+        = x @ point_map()``. The space where this kernel's first layer tells points apart: the learnt
+        graph of :mod:`dmshift.label_stage` looks for neighbours there."""
+        p = next(self.parameters())
+        eye = torch.eye(self.n_features, dtype=p.dtype, device=p.device)
+        zero = torch.zeros(1, self.n_features, dtype=p.dtype, device=p.device)
+        return self.embed_points(eye) - self.embed_points(zero)
+
+    @torch.no_grad()
     def init_distance_prior(self, X: torch.Tensor, *, quantile: float = 0.02, sharpness: float = 4.0,
-                            generator: torch.Generator | None = None) -> None:
+                            generator: torch.Generator | None = None, principal: bool = False) -> None:
         """Start as a classical distance kernel instead of an arbitrary function.
 
         First-layer rows come in pairs ``(w, -w)`` so that ``relu(u) + relu(-u) = |u|``; the
@@ -243,13 +264,20 @@ class LearnedKernel(PairwiseKernel):
         distance in a random projection and ``g_q`` its ``quantile`` over random pairs of
         ``X`` (n, N). The kernel thus begins as mean shift with a data-driven bandwidth
         and training reshapes it; without this, training sits for hundreds of steps on a
-        plateau where every point gets the positive rate.
+        plateau where every point gets the positive rate. With ``principal``, the projection's
+        leading directions are the principal axes of ``X`` (random ones beyond its rank), so
+        that the kernel starts as a distance in the data's main directions, not in random ones.
         """
         if not self.hidden:
             return
         W = self._first_weight()
         h = W.shape[0]
         half = h // 2
+        if principal and half:
+            axes = _principal_directions(X, half)  # (k, N), k <= half
+            reps = W.shape[1] // axes.shape[1]  # a concat kernel's filters all compute x - c at first
+            axes = axes.repeat(1, reps) / reps
+            W[:axes.shape[0]] = axes * W[:half].norm(dim=1).mean()
         W[half:2 * half] = -W[:half]
         if h % 2:
             W[-1] = 0.0
