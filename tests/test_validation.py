@@ -1,0 +1,146 @@
+"""Held-back side information (dmshift.validation) and the choice of labels on it (dmshift.label_stage)."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from dmshift import DMSClustering
+from dmshift.constraints import SideInfo
+from dmshift.kernels import make_kernel
+from dmshift.label_stage import candidates_for
+from dmshift.settings import ValidationSettings
+from dmshift.validation import Holdout, hold_out
+
+
+def _labels_side(n_per=12, k=4, every=2):
+    y = np.repeat(np.arange(k), n_per)
+    yp = np.where(np.arange(y.size) % every == 0, y, -1)
+    return y, SideInfo.build(y.size, y=yp)
+
+
+def test_held_back_points_leave_the_training_part_and_keep_it_trainable():
+    _, side = _labels_side()
+    h = hold_out(side, np.random.default_rng(0), 0.25)
+    assert h is not None
+    held = np.flatnonzero(h.held)
+    assert held.size and set(held) <= set(side.labelled)
+    assert (h.train.group[held] == -1).all()
+    kept = np.setdiff1d(side.labelled, held)
+    np.testing.assert_array_equal(h.train.group[kept], side.group[kept])
+    h.train.check_trainable()
+    for members in h.train.members():  # groups of >= split_groups points keep most of their points
+        assert members.size >= 3
+
+
+def test_too_little_side_information_holds_nothing_back():
+    _, side = _labels_side(n_per=3, k=2, every=3)  # one labelled point per group: no "same" pair
+    assert hold_out(side, np.random.default_rng(0), 0.25) is None
+    _, side = _labels_side()
+    assert hold_out(side, np.random.default_rng(0), 0.0) is None
+    assert hold_out(side, np.random.default_rng(0), 0.25, ValidationSettings(min_pairs=10**6)) is None
+
+
+def test_f1_counts_exactly_the_pairs_with_a_held_back_point():
+    y, side = _labels_side()
+    h = hold_out(side, np.random.default_rng(1), 0.25)
+    rng = np.random.default_rng(2)
+    labels = np.where(rng.random(y.size) < 0.3, rng.integers(-1, 4, y.size), y)
+    tp = fp = same = 0
+    for i, j in itertools.combinations(side.labelled, 2):
+        if not (h.held[i] or h.held[j]):
+            continue
+        together = labels[i] == labels[j] and labels[i] >= 0
+        if side.group[i] == side.group[j]:
+            same += 1
+            tp += together
+        else:  # labels: every two groups differ
+            fp += together
+    assert h.f1(labels) == pytest.approx(2 * tp / (tp + fp + same))
+    assert h.n_same == same
+    assert h.f1(y) == pytest.approx(1.0)
+
+
+def test_point_scores_and_the_noise_aware_comparison():
+    y, side = _labels_side()
+    h = hold_out(side, np.random.default_rng(1), 0.25)
+    good = h.point_scores(y)
+    assert good.shape == (int(h.held.sum()),) and np.allclose(good, 1.0)
+    one = np.zeros_like(y)  # everything together: every "different" pair wrong
+    assert np.allclose(h.point_scores(one), 0.5)
+    assert Holdout.better(good, h.point_scores(one), z=2.0)
+    assert not Holdout.better(h.point_scores(one), good, z=2.0)
+    assert not Holdout.better(good, good, z=0.0)  # no difference is no win
+
+
+def test_point_map_is_the_linear_part_of_the_point_embedding():
+    torch.manual_seed(0)
+    for kind in ("subtract", "concat"):
+        k = make_kernel(kind, 5, (6, 3))
+        x = torch.randn(7, 5)
+        W = k.point_map()
+        assert W.shape == (5, 6)
+        torch.testing.assert_close(k.embed_points(x) - k.embed_points(torch.zeros(1, 5)), x @ W)
+
+
+def test_principal_init_starts_in_the_data_main_directions():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(500, 6, generator=g) * torch.tensor([10.0, 5.0, 1.0, 1.0, 1.0, 1.0])
+    k = make_kernel("subtract", 6, (4, 2))
+    k.init_distance_prior(X, principal=True, generator=g)
+    W = k.first.weight.detach()
+    rows = W[:2] / W[:2].norm(dim=1, keepdim=True)
+    assert abs(float(rows[0, 0])) > 0.99 and abs(float(rows[1, 1])) > 0.99  # the two largest axes
+    torch.testing.assert_close(W[2:4], -W[:2])  # (w, -w) pairs: |u| at the first layer
+
+
+def test_candidates_follow_the_parameters():
+    assert candidates_for("auto", "tree") == ("learnt_graph", "kernel", "input_graph", "tree")
+    assert candidates_for("learnt", None) == ("learnt_graph",)
+    assert candidates_for("graph", None) == candidates_for("input", None) == ("input_graph",)
+    assert candidates_for(None, "tree") == ("kernel", "tree")
+
+
+FAST = dict(max_steps=30, batch_size=8, instance_size=(40, 60), n_seeds=60, random_state=0)
+
+
+def test_a_learnt_graph_fit_predicts_in_the_learnt_space_and_survives_save_load(tmp_path):
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 40)
+    X = (rng.normal(size=(120, 4)) + 6 * np.eye(4)[y]).astype(np.float32)
+    yp = np.where(np.arange(120) % 4 == 0, y, -1)
+    m = DMSClustering(**FAST, smoothing="learnt", fallback=None).fit(X, yp)
+    assert m.choices_["labels"]["chosen"] == "learnt_graph"
+    W = m.kernel_.point_map().detach().cpu().numpy()
+    np.testing.assert_allclose(m.smoothing_transform_, W, rtol=1e-5, atol=1e-6)
+    assert (m.predict(X) == m.labels_).mean() > 0.95
+    m.save(tmp_path / "model")
+    np.testing.assert_array_equal(DMSClustering.load(tmp_path / "model").predict(X), m.predict(X))
+
+
+def test_the_choice_is_recorded_with_every_candidates_held_back_f1():
+    rng = np.random.default_rng(1)
+    y = np.repeat([0, 1, 2], 40)
+    X = (rng.normal(size=(120, 4)) + 6 * np.eye(4)[y]).astype(np.float32)
+    yp = np.where(np.arange(120) % 4 == 0, y, -1)
+    m = DMSClustering(**FAST).fit(X, yp)
+    rec = m.choices_["labels"]
+    assert rec["chosen"] in ("learnt_graph", "kernel", "input_graph", "tree")
+    assert rec["held_points"] > 0 and rec["held_same_pairs"] > 0
+    assert all(v is None or 0.0 <= v <= 1.0 for v in rec["held_f1"].values())
+    off = DMSClustering(**FAST, validation_fraction=0.0).fit(X, yp)
+    assert off.choices_["labels"]["chosen"] == "learnt_graph" and off.choices_["labels"]["held_f1"] is None
+    assert set(off.anchors_["index"]) == set(np.flatnonzero(yp >= 0))  # nothing held back
+
+
+def test_with_a_patience_training_stops_on_the_learnt_graphs_held_back_f1():
+    rng = np.random.default_rng(2)
+    y = np.repeat([0, 1, 2], 40)
+    X = (rng.normal(size=(120, 4)) + 6 * np.eye(4)[y]).astype(np.float32)
+    yp = np.where(np.arange(120) % 4 == 0, y, -1)
+    m = DMSClustering(**{**FAST, "max_steps": 200}, patience=1, eval_every=5).fit(X, yp)
+    t = m.choices_["training"]
+    assert 0.0 <= t["held_back_f1"] <= 1.0 and t["best_step"] % 5 == 0
+    assert t["stop"] == "early_stopping" and t["steps"] < 200  # separable blobs: nothing left to learn
+    assert DMSClustering(**FAST).fit(X, yp).choices_["training"]["held_back_f1"] is None  # no patience: all steps
