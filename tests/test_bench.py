@@ -272,5 +272,5 @@ def test_ablation_quick_run_fits_dms_with_each_setting(tmp_path):
                      "--out", str(tmp_path)]) == 0
     rows = _rows(tmp_path / "bench-ablation-quick.csv")
     settings = [r["setting"] for r in rows]
-    assert settings == ["default", "kernel alone", "kernel untrained", "input-space graph alone"]
+    assert settings == ["default", "kernel alone", "kernel untrained", "labels from the learnt graph", "input-space graph alone"]
     assert all(float(r["seconds"]) > 0 for r in rows)

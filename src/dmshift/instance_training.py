@@ -21,7 +21,8 @@ from .meanshift import shift_instances
 from .sampling import InstanceSampler, SamplerConfig
 from .train import TrainConfig, train_loop
 
-__all__ = ["KernelSpec", "TrainingParams", "Trained", "DataParallelPlan", "build_kernel", "train_kernel"]
+__all__ = ["KernelSpec", "TrainingParams", "Trained", "DataParallelPlan", "dms_hidden_sizes", "build_kernel",
+           "train_kernel"]
 
 
 @dataclass(frozen=True)
@@ -112,13 +113,23 @@ class DataParallelPlan:
         return parts
 
 
+def dms_hidden_sizes(n_features: int, n_layers: int, width_cap: int | None = 256) -> tuple[int, ...]:
+    """DMS's hidden widths: a first layer of N units, whose ± row pairs start along the N/2 leading
+    principal axes (the learnt graph reads this layer; the paper's N/2 keeps a quarter of them),
+    then N/4, N/8, ...; every width at least 8 and at most ``width_cap``."""
+    if n_layers <= 1:
+        return ()
+    first = max(8, int(n_features) if width_cap is None else min(int(n_features), int(width_cap)))
+    return (first,) + default_hidden_sizes(n_features, n_layers, width_cap)[1:]
+
+
 def build_kernel(Xs: torch.Tensor, spec: KernelSpec, seed: int, device: torch.device) -> tuple[torch.nn.Module, tuple]:
     """The initialised kernel for the prepared points ``Xs`` (n, c) and its hidden widths.
 
     The draws use ``seed`` without touching the global random state.
     """
     d = Xs.shape[1]
-    hidden = tuple(spec.hidden) if spec.hidden is not None else default_hidden_sizes(d, spec.n_layers, spec.width_cap)
+    hidden = tuple(spec.hidden) if spec.hidden is not None else dms_hidden_sizes(d, spec.n_layers, spec.width_cap)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         kernel = spec.make(d, hidden).to(device)

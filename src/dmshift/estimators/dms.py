@@ -59,13 +59,13 @@ class DMSClustering(BaseClustering):
     n_layers : int, default=3
         Fully connected layers, the output layer included (paper: 3).
     hidden : tuple of int or None, default=None
-        Hidden widths; None gives N/2, N/4, ... capped at ``width_cap``.
+        Hidden widths; None: N (± pairs along N/2 principal axes), N/4, ... capped at ``width_cap``.
     width_cap, activation, dropout : int or None, {"relu", "gelu", "tanh"}, float, default=256, "relu", 0.0
     conv_channels : int, default=1
         Filters of the concat kernel's 2 x 1 convolution.
     n_shift_steps : int, default=4
         Mean-shift steps T in training (paper: 4).
-    max_steps, batch_size, instance_size : int, int, (int, int), default=600, 32, (200, 300)
+    max_steps, batch_size, instance_size : int, int, (int, int), default=1000, 32, (100, 150)
         Most training steps (batches), instances per batch, range of points per instance.
     labelled_ratio, positive_ratio : (float, float), default=(1/3, 1), (1/20, 1/10)
         Ranges of |P ∪ N| : |U| and of |P| : |P ∪ N| in an instance.
@@ -123,7 +123,7 @@ class DMSClustering(BaseClustering):
         With smoothing applied, parts no side information reaches, and that random side
         information would hardly have missed, become clusters (:mod:`dmshift.novelty`).
     fallback : {"tree", None}, default="tree"
-        The Ward tree's cut (:mod:`dmshift.fallback`) is also a candidate for the labels.
+        The Ward tree's cut (:mod:`dmshift.fallback`) is a candidate for the labels too.
     memory_budget : int, default=256 MiB
         Bytes for one tile of pairwise intermediate values.
     time_limit : float or None, default=None
@@ -159,8 +159,8 @@ class DMSClustering(BaseClustering):
     """
 
     def __init__(self, *, kernel="subtract", init="principal", init_quantile=0.02, n_layers=3, hidden=None, width_cap=256, activation="relu",
-                 dropout=0.0, conv_channels=1, n_shift_steps=4, max_steps=600, batch_size=32,
-                 instance_size=(200, 300), labelled_ratio=(1 / 3, 1.0), positive_ratio=(1 / 20, 1 / 10),
+                 dropout=0.0, conv_channels=1, n_shift_steps=4, max_steps=1000, batch_size=32,
+                 instance_size=(100, 150), labelled_ratio=(1 / 3, 1.0), positive_ratio=(1 / 20, 1 / 10),
                  lr=3e-3, weight_decay=0.3, prior_decay=0.0, schedule="constant", loss_balance="none",
                  input_noise=0.3, validation_fraction=0.25, patience=None, eval_every=50, seeding="random",
                  n_seeds=500, max_iter=50, inference_side_info=True, similarity="cosine", threshold="auto",
