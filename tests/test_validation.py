@@ -144,3 +144,19 @@ def test_with_a_patience_training_stops_on_the_learnt_graphs_held_back_f1():
     assert 0.0 <= t["held_back_f1"] <= 1.0 and t["best_step"] % 5 == 0
     assert t["stop"] == "early_stopping" and t["steps"] < 200  # separable blobs: nothing left to learn
     assert DMSClustering(**FAST).fit(X, yp).choices_["training"]["held_back_f1"] is None  # no patience: all steps
+
+
+def test_unseen_groups_are_searched_in_the_input_unless_told_otherwise():
+    from dmshift.settings import DMSSettings, SmoothingSettings
+    with pytest.raises(ValueError, match="novelty_space"):
+        DMSClustering(settings={"smoothing": {"novelty_space": "elsewhere"}}).fit(np.eye(4), [0, 0, 1, 1])
+    # three blobs, side information on two: the third is found as a group of its own either way here
+    rng = np.random.default_rng(3)
+    y = np.repeat([0, 1, 2], 60)
+    X = (rng.normal(size=(180, 3)) + 8 * np.eye(3)[y]).astype(np.float32)
+    yp = np.where((np.arange(180) % 5 == 0) & (y < 2), y, -1)
+    for space in ("input", "graph"):
+        m = DMSClustering(**FAST, smoothing="learnt", fallback=None,
+                          settings=DMSSettings(smoothing=SmoothingSettings(novelty_space=space))).fit(X, yp)
+        third = m.labels_[y == 2]
+        assert np.bincount(third[third >= 0]).max() > 50 and not set(third) & set(m.labels_[y < 2])

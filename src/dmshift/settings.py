@@ -69,10 +69,15 @@ class SmoothingSettings:
     max_points : int
         Most points the graph is built on (above it: a random subset, and a vote for the rest).
     min_agreement : float
-        Least share of graph edges between two seeds that join one cluster for ``smoothing="auto"``.
+        Least share of graph edges between two seeds that join one cluster for the gate of
+        :func:`dmshift.smoothing.smooth_labels` (DMS no longer gates: it validates).
     components : int
         Leading principal components the graph reads when the input is projected (the
         trailing ones blur nearest-neighbour ranks).
+    novelty_space : {"input", "graph"}
+        Where the learnt graph's search for unseen groups cuts its Ward tree: in the kernel's
+        input ("input": a kernel learnt from some groups maps a group it never saw onto the
+        seen ones, the input keeps it apart), or in the learnt graph's own space.
     """
 
     alpha: float = 0.99
@@ -84,6 +89,7 @@ class SmoothingSettings:
     max_points: int = 100_000
     min_agreement: float = 0.9
     components: int | None = 64
+    novelty_space: str = "input"
 
 
 @dataclass(frozen=True)

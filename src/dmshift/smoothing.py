@@ -219,7 +219,7 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
                   rng: np.random.Generator, memory_budget: int, min_agreement: float = 0.0,
                   fixed: np.ndarray | None = None, groups: np.ndarray | None = None,
                   cannot=None, keep_noise: bool = True, settings: SmoothingSettings = SmoothingSettings(),
-                  novelty: NoveltySettings = NoveltySettings()) -> Smoothed:
+                  novelty: NoveltySettings = NoveltySettings(), Z_novelty: torch.Tensor | None = None) -> Smoothed:
     """Spread the labels of ``seeds`` (indices into ``Z``) over the k-NN graph of ``Z`` (n, d).
 
     ``labels`` (n,) are the current labels (NOISE allowed); the seeds' labels are
@@ -244,6 +244,10 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     in, and that side information at the rate of ``fixed`` would have reached with a chance
     of at least 95%, seeds a label of its own on its points but NOISE
     (:func:`dmshift.novelty.unreached_components`).
+
+    ``Z_novelty`` (n, e), when given, is the space whose Ward tree the search for unseen groups
+    cuts instead of ``Z``'s (a kernel learnt from some groups maps the points of a group it never
+    saw onto the seen ones; the input space keeps them apart).
 
     ``settings`` holds the graph's numbers (the fields but ``max_points``,
     ``min_agreement`` and ``components``, which the caller passes or uses itself) and
@@ -278,7 +282,12 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     n_unseen = 0
     in_part = np.zeros(landmarks.size, dtype=bool)
     if groups is not None:  # each unseen group seeds a label of its own, also over NOISE and other seeds
-        for part in unseen_groups(Zl.cpu().numpy(), idx_tree.cpu().numpy(), np.asarray(groups)[landmarks], cannot,
+        Zt, idx_t = Zl, idx_tree
+        if Z_novelty is not None:
+            Zt = Z_novelty[torch.as_tensor(landmarks, device=Z_novelty.device)]
+            idx_t, _ = knn(Zt, Zt, settings.tree_neighbors, memory_budget, exclude_self=True)
+        for part in unseen_groups(Zt.cpu().numpy(), idx_t.cpu().numpy(),
+                                  np.asarray(groups)[landmarks], cannot,
                                   max_chance=novelty.max_chance, max_seen_share=novelty.max_seen_share):
             seed_label[part] = n_labels
             stays_noise[part] = False

@@ -101,12 +101,15 @@ def smooth_clustering(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed:
     lab = found.labels.copy()
     lab[seeds] = pl[seeds]
     Zg = graph_space(Xs, W, projected=projected, n_leading=settings.components)
+    Zn = None  # the learnt graph looks for unseen groups in the kernel's input (see smooth_labels)
+    if W is not None and settings.novelty_space == "input":
+        Zn = graph_space(Xs, projected=projected, n_leading=settings.components)
     sm = smooth_labels(Zg, lab, seeds, int(n_neighbors), settings.max_points,
                        np.random.default_rng([seed, settings.max_points]), int(memory_budget),
                        min_agreement=settings.min_agreement if mode == "auto" else 0.0,
                        fixed=np.flatnonzero(on_side),  # side information is never overruled
                        groups=side.group if find_unseen else None, cannot=side.cannot,
-                       keep_noise=not smooth_noise, settings=settings, novelty=novelty)
+                       keep_noise=not smooth_noise, settings=settings, novelty=novelty, Z_novelty=Zn)
     record = {"applied": sm.applied, "agreement": None if np.isnan(sm.agreement) else sm.agreement,
               "unseen_groups": sm.n_unseen, "noise_relabelled": bool(smooth_noise and sm.applied)}
     if not sm.applied:

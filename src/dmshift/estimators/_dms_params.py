@@ -101,7 +101,9 @@ def check_params(est) -> None:
     s = getattr(est, "settings", None)
     if not (s is None or isinstance(s, (DMSSettings, dict))):
         raise ValueError(f"The 'settings' parameter must be a DMSSettings, a dict or None. Got {s!r} instead.")
-    settings_of(est)  # a dict with an unknown stage or field raises here
+    space = settings_of(est).smoothing.novelty_space  # a dict with an unknown stage or field raises here
+    if space not in ("input", "graph"):
+        raise ValueError(f"The 'settings.smoothing.novelty_space' value must be 'input' or 'graph'. Got {space!r} instead.")
 
 
 def settings_of(est) -> DMSSettings:
