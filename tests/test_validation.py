@@ -160,3 +160,28 @@ def test_unseen_groups_are_searched_in_the_input_unless_told_otherwise():
                           settings=DMSSettings(smoothing=SmoothingSettings(novelty_space=space))).fit(X, yp)
         third = m.labels_[y == 2]
         assert np.bincount(third[third >= 0]).max() > 50 and not set(third) & set(m.labels_[y < 2])
+
+
+def test_auto_scaling_keeps_per_feature_unless_global_clearly_wins_and_records_it():
+    rng = np.random.default_rng(4)
+    y = np.repeat([0, 1, 2], 60)
+    X = rng.normal(size=(180, 4)) + 5 * np.eye(4)[y][:, :4]
+    X[:, 3] = rng.normal(size=180) * 1e3  # a loud feature that carries no class: per feature it is one of four
+    yp = np.where(np.arange(180) % 4 == 0, y, -1)
+    m = DMSClustering(**FAST).fit(X.astype(np.float32), yp)
+    rec = m.choices_["scaling"]
+    assert rec["chosen"] in ("feature", "global") and set(rec["held_f1"]) == {"feature", "global"}
+    assert rec["held_f1"]["feature"] > rec["held_f1"]["global"]  # globally, the loud feature decides the graph
+    assert rec["chosen"] == "feature"
+    assert np.ptp(m.scale_) > 100  # per-feature scales were kept
+    assert DMSClustering(**FAST, standardize="global").fit(X.astype(np.float32), yp).choices_["scaling"] is None
+
+
+def test_auto_scaling_drops_a_scaling_float32_cannot_hold():
+    rng = np.random.default_rng(5)
+    y = np.repeat([0, 1], 50)
+    X = rng.normal(size=(100, 3)) + 4 * y[:, None]
+    X[0, 0] = 1e30  # one extreme value: a global scale would round every other value to one
+    yp = np.where(np.arange(100) % 3 == 0, y, -1)
+    m = DMSClustering(**FAST).fit(X, yp)
+    assert m.choices_["scaling"] == {"chosen": "feature", "reason": "global cannot be held"}

@@ -29,7 +29,7 @@ from .smoothing_stage import NOT_SMOOTHED, SmoothingOutcome, smooth_clustering
 from .validation import Holdout
 
 __all__ = ["CANDIDATES", "LabelOptions", "Chosen", "candidates_for", "choose_labels", "learnt_graph_f1",
-           "held_back_score"]
+           "held_back_score", "choose_scaling", "graph_rows"]
 
 #: Every candidate, in the order a tie is broken (the kernel's own first).
 CANDIDATES = ("learnt_graph", "kernel", "input_graph", "tree")
@@ -148,16 +148,54 @@ def learnt_graph_f1(kernel, Xs: torch.Tensor, holdout: Holdout, rows: np.ndarray
 
     ``rows`` must hold every side-information point; points outside ``rows`` count as NOISE.
     """
-    W = kernel.point_map().detach()
-    Z = Xs[torch.as_tensor(rows, device=Xs.device)] @ W
+    return holdout.f1(_spread(Xs[torch.as_tensor(rows, device=Xs.device)] @ kernel.point_map().detach(), holdout,
+                              rows, opts, cfg))
+
+
+def graph_rows(side: SideInfo, seed: int, cfg: DMSSettings) -> np.ndarray:
+    """The side-information points and at most ``cfg.validation.graph_points`` others, sorted."""
+    others = np.flatnonzero(side.group < 0)
+    return np.sort(np.concatenate([side.labelled, np.random.default_rng([seed, 1]).choice(
+        others, size=min(others.size, cfg.validation.graph_points), replace=False)]))
+
+
+@torch.no_grad()
+def choose_scaling(spaces: dict[str, torch.Tensor], holdout: Holdout | None, seed: int, opts: LabelOptions,
+                   cfg: DMSSettings) -> tuple[str, dict]:
+    """``standardize="auto"``: the first scaling of ``spaces``, unless the input graph of another spreads
+    the training side information onto the held-back part better by more than ``cfg.validation.z``
+    standard errors of the held-back points' paired scores (as :func:`choose_labels` decides).
+
+    ``spaces`` maps each scaling to the graph's space of all points (n, g) under it.
+    """
+    names = list(spaces)
+    if holdout is None:
+        return names[0], {"chosen": names[0], "reason": "no held-back side information"}
+    rows = graph_rows(holdout.side, seed, cfg)
+    labels = {name: _spread(Z[torch.as_tensor(rows, device=Z.device)], holdout, rows, opts, cfg)
+              for name, Z in spaces.items()}
+    points = {name: holdout.point_scores(lab) for name, lab in labels.items()}
+    best = names[0]
+    for name in names[1:]:
+        if Holdout.better(points[name], points[names[0]], cfg.validation.z) and \
+                np.nanmean(points[name]) > np.nanmean(points[best]):
+            best = name
+    why = "default" if best == names[0] else f"beats {names[0]} on held-back points by > {cfg.validation.z:g} SE"
+    return best, {"chosen": best, "reason": why,
+                  "held_f1": {name: round(holdout.f1(lab), 6) for name, lab in labels.items()}}
+
+
+def _spread(Z: torch.Tensor, holdout: Holdout, rows: np.ndarray, opts: LabelOptions, cfg: DMSSettings) -> np.ndarray:
+    """Labels (n,) of label spreading over the graph of ``Z`` (the points ``rows``) seeded by
+    ``holdout.train`` alone; NOISE outside ``rows``."""
     group = holdout.train.group[rows]
     seeds = np.flatnonzero(group >= 0)
     sm = smooth_labels(Z, np.where(group >= 0, group, NOISE), seeds, opts.n_neighbors, rows.size,
                        np.random.default_rng(0), opts.memory_budget, fixed=seeds, keep_noise=False,
                        settings=cfg.smoothing)
-    labels = np.full(Xs.shape[0], NOISE, dtype=np.int64)
+    labels = np.full(holdout.side.n_samples, NOISE, dtype=np.int64)
     labels[rows] = sm.labels
-    return holdout.f1(labels)
+    return labels
 
 
 def held_back_score(kernel, Xs: torch.Tensor, holdout: Holdout | None, seed: int, opts: LabelOptions,
@@ -167,10 +205,7 @@ def held_back_score(kernel, Xs: torch.Tensor, holdout: Holdout | None, seed: int
     at most ``cfg.validation.graph_points`` others; None without ``holdout``."""
     if holdout is None:
         return None
-    side = holdout.side
-    others = np.flatnonzero(side.group < 0)
-    rows = np.sort(np.concatenate([side.labelled, np.random.default_rng([seed, 1]).choice(
-        others, size=min(others.size, cfg.validation.graph_points), replace=False)]))
+    rows = graph_rows(holdout.side, seed, cfg)
     seen: list[float] = []
 
     def evaluate() -> float:  # one F1 on a few held-back points is noisy: their recent mean

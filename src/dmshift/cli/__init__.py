@@ -176,9 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", metavar="FILE", help="partial labels file (.npy or .csv; -1 or empty = unknown)")
     p.add_argument("--pairs", metavar="FILE", help="pairs file: rows i,j,same")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="estimator parameter (repeatable)")
-    p.add_argument("--standardize", choices=("feature", "global", "none"),
-                   help="scale each feature to unit variance (the default of every method), divide all by one "
-                        "common scale (keeps relative feature scales), or use the features as they are")
+    p.add_argument("--standardize", choices=("auto", "feature", "global", "none"),
+                   help="DMS's default 'auto': per feature or global, whichever the held-back side information "
+                        "prefers; 'feature': each feature to unit variance (the other methods' default); 'global': "
+                        "all by one common scale (keeps relative feature scales); 'none': the features as they are")
     p.add_argument("--labels-out", metavar="FILE", help="also write the labels of the training points")
     p.add_argument("--list-params", action="store_true", help="list the method's parameters and exit")
     p.add_argument("--checkpoint-dir", metavar="DIR",

@@ -56,9 +56,12 @@ class BaseClustering(ClusterMixin, BaseEstimator):
             X = X.toarray()
         return X
 
+    #: whether ``standardize="auto"`` (a choice made at fit time) is accepted
+    _auto_scaling = False
+
     def _check_shared_params(self) -> None:
         """``standardize`` and ``verbose``, for the estimators that take them."""
-        if hasattr(self, "standardize"):
+        if hasattr(self, "standardize") and not (self.standardize == "auto" and self._auto_scaling):
             check_standardize(self.standardize)
         verbose = getattr(self, "verbose", False)
         if not isinstance(verbose, (bool, np.bool_)):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from functools import partial
 
 import numpy as np
 import torch
@@ -19,10 +20,12 @@ import torch
 from .._validation import check_fraction, check_param, check_positive_int, check_range_pair
 from ..clustering import ClusterParams
 from ..instance_training import KernelSpec, TrainingParams
-from ..label_stage import LabelOptions
+from ..label_stage import LabelOptions, choose_scaling
 from ..merge import SIMILARITIES
+from ..preprocessing import graph_space, prepare
 from ..scaling import check_standardization
 from ..settings import DMSSettings
+from ._base import fit_scaled
 
 #: The largest float32: a tuning number the kernel's training holds in float32 must not overflow it.
 _F32_MAX = float(np.finfo(np.float32).max)
@@ -227,3 +230,24 @@ def as_numpy(v):
 def on_device(v, device):
     """A fitted NumPy array as a tensor on ``device`` where the kernel computes (None stays None)."""
     return None if v is None else torch.as_tensor(v, device=device)
+
+
+def prepare_input(est, X: np.ndarray, holdout, seed: int, cfg: DMSSettings, device) -> tuple:
+    """Stage 1 of ``est``'s fit: the prepared input and, for ``standardize="auto"``, the record of
+    the scaling chosen. "auto" prepares the input per feature and globally and keeps the scaling
+    whose input graph the held-back side information prefers
+    (:func:`~dmshift.label_stage.choose_scaling`; per feature on a tie or without any)."""
+    modes = ("feature", "global") if est.standardize == "auto" else (est.standardize,)
+    prepared = {}
+    for m in modes:
+        try:
+            prepared[m] = prepare(X, partial(fit_scaled, mode=m, device=device), est.n_components, cfg.projection)
+        except ValueError:  # a scaling float32 cannot hold (one extreme value) is no candidate; the first must hold
+            if m == modes[0]:
+                raise
+    if len(prepared) == 1:
+        return prepared[modes[0]], None if len(modes) == 1 else {"chosen": modes[0], "reason": "global cannot be held"}
+    spaces = {m: graph_space(p.X_std, projected=p.components is not None, n_leading=cfg.smoothing.components)
+              for m, p in prepared.items()}
+    name, record = choose_scaling(spaces, holdout, seed, label_options(est, False), cfg)
+    return prepared[name], record

@@ -31,15 +31,15 @@ from ..instance_training import build_kernel, train_kernel
 from ..label_stage import candidates_for, choose_labels, held_back_score
 from ..kernels import DEFAULT_MEMORY_BUDGET
 from ..merge import assign
-from ..preprocessing import prepare, to_input_space, transform
+from ..preprocessing import to_input_space, transform
 from ..self_training import self_train
 from ..settings import DMSSettings
 from ..side_info_stage import honour, recall, thin_side_info_warning
 from ..smoothing_stage import NOT_SMOOTHED, Landmarks, landmark_vote
 from ..validation import hold_out
-from ._base import BaseClustering, fit_scaled
+from ._base import BaseClustering
 from ._dms_params import (as_numpy, check_params, check_saved_state, cluster_params, export_state, import_state,
-                          kernel_spec, label_options, on_device, settings_of, training_params)
+                          kernel_spec, label_options, on_device, prepare_input, settings_of, training_params)
 
 __all__ = ["DMSClustering"]
 
@@ -99,9 +99,10 @@ class DMSClustering(BaseClustering):
         Centers at least this similar merge; "auto" follows ``settings.threshold``.
     noise_threshold : float, default=0.01
         A point whose best confidence is below this is NOISE (the paper: 0.5).
-    standardize : bool or {"feature", "global", "none"}, default=True
-        True/"feature": each feature centred and scaled to unit variance, in float64 before
-        the cast to float32; "global": one RMS scale for all; False/"none": as given.
+    standardize : "auto", bool or {"feature", "global", "none"}, default="auto"
+        True/"feature": each feature centred and scaled to unit variance, in float64 before the
+        cast to float32; "global": one RMS scale for all; False/"none": as given; "auto": whichever
+        of the first two the held-back side information prefers (``choices_["scaling"]``).
     n_components : "auto", int, float or None, default="auto"
         Principal components the kernel reads (fitted on all of ``X``): an int keeps that
         many, a float in (0, 1) that share of the variance, None all features; "auto"
@@ -164,7 +165,7 @@ class DMSClustering(BaseClustering):
                  lr=3e-3, weight_decay=0.3, prior_decay=0.0, schedule="constant", loss_balance="none",
                  input_noise=0.3, validation_fraction=0.25, patience=None, eval_every=50, seeding="random",
                  n_seeds=500, max_iter=50, inference_side_info=True, similarity="cosine", threshold="auto",
-                 noise_threshold=0.01, standardize=True, n_components="auto", self_training=0,
+                 noise_threshold=0.01, standardize="auto", n_components="auto", self_training=0,
                  self_training_share=0.5, smoothing="auto", n_neighbors=3, find_unseen=True, smooth_noise=True, fallback="tree",
                  memory_budget=DEFAULT_MEMORY_BUDGET, time_limit=None, verbose=False, device="auto",
                  random_state=None, on_conflict="raise", checkpoint_dir=None, checkpoint_every=100, settings=None):
@@ -219,6 +220,7 @@ class DMSClustering(BaseClustering):
         self.settings = settings
 
     _check_params = check_params  # every parameter checked, each with its own message (estimators/_dms_params.py)
+    _auto_scaling = True  # standardize="auto" is chosen at fit time
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, *, pairs=None, resume=False):
@@ -253,12 +255,11 @@ class DMSClustering(BaseClustering):
         """The pipeline of ``fit``; :func:`dmshift.distributed.fit_ddp` passes its data-parallel
         training ``plan`` and a ``clusterer`` with the signature of :func:`~dmshift.clustering.cluster`."""
         cfg, rng = settings_of(self), np.random.default_rng(seed)
-        data = prepare(X, partial(fit_scaled, mode=self.standardize, device=device), self.n_components,
-                       cfg.projection)                                                      # -> Prepared
+        holdout = hold_out(side, np.random.default_rng([seed, 2]), float(self.validation_fraction), cfg.validation)
+        data, scaling = prepare_input(self, X, holdout, seed, cfg, device)            # -> Prepared, dict | None
         kernel, hidden = build_kernel(data.X_std, kernel_spec(self), seed, device)
         if (thin := thin_side_info_warning(side, int(data.X_std.shape[1]), cfg.side_info.thin_same_pairs)):
             warnings.warn(thin, UserWarning, stacklevel=3)
-        holdout = self._hold_out(side, seed, cfg)                                          # -> Holdout | None
         side_t = side if holdout is None else holdout.train  # what training and the candidates see
         anchors = select_anchors(side_t, cfg.anchors) if self.inference_side_info else None  # -> Anchors | None
         to_input = partial(to_input_space, mean=data.mean, scale=data.scale, components=data.components)
@@ -288,15 +289,11 @@ class DMSClustering(BaseClustering):
                                 "held_back_f1": None if rec.get("best_val_score") is None else
                                 -rec["best_val_score"]},
                    "self_training": {"rounds": len(rec["rounds"]), "stopped": rounds.stopped},
-                   "labels": chosen.record,
+                   "labels": chosen.record, "scaling": scaling,
                    "merge_threshold": merge_threshold(self.threshold, anchors, cfg.threshold),
                    "projection": None if data.components is None else int(data.components.shape[1])}
         self._finish(chosen, kernel, data.X_std, side, cfg, to_input, choices)
         return self
-
-    def _hold_out(self, side: SideInfo, seed: int, cfg: DMSSettings):
-        """The held-back side information of this fit (None: too little, or ``validation_fraction`` 0)."""
-        return hold_out(side, np.random.default_rng([seed, 2]), float(self.validation_fraction), cfg.validation)
 
     def _finish(self, chosen, kernel, Xs, side: SideInfo, cfg: DMSSettings, to_input, choices: dict) -> None:
         """The last stage on the chosen labels, then the fitted attributes."""
@@ -363,7 +360,8 @@ class DMSClustering(BaseClustering):
             return self
         side = SideInfo.build(Xs.shape[0], y=y, pairs=pairs, on_conflict=self.on_conflict)
         cfg = settings_of(self)
-        chosen = choose_labels(found, self.kernel_, Xs, side, self._hold_out(side, seed, cfg), seed, cfg=cfg,
+        holdout = hold_out(side, np.random.default_rng([seed, 2]), float(self.validation_fraction), cfg.validation)
+        chosen = choose_labels(found, self.kernel_, Xs, side, holdout, seed, cfg=cfg,
                                opts=label_options(self, self.components_ is not None),
                                candidates=candidates_for(self.smoothing, self.fallback), to_input=self._to_input_space)
         threshold = merge_threshold(self.threshold, getattr(self, "anchors_", None), cfg.threshold)
