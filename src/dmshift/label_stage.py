@@ -120,13 +120,7 @@ def choose_labels(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, h
             scores[name] = None if built is None else round(holdout.f1(labels), 6)
             if built is not None:
                 points[name] = holdout.point_scores(labels)
-        ranked = [n for n in order if n in points]
-        best = ranked[0] if ranked else order[0]
-        for name in ranked[1:]:  # another candidate must beat the default beyond the noise of the held-back points
-            if Holdout.better(points[name], points[ranked[0]], cfg.validation.z) and \
-                    np.nanmean(points[name]) > np.nanmean(points[best]):
-                best = name
-        why = "default" if best == order[0] else f"beats {ranked[0]} on held-back points by > {cfg.validation.z:g} SE"
+        best, why = _beat_default(points, cfg.validation.z) if points else (order[0], "default")
         order = [best] + [n for n in order if n != best]
     else:
         why = "no held-back side information" if holdout is None else "the only candidate"
@@ -138,6 +132,17 @@ def choose_labels(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, h
                       "held_f1": scores or None, **({} if holdout is None else holdout.record())}
             return Chosen(sm, fb, record)
     raise AssertionError("the kernel's clustering is always a candidate")  # pragma: no cover
+
+
+def _beat_default(points: dict[str, np.ndarray], z: float) -> tuple[str, str]:
+    """The first of ``points`` (each option's held-back point scores), unless another beats it by more
+    than ``z`` standard errors of the paired differences (the best mean of those that do), and why."""
+    names = list(points)
+    best = names[0]
+    for name in names[1:]:  # beyond the noise of the held-back points, and better than any other that is
+        if Holdout.better(points[name], points[names[0]], z) and np.nanmean(points[name]) > np.nanmean(points[best]):
+            best = name
+    return best, "default" if best == names[0] else f"beats {names[0]} on held-back points by > {z:g} SE"
 
 
 @torch.no_grad()
@@ -174,13 +179,7 @@ def choose_scaling(spaces: dict[str, torch.Tensor], holdout: Holdout | None, see
     rows = graph_rows(holdout.side, seed, cfg)
     labels = {name: _spread(Z[torch.as_tensor(rows, device=Z.device)], holdout, rows, opts, cfg)
               for name, Z in spaces.items()}
-    points = {name: holdout.point_scores(lab) for name, lab in labels.items()}
-    best = names[0]
-    for name in names[1:]:
-        if Holdout.better(points[name], points[names[0]], cfg.validation.z) and \
-                np.nanmean(points[name]) > np.nanmean(points[best]):
-            best = name
-    why = "default" if best == names[0] else f"beats {names[0]} on held-back points by > {cfg.validation.z:g} SE"
+    best, why = _beat_default({name: holdout.point_scores(lab) for name, lab in labels.items()}, cfg.validation.z)
     return best, {"chosen": best, "reason": why,
                   "held_f1": {name: round(holdout.f1(lab), 6) for name, lab in labels.items()}}
 

@@ -25,6 +25,7 @@ from ..merge import SIMILARITIES
 from ..preprocessing import graph_space, prepare
 from ..scaling import check_standardization
 from ..settings import DMSSettings
+from ..validation import hold_out
 from ._base import fit_scaled
 
 #: The largest float32: a tuning number the kernel's training holds in float32 must not overflow it.
@@ -251,3 +252,9 @@ def prepare_input(est, X: np.ndarray, holdout, seed: int, cfg: DMSSettings, devi
               for m, p in prepared.items()}
     name, record = choose_scaling(spaces, holdout, seed, label_options(est, False), cfg)
     return prepared[name], record
+
+
+def held_back(est, side, seed: int, cfg: DMSSettings):
+    """The side information ``est``'s fit (and ``recluster``) holds back, drawn from ``seed``; None
+    when too little can be held back or ``validation_fraction`` is 0."""
+    return hold_out(side, np.random.default_rng([seed, 2]), float(est.validation_fraction), cfg.validation)

@@ -36,10 +36,10 @@ from ..self_training import self_train
 from ..settings import DMSSettings
 from ..side_info_stage import honour, recall, thin_side_info_warning
 from ..smoothing_stage import NOT_SMOOTHED, Landmarks, landmark_vote
-from ..validation import hold_out
 from ._base import BaseClustering
 from ._dms_params import (as_numpy, check_params, check_saved_state, cluster_params, export_state, import_state,
-                          kernel_spec, label_options, on_device, prepare_input, settings_of, training_params)
+                          held_back, kernel_spec, label_options, on_device, prepare_input, settings_of,
+                          training_params)
 
 __all__ = ["DMSClustering"]
 
@@ -255,7 +255,7 @@ class DMSClustering(BaseClustering):
         """The pipeline of ``fit``; :func:`dmshift.distributed.fit_ddp` passes its data-parallel
         training ``plan`` and a ``clusterer`` with the signature of :func:`~dmshift.clustering.cluster`."""
         cfg, rng = settings_of(self), np.random.default_rng(seed)
-        holdout = hold_out(side, np.random.default_rng([seed, 2]), float(self.validation_fraction), cfg.validation)
+        holdout = held_back(self, side, seed, cfg)
         data, scaling = prepare_input(self, X, holdout, seed, cfg, device)            # -> Prepared, dict | None
         kernel, hidden = build_kernel(data.X_std, kernel_spec(self), seed, device)
         if (thin := thin_side_info_warning(side, int(data.X_std.shape[1]), cfg.side_info.thin_same_pairs)):
@@ -360,7 +360,7 @@ class DMSClustering(BaseClustering):
             return self
         side = SideInfo.build(Xs.shape[0], y=y, pairs=pairs, on_conflict=self.on_conflict)
         cfg = settings_of(self)
-        holdout = hold_out(side, np.random.default_rng([seed, 2]), float(self.validation_fraction), cfg.validation)
+        holdout = held_back(self, side, seed, cfg)
         chosen = choose_labels(found, self.kernel_, Xs, side, holdout, seed, cfg=cfg,
                                opts=label_options(self, self.components_ is not None),
                                candidates=candidates_for(self.smoothing, self.fallback), to_input=self._to_input_space)
