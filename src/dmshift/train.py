@@ -20,6 +20,7 @@ from typing import Callable
 import torch
 
 from ._progress import progress_bar
+from .optim import AdamW
 
 __all__ = ["TrainConfig", "TrainResult", "train_loop"]
 
@@ -109,7 +110,7 @@ def train_loop(model: torch.nn.Module, step_loss: Callable[[int], torch.Tensor],
 
 def _train_loop(model, step_loss, cfg, evaluate, params, on_step, start_step, optimizer, checkpoint) -> TrainResult:
     params = list(model.parameters()) if params is None else list(params)
-    opt = optimizer or torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = optimizer or AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     res = TrainResult(steps=start_step)
     best_state = None
     bad_evals = 0
@@ -133,7 +134,7 @@ def _train_loop(model, step_loss, cfg, evaluate, params, on_step, start_step, op
             if loop["stop_reason"] == "early_stopping":
                 start_step = cfg.max_steps  # that run had finished; nothing is left to do
             res.stop_reason = "max_steps" if start_step < cfg.max_steps else res.stop_reason
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(cfg, s + start_step))
+    base_lr = [g.setdefault("initial_lr", g["lr"]) for g in opt.param_groups]
     last_saved = start_step
 
     def save(step: int) -> None:
@@ -148,11 +149,12 @@ def _train_loop(model, step_loss, cfg, evaluate, params, on_step, start_step, op
     try:
         for step in range(start_step, cfg.max_steps):
             model.train()
+            for group, lr in zip(opt.param_groups, base_lr):  # the schedule
+                group["lr"] = lr * _lr_factor(cfg, step)
             loss = step_loss(step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            sched.step()
             lv = float(loss.detach())
             running = lv if running is None else 0.95 * running + 0.05 * lv
             res.steps = step + 1
