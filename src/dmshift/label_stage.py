@@ -24,7 +24,7 @@ from .constants import NOISE
 from .constraints import SideInfo
 from .fallback import NOT_TAKEN, FallbackResult, tree_fallback
 from .settings import DMSSettings
-from .smoothing import smooth_labels
+from .smoothing import knn, smooth_labels, spread_labels
 from .smoothing_stage import NOT_SMOOTHED, SmoothingOutcome, smooth_clustering
 from .validation import Holdout
 
@@ -100,38 +100,62 @@ def _build(name: str, found: Clustering, kernel, Xs: torch.Tensor, side: SideInf
     return sm, _not_taken(sm.clustering, f"{name} chosen")
 
 
-def choose_labels(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, holdout: Holdout | None, seed: int, *,
-                  candidates: tuple[str, ...], opts: LabelOptions, cfg: DMSSettings, to_input: Callable) -> Chosen:
-    """The candidate with the best held-back F1, built again from all of ``side``.
+def choose_labels(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, folds: list[Holdout], seed: int, *,
+                  candidates: tuple[str, ...], opts: LabelOptions, cfg: DMSSettings, to_input: Callable,
+                  unanchored: Callable[[], Clustering] | None = None) -> Chosen:
+    """The candidate with the best held-back scores, built again from all of ``side``.
 
-    ``found`` is the kernel's clustering of the prepared points ``Xs`` (n, c). Each candidate
-    is first built from ``holdout.train`` and scored on the held-back pairs; a tie keeps the
-    earlier candidate of ``candidates``. Without ``holdout`` (or with one candidate) the first
-    candidate that can be built is taken. The default is the first candidate; another replaces
-    it only when :meth:`~dmshift.validation.Holdout.better` on the held-back points.
+    ``found`` is the kernel's clustering of the prepared points ``Xs`` (n, c). In each of
+    ``folds`` (one holdout, or k folds that hold back every side-information point once), each
+    candidate is built from the fold's training part and scored on its held-back points; the
+    scores of all folds together decide. The default is the first candidate of ``candidates``;
+    another replaces it only when :meth:`~dmshift.validation.Holdout.better` on the held-back
+    points. Without ``folds`` (or with one candidate) the first candidate that can be built is taken.
+
+    ``unanchored``, given where the kernel was trained on the folds' held-back points too, makes the
+    kernel's clustering with no side information among its centers: the folds' candidates are
+    built on it (``found`` holds the held-back points as anchors), and the kernel's own
+    clustering, fitted to the very points it would be scored on, is left out of the comparison.
+    The other candidates' scores then stay optimistic for the learnt graph (the kernel saw the
+    held-back labels), which only makes the default harder to displace.
     """
     scores: dict[str, float | None] = {}
     order = list(candidates)
-    if holdout is not None and len(order) > 1:
-        points = {}
-        for name in order:
-            built = _build(name, found, kernel, Xs, holdout.train, seed, opts, cfg, to_input)
-            labels = None if built is None else built[0].clustering.labels
-            scores[name] = None if built is None else round(holdout.f1(labels), 6)
-            if built is not None:
-                points[name] = holdout.point_scores(labels)
+    compared = [n for n in order if unanchored is None or n != "kernel"]
+    if folds and len(compared) > 1:
+        points, base = {}, found if unanchored is None else unanchored()
+        for name in compared:
+            f1, pts = [], []
+            for fold in folds:
+                built = _build(name, base, kernel, Xs, fold.train, seed, opts, cfg, to_input)
+                if built is None:
+                    break
+                labels = built[0].clustering.labels
+                f1.append(fold.f1(labels))
+                pts.append(fold.point_scores(labels))
+            complete = len(pts) == len(folds)  # a candidate that cannot be built in some fold is none
+            scores[name] = round(float(np.mean(f1)), 6) if complete else None
+            if complete:
+                points[name] = np.concatenate(pts)
         best, why = _beat_default(points, cfg.validation.z) if points else (order[0], "default")
         order = [best] + [n for n in order if n != best]
     else:
-        why = "no held-back side information" if holdout is None else "the only candidate"
+        why = "no held-back side information" if not folds else "the only candidate compared"
     for name in order + ["kernel"]:
         built = _build(name, found, kernel, Xs, side, seed, opts, cfg, to_input)
         if built is not None:
             sm, fb = built
             record = {"chosen": name, "reason": why if name == order[0] else f"{order[0]} could not be built",
-                      "held_f1": scores or None, **({} if holdout is None else holdout.record())}
+                      "held_f1": scores or None, **_folds_record(folds)}
             return Chosen(sm, fb, record)
     raise AssertionError("the kernel's clustering is always a candidate")  # pragma: no cover
+
+
+def _folds_record(folds: list[Holdout]) -> dict:
+    if not folds:
+        return {}
+    parts = [f.record() for f in folds]
+    return {"folds": len(folds), **{k: sum(p[k] for p in parts) for k in parts[0]}}
 
 
 def _beat_default(points: dict[str, np.ndarray], z: float) -> tuple[str, str]:
@@ -142,7 +166,9 @@ def _beat_default(points: dict[str, np.ndarray], z: float) -> tuple[str, str]:
     for name in names[1:]:  # beyond the noise of the held-back points, and better than any other that is
         if Holdout.better(points[name], points[names[0]], z) and np.nanmean(points[name]) > np.nanmean(points[best]):
             best = name
-    return best, "default" if best == names[0] else f"beats {names[0]} on held-back points by > {z:g} SE"
+    if best == names[0]:
+        return best, "default"
+    return best, f"beats {names[0]} on held-back points" + (f" by > {z:g} SE" if z > 0 else "")
 
 
 @torch.no_grad()
@@ -165,23 +191,43 @@ def graph_rows(side: SideInfo, seed: int, cfg: DMSSettings) -> np.ndarray:
 
 
 @torch.no_grad()
-def choose_scaling(spaces: dict[str, torch.Tensor], holdout: Holdout | None, seed: int, opts: LabelOptions,
+def choose_scaling(spaces: dict[str, torch.Tensor], folds: list[Holdout], seed: int, opts: LabelOptions,
                    cfg: DMSSettings) -> tuple[str, dict]:
-    """``standardize="auto"``: the first scaling of ``spaces``, unless the input graph of another spreads
-    the training side information onto the held-back part better by more than ``cfg.validation.z``
-    standard errors of the held-back points' paired scores (as :func:`choose_labels` decides).
+    """``standardize="auto"``: the first scaling of ``spaces``, unless label spreading over the input
+    graph of another does better on the held-back points of ``folds`` (k-fold over all the side
+    information, :func:`~dmshift.validation.k_folds`: no kernel is involved, so every labelled point
+    can be held back once) by more than ``cfg.validation.scaling_z`` standard errors of the points'
+    paired scores (0: a higher mean).
 
     ``spaces`` maps each scaling to the graph's space of all points (n, g) under it.
     """
     names = list(spaces)
-    if holdout is None:
-        return names[0], {"chosen": names[0], "reason": "no held-back side information"}
-    rows = graph_rows(holdout.side, seed, cfg)
-    labels = {name: _spread(Z[torch.as_tensor(rows, device=Z.device)], holdout, rows, opts, cfg)
-              for name, Z in spaces.items()}
-    best, why = _beat_default({name: holdout.point_scores(lab) for name, lab in labels.items()}, cfg.validation.z)
-    return best, {"chosen": best, "reason": why,
-                  "held_f1": {name: round(holdout.f1(lab), 6) for name, lab in labels.items()}}
+    if not folds:
+        return names[0], {"chosen": names[0], "reason": "too little side information to hold back"}
+    rows = graph_rows(folds[0].side, seed, cfg)
+    points: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    f1: dict[str, list[float]] = {name: [] for name in names}
+    for name, Z in spaces.items():
+        idx, dist = knn(Z[torch.as_tensor(rows, device=Z.device)], Z[torch.as_tensor(rows, device=Z.device)],
+                        opts.n_neighbors, opts.memory_budget, exclude_self=True)
+        for fold in folds:  # one graph per scaling, spread from each fold's training part
+            labels = np.full(fold.side.n_samples, NOISE, dtype=np.int64)
+            labels[rows] = _spread_graph(idx, dist, fold.train.group[rows], cfg)
+            points[name].append(fold.point_scores(labels))
+            f1[name].append(fold.f1(labels))
+    best, why = _beat_default({name: np.concatenate(p) for name, p in points.items()}, cfg.validation.scaling_z)
+    return best, {"chosen": best, "reason": why, "folds": len(folds),
+                  "held_f1": {name: round(float(np.mean(v)), 6) for name, v in f1.items()}}
+
+
+def _spread_graph(idx: torch.Tensor, dist: torch.Tensor, group: np.ndarray, cfg: DMSSettings) -> np.ndarray:
+    """Label spreading over the k-NN graph ``(idx, dist)`` (m, k) seeded by the points with a ``group``
+    (m,) >= 0: each point's label, NOISE where no seed reaches it."""
+    seeds = np.flatnonzero(group >= 0)
+    F = spread_labels(idx, dist, seeds, group[seeds], int(group.max(initial=-1)) + 1, alpha=cfg.smoothing.alpha,
+                      n_iter=cfg.smoothing.n_iter)
+    top, arg = F.max(1)
+    return np.where(top.cpu().numpy() > 0, arg.cpu().numpy(), NOISE)
 
 
 def _spread(Z: torch.Tensor, holdout: Holdout, rows: np.ndarray, opts: LabelOptions, cfg: DMSSettings) -> np.ndarray:

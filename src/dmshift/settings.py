@@ -144,11 +144,16 @@ class ValidationSettings:
     when the mean of the last ``window`` scores has not improved for ``patience`` (the
     estimator's) evaluations. A candidate for the labels replaces the default (the first the
     estimator allows: the learnt graph) only when its held-back point scores beat the default's
-    by more than ``z`` standard errors of the paired differences.
+    by more than ``z`` standard errors of the paired differences. ``standardize="auto"`` scores the
+    two scalings by k-fold cross-validation over all the side information; the global
+    scaling replaces per-feature scaling when its points' scores are higher by more than
+    ``scaling_z`` standard errors: 0, the higher mean, as the two are peers (neither is the
+    kernel's), and the folds score every labelled point, not a quarter of them.
     """
 
     window: int = 3
     z: float = 2.0
+    scaling_z: float = 0.0
     split_groups: int = 4
     min_pairs: int = 5
     graph_points: int = 4000

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from .constraints import SideInfo
 from .settings import ValidationSettings
 
-__all__ = ["Holdout", "hold_out", "pair_counts"]
+__all__ = ["Holdout", "hold_out", "k_folds", "pair_counts"]
 
 
 def pair_counts(labels: np.ndarray, group: np.ndarray, cannot: sp.spmatrix, n_groups: int) -> np.ndarray:
@@ -125,6 +125,33 @@ def hold_out(side: SideInfo, rng: np.random.Generator, fraction: float,
             held[rng.choice(members, size=m, replace=False)] = True
         elif members.size and rng.random() < frac:
             held[members] = True
+    return _holdout(side, held, settings)
+
+
+def k_folds(side: SideInfo, rng: np.random.Generator, k: int,
+            settings: ValidationSettings = ValidationSettings()) -> list[Holdout]:
+    """``k`` holdouts whose held-back parts cover the side information once (k-fold cross-validation).
+
+    A group of at least ``settings.split_groups`` points deals its points out over the folds
+    (each fold holds back about 1/k of them and keeps the rest); a smaller group is held back
+    whole in one fold. Folds that :func:`hold_out` would refuse (too few held-back pairs, an
+    untrainable rest) are left out. Every side-information point is scored in at most one fold,
+    so point scores of the folds together are scores of distinct points.
+    """
+    k = int(k)
+    if k < 2:
+        return []
+    fold = np.full(side.n_samples, -1, dtype=np.int64)
+    for members in side.members():
+        if members.size >= settings.split_groups:
+            fold[rng.permutation(members)] = (rng.integers(k) + np.arange(members.size)) % k
+        elif members.size:
+            fold[members] = rng.integers(k)
+    return [h for f in range(k) if (h := _holdout(side, fold == f, settings)) is not None]
+
+
+def _holdout(side: SideInfo, held: np.ndarray, settings: ValidationSettings) -> Holdout | None:
+    """The :class:`Holdout` that holds back the points ``held`` (n,), or None (see :func:`hold_out`)."""
     train = side.restrict(~held)
     n_same = side.n_positive_pairs() - train.n_positive_pairs()
     n_diff = side.n_negative_pairs() - train.n_negative_pairs()

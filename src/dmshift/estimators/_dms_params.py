@@ -25,7 +25,7 @@ from ..merge import SIMILARITIES
 from ..preprocessing import graph_space, prepare
 from ..scaling import check_standardization
 from ..settings import DMSSettings
-from ..validation import hold_out
+from ..validation import hold_out, k_folds
 from ._base import fit_scaled
 
 #: The largest float32: a tuning number the kernel's training holds in float32 must not overflow it.
@@ -233,7 +233,7 @@ def on_device(v, device):
     return None if v is None else torch.as_tensor(v, device=device)
 
 
-def prepare_input(est, X: np.ndarray, holdout, seed: int, cfg: DMSSettings, device) -> tuple:
+def prepare_input(est, X: np.ndarray, folds: list, seed: int, cfg: DMSSettings, device) -> tuple:
     """Stage 1 of ``est``'s fit: the prepared input and, for ``standardize="auto"``, the record of
     the scaling chosen. "auto" prepares the input per feature and globally and keeps the scaling
     whose input graph the held-back side information prefers
@@ -250,11 +250,24 @@ def prepare_input(est, X: np.ndarray, holdout, seed: int, cfg: DMSSettings, devi
         return prepared[modes[0]], None if len(modes) == 1 else {"chosen": modes[0], "reason": "global cannot be held"}
     spaces = {m: graph_space(p.X_std, projected=p.components is not None, n_leading=cfg.smoothing.components)
               for m, p in prepared.items()}
-    name, record = choose_scaling(spaces, holdout, seed, label_options(est, False), cfg)
+    name, record = choose_scaling(spaces, folds, seed, label_options(est, False), cfg)
     return prepared[name], record
 
 
-def held_back(est, side, seed: int, cfg: DMSSettings):
-    """The side information ``est``'s fit (and ``recluster``) holds back, drawn from ``seed``; None
-    when too little can be held back or ``validation_fraction`` is 0."""
-    return hold_out(side, np.random.default_rng([seed, 2]), float(est.validation_fraction), cfg.validation)
+def held_back(est, side, seed: int, cfg: DMSSettings) -> tuple:
+    """What ``est``'s fit (and ``recluster``) validates on, drawn from ``seed``: ``(holdout, folds)``.
+
+    ``folds`` are k = round(1 / ``validation_fraction``) folds over all the side information
+    (:func:`~dmshift.validation.k_folds`): the scaling is always chosen on them, and the labels
+    too unless a ``patience`` is set. Then ``holdout`` is ``validation_fraction`` of the side
+    information that the kernel does not train on, what early stopping reads and the labels are
+    chosen on (None when too little can be held back); without a patience, ``holdout`` is None
+    and the kernel trains on all the side information. ``validation_fraction`` 0: no validation,
+    ``(None, [])``.
+    """
+    frac = float(est.validation_fraction)
+    if frac <= 0:
+        return None, []
+    folds = k_folds(side, np.random.default_rng([seed, 3]), max(2, round(1 / frac)), cfg.validation)
+    holdout = None if est.patience is None else hold_out(side, np.random.default_rng([seed, 2]), frac, cfg.validation)
+    return holdout, folds

@@ -1,13 +1,11 @@
 """``DMSClustering``: Differentiable Mean Shift as a scikit-learn estimator.
 
 ``fit`` runs DMS as stages, each a function of its own module returning a small result:
-prepare the input (:mod:`dmshift.preprocessing`), hold back part of the side information
-(:mod:`dmshift.validation`), train a kernel K(x, c) on the rest by differentiable mean
-shift (:mod:`dmshift.instance_training`, paper §3.3, §4.2), cluster with it
-(:mod:`dmshift.clustering`, §3.2, §4.3; :mod:`dmshift.self_training`), choose where the
-labels come from on the held-back part (:mod:`dmshift.label_stage`) and honour the side
-information (:mod:`dmshift.side_info_stage`). Here: parameters, the order of the stages,
-``predict``, persistence and tags.
+prepare the input (:mod:`dmshift.preprocessing`, the scaling chosen by k-fold validation,
+:mod:`dmshift.validation`), train a kernel K(x, c) by differentiable mean shift
+(:mod:`dmshift.instance_training`, paper §3.3, §4.2), cluster with it (:mod:`dmshift.clustering`,
+§3.2, §4.3; :mod:`dmshift.self_training`), choose where the labels come from on the folds
+(:mod:`dmshift.label_stage`) and honour the side information (:mod:`dmshift.side_info_stage`).
 """
 
 from __future__ import annotations
@@ -79,12 +77,12 @@ class DMSClustering(BaseClustering):
     input_noise : float, default=0.3
         Std of Gaussian noise added to the training points (0: the paper's training).
     validation_fraction : float, default=0.25
-        Share of the side information held back (:mod:`dmshift.validation`) to choose how long to
-        train and where the labels come from, by pairwise F1 on it; 0: no validation.
+        The scaling and the labels' source are chosen by k-fold validation on all the side
+        information, k = round(1 / fraction), the kernel trained on all of it; 0: none.
     patience, eval_every : int or None, int, default=None, 50
-        With a patience, training stops after that many evaluations (every ``eval_every`` steps) of
-        the learnt graph's held-back F1 without improvement, and keeps the best state; None: all
-        ``max_steps`` (on 5% of digits, 22 held-back points score too noisily to stop on).
+        With a patience, that share is held back from training instead: training stops after that
+        many evaluations (every ``eval_every`` steps) of the learnt graph's F1 on it without gain,
+        keeping the best state, and the labels are chosen on it. None: all ``max_steps``.
     seeding : {"random", "adaptive"}, default="random"
         "random" draws ``n_seeds`` points (paper); "adaptive" seeds from uncovered points.
     n_seeds, max_iter : int, default=500, 50
@@ -255,8 +253,8 @@ class DMSClustering(BaseClustering):
         """The pipeline of ``fit``; :func:`dmshift.distributed.fit_ddp` passes its data-parallel
         training ``plan`` and a ``clusterer`` with the signature of :func:`~dmshift.clustering.cluster`."""
         cfg, rng = settings_of(self), np.random.default_rng(seed)
-        holdout = held_back(self, side, seed, cfg)
-        data, scaling = prepare_input(self, X, holdout, seed, cfg, device)            # -> Prepared, dict | None
+        holdout, folds = held_back(self, side, seed, cfg)  # -> Holdout | None (with a patience), k folds
+        data, scaling = prepare_input(self, X, folds, seed, cfg, device)            # -> Prepared, dict | None
         kernel, hidden = build_kernel(data.X_std, kernel_spec(self), seed, device)
         if (thin := thin_side_info_warning(side, int(data.X_std.shape[1]), cfg.side_info.thin_same_pairs)):
             warnings.warn(thin, UserWarning, stacklevel=3)
@@ -277,9 +275,11 @@ class DMSClustering(BaseClustering):
                             cluster=lambda: clusterer(kernel, data.X_std, rng, params, to_input=to_input,
                                                       anchors=anchors))                      # -> SelfTrained
         t0 = time.perf_counter()
-        with stage_bar("choosing the labels", verbose=bool(self.verbose)):
-            chosen = choose_labels(rounds.clustering, kernel, data.X_std, side, holdout, seed, cfg=cfg, opts=opts,
-                                   candidates=candidates_for(self.smoothing, self.fallback), to_input=to_input)
+        with stage_bar("choosing the labels", verbose=bool(self.verbose)):  # folds: the kernel saw their labels
+            chosen = choose_labels(rounds.clustering, kernel, data.X_std, side, [holdout] if holdout else folds, seed,
+                                   cfg=cfg, opts=opts, candidates=candidates_for(self.smoothing, self.fallback),
+                                   to_input=to_input, unanchored=None if holdout else lambda: clusterer(
+                                       kernel, data.X_std, np.random.default_rng([seed, 4]), params, to_input=to_input))
         self.mean_, self.scale_, self._components = data.mean, data.scale, data.components  # the tensor computes
         self.components_ = None if data.components is None else data.components.cpu().numpy()
         self.kernel_, self.hidden_, self.side_info_, self.anchors_ = kernel, hidden, side.summary(), anchors
@@ -360,9 +360,11 @@ class DMSClustering(BaseClustering):
             return self
         side = SideInfo.build(Xs.shape[0], y=y, pairs=pairs, on_conflict=self.on_conflict)
         cfg = settings_of(self)
-        holdout = held_back(self, side, seed, cfg)
-        chosen = choose_labels(found, self.kernel_, Xs, side, holdout, seed, cfg=cfg,
-                               opts=label_options(self, self.components_ is not None),
+        holdout, folds = held_back(self, side, seed, cfg)
+        chosen = choose_labels(found, self.kernel_, Xs, side, [holdout] if holdout else folds, seed, cfg=cfg,
+                               opts=label_options(self, self.components_ is not None), unanchored=None if holdout else
+                               lambda: cluster(self.kernel_, Xs, np.random.default_rng([seed, 4]), cluster_params(self),
+                                               to_input=self._to_input_space),
                                candidates=candidates_for(self.smoothing, self.fallback), to_input=self._to_input_space)
         threshold = merge_threshold(self.threshold, getattr(self, "anchors_", None), cfg.threshold)
         self._finish(chosen, self.kernel_, Xs, side, cfg, self._to_input_space,
