@@ -115,13 +115,13 @@ def choose_labels(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, f
     ``unanchored``, given where the kernel was trained on the folds' held-back points too, makes the
     kernel's clustering with no side information among its centers: the folds' candidates are
     built on it (``found`` holds the held-back points as anchors), and the kernel's own
-    clustering, fitted to the very points it would be scored on, is left out of the comparison.
+    clustering, fitted to the very points it would be scored on, is compared only as the default.
     The other candidates' scores then stay optimistic for the learnt graph (the kernel saw the
     held-back labels), which only makes the default harder to displace.
     """
     scores: dict[str, float | None] = {}
     order = list(candidates)
-    compared = [n for n in order if unanchored is None or n != "kernel"]
+    compared = [n for n in order if unanchored is None or n != "kernel" or n == order[0]]
     if folds and len(compared) > 1:
         points, base = {}, found if unanchored is None else unanchored()
         for name in compared:

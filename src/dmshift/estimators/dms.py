@@ -272,14 +272,14 @@ class DMSClustering(BaseClustering):
 
         rounds = self_train(kernel, side_t, seed, rounds=self.self_training, share=float(self.self_training_share),
                             time_limit=self.time_limit, train=train, verbose=bool(self.verbose),
-                            cluster=lambda: clusterer(kernel, data.X_std, rng, params, to_input=to_input,
-                                                      anchors=anchors))                      # -> SelfTrained
+                            cluster=lambda: clusterer(kernel, data.X_std, rng, params, to_input=to_input, anchors=anchors))
         t0 = time.perf_counter()
         with stage_bar("choosing the labels", verbose=bool(self.verbose)):  # folds: the kernel saw their labels
             chosen = choose_labels(rounds.clustering, kernel, data.X_std, side, [holdout] if holdout else folds, seed,
                                    cfg=cfg, opts=opts, candidates=candidates_for(self.smoothing, self.fallback),
                                    to_input=to_input, unanchored=None if holdout else lambda: clusterer(
-                                       kernel, data.X_std, np.random.default_rng([seed, 4]), params, to_input=to_input))
+                                       kernel, data.X_std, np.random.default_rng([seed, 4]), params,
+                                       to_input=to_input, anchors=None))
         self.mean_, self.scale_, self._components = data.mean, data.scale, data.components  # the tensor computes
         self.components_ = None if data.components is None else data.components.cpu().numpy()
         self.kernel_, self.hidden_, self.side_info_, self.anchors_ = kernel, hidden, side.summary(), anchors
