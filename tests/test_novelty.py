@@ -234,3 +234,16 @@ def test_a_disconnected_graph_gives_scikit_learns_tree_in_tiles(monkeypatch):
         children, heights = novelty.knn_ward_tree(Z, idx)
     np.testing.assert_array_equal(children, ref_children)
     np.testing.assert_allclose(heights, ref_heights)
+
+
+def test_ward_tree_is_kept_for_the_same_points_and_graph():
+    from dmshift.novelty import knn_ward_tree
+    from dmshift.smoothing import knn
+    import torch
+    Z = np.random.default_rng(0).normal(size=(60, 3))
+    idx = knn(torch.as_tensor(Z), torch.as_tensor(Z), 5, 2**20, exclude_self=True)[0].numpy()
+    a = knn_ward_tree(Z, idx)
+    b = knn_ward_tree(Z.copy(), idx.copy())  # equal content, other arrays: the kept tree
+    assert a[0] is b[0] and not a[0].flags.writeable
+    c = knn_ward_tree(Z + 1e-9 * np.arange(3), idx)  # other points: built again
+    assert c[0] is not a[0]
