@@ -191,3 +191,16 @@ def test_revote_relabels_noise_only_within_a_landmarks_radius():
     labels = np.array([NOISE, NOISE])
     out = revote(Z, R, np.array([3, 3, 3]), labels, 2, 1 << 20, keep_noise=False, radius=torch.tensor([2.0, 1.0, 2.0]))
     np.testing.assert_array_equal(out, [3, NOISE])  # the far point stays noise
+
+
+def test_the_graph_is_kept_for_equal_points_and_changes_with_them():
+    import torch
+    from dmshift.smoothing import _graph, knn
+    Z = torch.as_tensor(np.random.default_rng(1).normal(size=(50, 4)), dtype=torch.float32)
+    a = _graph(Z, 5, 2**20)
+    a[0][:] = 0  # a caller changing its copy leaves the kept graph alone
+    b = _graph(Z.clone(), 5, 2**20)
+    ref = knn(Z, Z, 5, 2**20, exclude_self=True)
+    assert torch.equal(b[0], ref[0]) and torch.equal(b[1], ref[1])
+    c = _graph(Z * 2 + 1, 5, 2**20)  # other points: another graph (distances double)
+    assert torch.allclose(c[1], 2 * ref[1])

@@ -46,13 +46,11 @@ not the side information, set it apart).
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
-
 import numpy as np
 import scipy.sparse as sp
 from scipy.stats import binom
 
+from ._memo import ContentCache
 from .settings import NoveltySettings
 
 #: bytes of one tile of distances when the k-NN graph's components are joined
@@ -109,24 +107,17 @@ def knn_ward_tree(Z: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarra
     whole distance matrices."""
     from sklearn.cluster import ward_tree
 
-    Z = np.ascontiguousarray(Z, dtype=np.float64)
-    idx = np.ascontiguousarray(idx)
-    key = hashlib.blake2b(Z.tobytes() + idx.tobytes() + repr((Z.shape, idx.shape, idx.dtype.str)).encode(),
-                          digest_size=16).digest()
-    if key in _TREES:  # the same points and graph: a fit asks once per candidate and validation fold
-        _TREES.move_to_end(key)
-        return _TREES[key]
+    Z = np.asarray(Z, dtype=np.float64)
+    key = _TREES.key(Z, np.asarray(idx))
+    if (kept := _TREES.get(key)) is not None:  # the same points and graph: asked per candidate and fold
+        return kept
     children, _, _, _, heights = ward_tree(Z, connectivity=_completed(Z, _connectivity(idx)), return_distance=True)
     children.setflags(write=False), heights.setflags(write=False)
-    _TREES[key] = (children, heights)
-    while len(_TREES) > _TREES_KEPT:
-        _TREES.popitem(last=False)
+    _TREES.put(key, (children, heights))
     return children, heights
 
 
-#: The last Ward trees built, by a digest of their points and graph (read-only arrays).
-_TREES: OrderedDict[bytes, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-_TREES_KEPT = 4
+_TREES = ContentCache(4)  # the last Ward trees built (read-only arrays)
 
 
 def _pairs(group: np.ndarray, cannot: sp.spmatrix) -> tuple[int, sp.csr_matrix, float, float]:

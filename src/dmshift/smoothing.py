@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .constants import NOISE
+from ._memo import ContentCache
 from .novelty import unreached_components, unseen_groups
 from .settings import NoveltySettings, SmoothingSettings
 
@@ -50,6 +51,18 @@ def knn(Z: torch.Tensor, R: torch.Tensor, k: int, memory_budget: int, exclude_se
     for s, i, v in _knn_tiles(Z, R, k, memory_budget, exclude_self):
         idx[s:s + i.shape[0]], dist[s:s + i.shape[0]] = i, v
     return idx, dist
+
+
+_GRAPHS = ContentCache(4)  # the last k-NN graphs smooth_labels built
+
+
+def _graph(Z: torch.Tensor, k: int, memory_budget: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`knn` of ``Z`` against itself without self-neighbours, kept for equal ``Z`` and ``k``."""
+    key = _GRAPHS.key(Z, k)
+    if (kept := _GRAPHS.get(key)) is None:
+        kept = knn(Z, Z, k, memory_budget, exclude_self=True)
+        _GRAPHS.put(key, kept)
+    return kept[0].clone(), kept[1].clone()  # the caller's to change
 
 
 def _tile_rows(n: int, bytes_per_row: int, memory_budget: int) -> int:
@@ -265,7 +278,7 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     Zl = Z[torch.as_tensor(landmarks, device=Z.device)]
     gate, wide = settings.gate_neighbors, settings.reciprocal_neighbors
     k_graph = max(n_neighbors, gate, wide, settings.tree_neighbors if groups is not None else 0)
-    idx_tree, dist = knn(Zl, Zl, k_graph, memory_budget, exclude_self=True)  # ascending distance
+    idx_tree, dist = _graph(Zl, k_graph, memory_budget)  # ascending distance
     radius = dist[:, min(wide, dist.shape[1]) - 1].clone()  # (m,)
     idx, dist = idx_tree[:, :n_neighbors], dist[:, :n_neighbors]
     returned = reciprocal(idx, idx_tree[:, :wide])  # (m, n_neighbors)

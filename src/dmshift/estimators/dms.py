@@ -277,9 +277,7 @@ class DMSClustering(BaseClustering):
         with stage_bar("choosing the labels", verbose=bool(self.verbose)):  # folds: the kernel saw their labels
             chosen = choose_labels(rounds.clustering, kernel, data.X_std, side, [holdout] if holdout else folds, seed,
                                    cfg=cfg, opts=opts, candidates=candidates_for(self.smoothing, self.fallback),
-                                   to_input=to_input, unanchored=None if holdout else lambda: clusterer(
-                                       kernel, data.X_std, np.random.default_rng([seed, 4]), params,
-                                       to_input=to_input, anchors=None))
+                                   to_input=to_input, kernel_saw_folds=holdout is None)
         self.mean_, self.scale_, self._components = data.mean, data.scale, data.components  # the tensor computes
         self.components_ = None if data.components is None else data.components.cpu().numpy()
         self.kernel_, self.hidden_, self.side_info_, self.anchors_ = kernel, hidden, side.summary(), anchors
@@ -362,9 +360,7 @@ class DMSClustering(BaseClustering):
         cfg = settings_of(self)
         holdout, folds = held_back(self, side, seed, cfg)
         chosen = choose_labels(found, self.kernel_, Xs, side, [holdout] if holdout else folds, seed, cfg=cfg,
-                               opts=label_options(self, self.components_ is not None), unanchored=None if holdout else
-                               lambda: cluster(self.kernel_, Xs, np.random.default_rng([seed, 4]), cluster_params(self),
-                                               to_input=self._to_input_space),
+                               opts=label_options(self, self.components_ is not None), kernel_saw_folds=holdout is None,
                                candidates=candidates_for(self.smoothing, self.fallback), to_input=self._to_input_space)
         threshold = merge_threshold(self.threshold, getattr(self, "anchors_", None), cfg.threshold)
         self._finish(chosen, self.kernel_, Xs, side, cfg, self._to_input_space,
