@@ -11,7 +11,7 @@ from dmshift.constraints import SideInfo
 from dmshift.kernels import make_kernel
 from dmshift.label_stage import candidates_for
 from dmshift.settings import ValidationSettings
-from dmshift.validation import Holdout, hold_out
+from dmshift.validation import Holdout, f1_better, hold_out, k_folds, pooled_f1
 
 
 def _labels_side(n_per=12, k=4, every=2):
@@ -72,6 +72,52 @@ def test_point_scores_and_the_noise_aware_comparison():
     assert Holdout.better(good, h.point_scores(one), z=2.0)
     assert not Holdout.better(h.point_scores(one), good, z=2.0)
     assert not Holdout.better(good, good, z=0.0)  # no difference is no win
+
+
+def test_pair_parts_pool_to_the_held_back_f1_exactly():
+    y, side = _labels_side()
+    pairs = [(0, 2, 1), (4, 30, 0), (40, 42, 1)]  # labels and pairs together: groups of "same" pairs, "cannot"
+    side = SideInfo.build(y.size, y=np.where(np.arange(y.size) % 2 == 0, y, -1), pairs=pairs)
+    rng = np.random.default_rng(3)
+    for seed in range(5):
+        h = hold_out(side, np.random.default_rng(seed), 0.3)
+        labels = np.where(rng.random(y.size) < 0.4, rng.integers(-1, 4, y.size), y)
+        parts = h.pair_parts(labels)
+        assert parts.shape == (int(h.held.sum()), 3)
+        assert pooled_f1(parts) == pytest.approx(h.f1(labels))
+        assert parts[:, 2].sum() == pytest.approx(h.n_same)
+        assert pooled_f1(h.pair_parts(labels, rows=1)) == pytest.approx(h.f1(labels))  # tiled alike
+
+
+def test_f1_comparison_weighs_the_points_that_hold_same_pairs():
+    # many groups, few labels each: most held-back points have only "different" pairs, which both
+    # candidates keep apart; the mean of the points' balanced accuracies barely moves, F1 does
+    k, per = 40, 6
+    y = np.repeat(np.arange(k), per)
+    known = np.zeros(y.size, dtype=bool)
+    known[::per] = True
+    known[np.arange(0, k * per, per * 4) + 1] = True  # every fourth group: a second labelled point
+    side = SideInfo.build(y.size, y=np.where(known, y, -1))
+    folds = k_folds(side, np.random.default_rng(0), 4)
+    assert folds
+    good = y.copy()  # every group its own cluster
+    lumped = y // 4  # groups joined four by four: the "same" pairs held, few "different" ones broken
+    lumped[np.flatnonzero(known)[1::2]] += 100  # ... and half the labelled points astray
+    a = np.concatenate([f.pair_parts(good) for f in folds])
+    b = np.concatenate([f.pair_parts(lumped) for f in folds])
+    assert pooled_f1(a) > pooled_f1(b)
+    assert f1_better(a, b, z=2.0) and not f1_better(b, a, z=0.0)
+    assert not f1_better(a, a, z=0.0)  # no difference is no win
+    assert not f1_better(a[:1], b[:1], z=0.0)  # one point proves nothing
+
+
+def test_folds_are_kept_on_the_pairs_they_hold_together():
+    _, side = _labels_side(n_per=3, k=6, every=1)  # groups of 3, each held back whole in one fold
+    folds = k_folds(side, np.random.default_rng(0), 4)
+    assert folds and all(f.n_same >= 1 and f.n_different >= 1 for f in folds)
+    assert any(f.n_same < ValidationSettings().min_pairs for f in folds)  # kept: the folds together decide
+    assert sum(f.n_same for f in folds) >= ValidationSettings().min_pairs
+    assert k_folds(side, np.random.default_rng(0), 4, ValidationSettings(min_pairs=10**6)) == []
 
 
 def test_point_map_is_the_linear_part_of_the_point_embedding():

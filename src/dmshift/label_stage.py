@@ -26,7 +26,7 @@ from .fallback import NOT_TAKEN, FallbackResult, tree_fallback
 from .settings import DMSSettings
 from .smoothing import knn, smooth_labels, spread_labels
 from .smoothing_stage import NOT_SMOOTHED, SmoothingOutcome, smooth_clustering
-from .validation import Holdout
+from .validation import Holdout, f1_better, pooled_f1
 
 __all__ = ["CANDIDATES", "LabelOptions", "Chosen", "candidates_for", "choose_labels", "learnt_graph_f1",
            "held_back_score", "choose_scaling", "graph_rows"]
@@ -126,19 +126,18 @@ def choose_labels(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, f
     if folds and len(compared) > 1:
         points = {}
         for name in compared:
-            f1, pts = [], []
+            pts = []
             for fold in folds:
                 built = _build(name, found, kernel, Xs, fold.train, seed, opts, cfg, to_input)
                 if built is None:
                     break
-                labels = built[0].clustering.labels
-                f1.append(fold.f1(labels))
-                pts.append(fold.point_scores(labels))
+                pts.append(fold.pair_parts(built[0].clustering.labels))
             complete = len(pts) == len(folds)  # a candidate that cannot be built in some fold is none
-            scores[name] = round(float(np.mean(f1)), 6) if complete else None
+            scores[name] = round(pooled_f1(np.concatenate(pts)), 6) if complete else None
             if complete:
                 points[name] = np.concatenate(pts)
-        best, why = _beat_default(points, cfg.validation.z) if points else (order[0], "default")
+        best, why = _beat_default(points, cfg.validation.z, better=f1_better, value=pooled_f1) if points \
+            else (order[0], "default")
         order = [best] + [n for n in order if n != best]
     else:
         why = "no held-back side information" if not folds else "the only candidate compared"
@@ -159,13 +158,19 @@ def _folds_record(folds: list[Holdout]) -> dict:
     return {"folds": len(folds), **{k: sum(p[k] for p in parts) for k in parts[0]}}
 
 
-def _beat_default(points: dict[str, np.ndarray], z: float) -> tuple[str, str]:
+def _beat_default(points: dict[str, np.ndarray], z: float, better: Callable = Holdout.better,
+                  value: Callable = np.nanmean) -> tuple[str, str]:
     """The first of ``points`` (each option's held-back point scores), unless another beats it by more
-    than ``z`` standard errors of the paired differences (the best mean of those that do), and why."""
+    than ``z`` standard errors (``better``), and why; of several that do, the best ``value``.
+
+    The labels' candidates are compared on pooled pairwise F1 (:func:`~dmshift.validation.f1_better`
+    on :meth:`~dmshift.validation.Holdout.pair_parts`), the scalings on the mean of the points'
+    balanced pair accuracy (:meth:`~dmshift.validation.Holdout.better` on
+    :meth:`~dmshift.validation.Holdout.point_scores`)."""
     names = list(points)
     best = names[0]
     for name in names[1:]:  # beyond the noise of the held-back points, and better than any other that is
-        if Holdout.better(points[name], points[names[0]], z) and np.nanmean(points[name]) > np.nanmean(points[best]):
+        if better(points[name], points[names[0]], z) and value(points[name]) > value(points[best]):
             best = name
     if best == names[0]:
         return best, "default"

@@ -9,7 +9,7 @@ user's own side information decides, not a threshold picked on some data set.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from .constraints import SideInfo
 from .settings import ValidationSettings
 
-__all__ = ["Holdout", "hold_out", "k_folds", "pair_counts"]
+__all__ = ["Holdout", "hold_out", "k_folds", "pair_counts", "pooled_f1", "f1_better"]
 
 
 def pair_counts(labels: np.ndarray, group: np.ndarray, cannot: sp.spmatrix, n_groups: int) -> np.ndarray:
@@ -89,6 +89,30 @@ class Holdout:
             out.append(np.nanmean(parts) if not np.all(np.isnan(parts)) else np.nan)
         return np.asarray(out, dtype=np.float64)
 
+    def pair_parts(self, labels: np.ndarray, rows: int = 1024) -> np.ndarray:
+        """Each held-back point's part of the held-back pairs (k, 3): its "same" pairs together,
+        its "different" pairs together and its "same" pairs, over its pairs with every other
+        side-information point. A pair of two held-back points counts half for each, so the
+        columns sum to the counts :meth:`f1` reads (:func:`pooled_f1` of the parts is that F1).
+        What :func:`f1_better` compares candidates on; ``rows`` held-back points at a time."""
+        labels = np.asarray(labels, dtype=np.int64)
+        side = self.side
+        idx = side.labelled
+        g, lab, held = side.group[idx], labels[idx], self.held[idx]
+        weight = np.where(held, 0.5, 1.0)  # (L,)
+        C = side.cannot.tocsr()
+        H = np.flatnonzero(held)
+        out = np.zeros((H.size, 3), dtype=np.float64)
+        for s in range(0, H.size, rows):
+            h = H[s:s + rows]  # (t,) rows of idx
+            other = np.arange(idx.size)[None, :] != h[:, None]  # (t, L): not the point itself
+            together = (lab[h, None] == lab[None, :]) & (lab[h, None] >= 0)
+            same = (g[h, None] == g[None, :]) & other
+            diff = C[g[h]].toarray()[:, g].astype(bool)
+            out[s:s + h.size] = np.stack([((together & same) * weight).sum(1), ((together & diff) * weight).sum(1),
+                                          (same * weight).sum(1)], 1)
+        return out
+
     @staticmethod
     def better(a: np.ndarray, b: np.ndarray, z: float) -> bool:
         """Do the point scores ``a`` beat ``b`` (same points) by more than ``z`` standard errors of
@@ -102,6 +126,39 @@ class Holdout:
     def record(self) -> dict:
         return {"held_points": int(self.held.sum()), "held_same_pairs": self.n_same,
                 "held_different_pairs": self.n_different}
+
+
+def pooled_f1(parts: np.ndarray) -> float:
+    """Pairwise F1 of held-back points' :meth:`Holdout.pair_parts` (k, 3) taken together."""
+    tp, fp, same = np.asarray(parts, dtype=np.float64).sum(0)
+    return float(2 * tp / (tp + fp + same)) if same > 0 else 0.0
+
+
+def _f1_influence(parts: np.ndarray) -> np.ndarray:
+    """Each point's influence on :func:`pooled_f1` (k,): the delta method's linearisation of the ratio
+    2 sum(tp) / sum(tp + fp + same) in the points' means."""
+    parts = np.asarray(parts, dtype=np.float64)
+    tp, u = parts[:, 0], parts.sum(1)
+    mean_u = u.mean()
+    if mean_u <= 0:
+        return np.zeros(parts.shape[0])
+    return (2 * tp - pooled_f1(parts) * u) / mean_u
+
+
+def f1_better(a: np.ndarray, b: np.ndarray, z: float) -> bool:
+    """Does the pooled F1 of the held-back points' pair parts ``a`` (k, 3) beat that of ``b`` (the same
+    points, another candidate) by more than ``z`` standard errors of the difference?
+
+    The standard error is the delta method's for the difference of two ratio estimators over
+    the same points: the paired differences of the points' influences. Unlike a mean of
+    per-point scores, this weighs each point by the pairs it holds, as F1 does: where "same"
+    pairs are rare (many groups, few labels each) the few points that hold them decide.
+    """
+    if len(a) < 2:
+        return False
+    diff = pooled_f1(a) - pooled_f1(b)
+    d = _f1_influence(a) - _f1_influence(b)
+    return bool(diff > 0 and diff > z * d.std(ddof=1) / np.sqrt(d.size))
 
 
 def hold_out(side: SideInfo, rng: np.random.Generator, fraction: float,
@@ -134,8 +191,10 @@ def k_folds(side: SideInfo, rng: np.random.Generator, k: int,
 
     A group of at least ``settings.split_groups`` points deals its points out over the folds
     (each fold holds back about 1/k of them and keeps the rest); a smaller group is held back
-    whole in one fold. Folds that :func:`hold_out` would refuse (too few held-back pairs, an
-    untrainable rest) are left out. Every side-information point is scored in at most one fold,
+    whole in one fold. A fold that holds back no "same" or no "different" pair, or whose rest
+    cannot train a kernel, is left out; none are kept when the kept folds together hold back
+    fewer than ``settings.min_pairs`` pairs of either kind (the choices compare candidates on
+    all the folds' held-back points together, so a fold of few pairs still adds evidence). Every side-information point is scored in at most one fold,
     so point scores of the folds together are scores of distinct points.
     """
     k = int(k)
@@ -147,7 +206,11 @@ def k_folds(side: SideInfo, rng: np.random.Generator, k: int,
             fold[rng.permutation(members)] = (rng.integers(k) + np.arange(members.size)) % k
         elif members.size:
             fold[members] = rng.integers(k)
-    return [h for f in range(k) if (h := _holdout(side, fold == f, settings)) is not None]
+    each = replace(settings, min_pairs=1)  # the folds are judged together: a fold of few pairs still counts
+    folds = [h for f in range(k) if (h := _holdout(side, fold == f, each)) is not None]
+    if min(sum(h.n_same for h in folds), sum(h.n_different for h in folds)) < settings.min_pairs:
+        return []
+    return folds
 
 
 def _holdout(side: SideInfo, held: np.ndarray, settings: ValidationSettings) -> Holdout | None:
