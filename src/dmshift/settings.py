@@ -139,12 +139,12 @@ class ValidationSettings:
 
     A group of at least ``split_groups`` points holds back some of its points, a smaller one is
     held back whole or not at all; validation needs at least ``min_pairs`` held-back "same" and
-    as many "different" pairs. While training, the learnt graph is scored every ``eval_every``
+    as many "different" pairs (in the holdout, or in all the k folds together). While training, the learnt graph is scored every ``eval_every``
     steps on the side-information points and at most ``graph_points`` others, and training stops
     when the mean of the last ``window`` scores has not improved for ``patience`` (the
     estimator's) evaluations. A candidate for the labels replaces the default (the first the
-    estimator allows: the learnt graph) only when its held-back point scores beat the default's
-    by more than ``z`` standard errors of the paired differences. ``standardize="auto"`` scores the
+    estimator allows: the learnt graph) only when its pooled held-back pairwise F1 beats the
+    default's by more than ``z`` standard errors of the difference (:func:`dmshift.validation.f1_better`). ``standardize="auto"`` scores the
     two scalings by k-fold cross-validation over all the side information; the global
     scaling replaces per-feature scaling when its points' scores are higher by more than
     ``scaling_z`` standard errors: 0, the higher mean, as the two are peers (neither is the
