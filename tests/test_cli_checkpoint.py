@@ -50,6 +50,18 @@ def test_ctrl_c_during_training_exits_130_keeps_the_model_and_says_resume(tmp_pa
         signal.raise_signal(signal.SIGINT)
 
     monkeypatch.setattr(Checkpointer, "save", save_then_ctrl_c)
+    # a process started in the background of a shell without job control inherits SIGINT ignored:
+    # give it Python's own handler, as a terminal's foreground process has
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _ctrl_c_run(tmp_path, capsys)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _ctrl_c_run(tmp_path, capsys):
+    import signal
+
     X, _, yp = blobs()
     np.save(tmp_path / "X.npy", X)
     np.save(tmp_path / "y.npy", yp)
