@@ -144,7 +144,9 @@ class ValidationSettings:
     when the mean of the last ``window`` scores has not improved for ``patience`` (the
     estimator's) evaluations. A candidate for the labels replaces the default (the first the
     estimator allows: the learnt graph) only when its pooled held-back pairwise F1 beats the
-    default's by more than ``z`` standard errors of the difference (:func:`dmshift.validation.f1_better`). ``standardize="auto"`` scores the
+    default's by more than ``z`` standard errors of the difference (:func:`dmshift.validation.f1_better`):
+    0, the higher F1, as in plain cross-validation (the folds score every labelled point; the
+    learnt graph's score is already optimistic, its kernel having seen the folds' labels). ``standardize="auto"`` scores the
     two scalings by k-fold cross-validation over all the side information; the global
     scaling replaces per-feature scaling when its points' scores are higher by more than
     ``scaling_z`` standard errors: 0, the higher mean, as the two are peers (neither is the
@@ -152,7 +154,7 @@ class ValidationSettings:
     """
 
     window: int = 3
-    z: float = 2.0
+    z: float = 0.0
     scaling_z: float = 0.0
     split_groups: int = 4
     min_pairs: int = 5
