@@ -89,12 +89,13 @@ class Holdout:
             out.append(np.nanmean(parts) if not np.all(np.isnan(parts)) else np.nan)
         return np.asarray(out, dtype=np.float64)
 
-    def pair_parts(self, labels: np.ndarray, rows: int = 1024) -> np.ndarray:
+    def pair_parts(self, labels: np.ndarray, rows: int | None = None) -> np.ndarray:
         """Each held-back point's part of the held-back pairs (k, 3): its "same" pairs together,
         its "different" pairs together and its "same" pairs, over its pairs with every other
         side-information point. A pair of two held-back points counts half for each, so the
         columns sum to the counts :meth:`f1` reads (:func:`pooled_f1` of the parts is that F1).
-        What :func:`f1_better` compares candidates on; ``rows`` held-back points at a time."""
+        What :func:`f1_better` compares candidates on; ``rows`` held-back points at a time (None:
+        as many as keep each (rows, side-information points) array near 2**22 entries)."""
         labels = np.asarray(labels, dtype=np.int64)
         side = self.side
         idx = side.labelled
@@ -103,12 +104,13 @@ class Holdout:
         C = side.cannot.tocsr()
         H = np.flatnonzero(held)
         out = np.zeros((H.size, 3), dtype=np.float64)
+        rows = max(1, 2**22 // max(1, idx.size)) if rows is None else int(rows)
         for s in range(0, H.size, rows):
             h = H[s:s + rows]  # (t,) rows of idx
             other = np.arange(idx.size)[None, :] != h[:, None]  # (t, L): not the point itself
             together = (lab[h, None] == lab[None, :]) & (lab[h, None] >= 0)
             same = (g[h, None] == g[None, :]) & other
-            diff = C[g[h]].toarray()[:, g].astype(bool)
+            diff = C[g[h]][:, g].toarray().astype(bool)  # (t, L), never (t, groups)
             out[s:s + h.size] = np.stack([((together & same) * weight).sum(1), ((together & diff) * weight).sum(1),
                                           (same * weight).sum(1)], 1)
         return out
