@@ -1,4 +1,4 @@
-"""Peak memory of DMS ``predict`` against ``memory_budget``: is the budget a ceiling?
+"""Peak memory of DMS ``predict`` (and, with ``--path fit``, of ``fit``) against ``memory_budget``: is the budget a ceiling?
 
 A DMS model is fitted on 2,000 x 16 points (three blobs, 10% labels, defaults but a short
 training) and ``predict`` then labels n x 16 points. Each measurement runs in a fresh
@@ -12,7 +12,8 @@ before/after ratios. Linux only.
 
     PYTHONPATH=src python benchmarks/perf_memory.py [--n 100000 300000] [--budget-mib 16 256] [--compare REV]
 
-Writes ``benchmarks/results/perf-memory.md``.
+Writes ``benchmarks/results/perf-memory.md`` (``--path fit``: ``perf-memory-fit.md``, the same
+measurement over a ``fit`` on n points).
 """
 
 from __future__ import annotations
@@ -60,6 +61,35 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+FIT_SCRIPT = textwrap.dedent("""
+    import sys
+    import numpy as np, torch
+    torch.set_num_threads(1)
+    from dmshift import DMSClustering
+
+    def status_kib(key):
+        for line in open("/proc/self/status"):
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+
+    n, budget, smoothing = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(3, 16)) * 4
+    y = rng.integers(0, 3, n)
+    X = (rng.normal(size=(n, 16)) + centers[y]).astype(np.float32)
+    yp = np.where(rng.random(n) < 0.05, y, -1)
+    params = dict(max_steps=50, memory_budget=budget, smoothing=None if smoothing == "none" else smoothing,
+                  device="cpu", random_state=0)
+    DMSClustering(**params).fit(X[:2000], yp[:2000])  # warm the allocator and the lazy imports
+    with open("/proc/self/clear_refs", "w") as f:  # the peak restarts from the current size
+        f.write("5")
+    base = status_kib("VmRSS")
+    m = DMSClustering(**params).fit(X, yp)
+    grown = (status_kib("VmHWM") - base) / 1024
+    print(grown, m.choices_["labels"]["chosen"])
+""")
+
+
 def source_of(rev: str, into: Path) -> Path:
     """The ``src`` folder of git revision ``rev``, extracted under ``into``."""
     data = subprocess.run(["git", "archive", rev, "src"], cwd=ROOT, capture_output=True, check=True).stdout
@@ -68,9 +98,10 @@ def source_of(rev: str, into: Path) -> Path:
     return into / "src"
 
 
-def measure(src: Path, n: int, budget: int, smoothing: str) -> tuple[float, str]:
+def measure(src: Path, n: int, budget: int, smoothing: str, path: str = "predict") -> tuple[float, str]:
     env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", SCRIPT, str(n), str(budget), smoothing], env=env,
+    script = FIT_SCRIPT if path == "fit" else SCRIPT
+    out = subprocess.run([sys.executable, "-c", script, str(n), str(budget), smoothing], env=env,
                          capture_output=True, text=True, timeout=3600)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])
@@ -84,8 +115,12 @@ def main() -> None:
     ap.add_argument("--budget-mib", type=int, nargs="+", default=[16, 256])
     ap.add_argument("--smoothing", nargs="+", default=["auto", "none"])
     ap.add_argument("--compare", default=None, help="git revision to measure too (before)")
-    ap.add_argument("--out", default=str(RESULTS / "perf-memory.md"))
+    ap.add_argument("--path", choices=("predict", "fit"), default="predict",
+                    help="what is measured: predict of n points, or fit on n points (50 training steps)")
+    ap.add_argument("--out", default=None, help="default: perf-memory.md, perf-memory-fit.md with --path fit")
     args = ap.parse_args()
+    fit = args.path == "fit"
+    args.out = args.out or str(RESULTS / ("perf-memory-fit.md" if fit else "perf-memory.md"))
     tmp = tempfile.TemporaryDirectory()
     # the committed source, so that edits made while the benchmark runs do not enter it
     sources = {"HEAD": source_of("HEAD", Path(tmp.name) / "head")}
@@ -98,24 +133,29 @@ def main() -> None:
                 input_mib = n * 16 * 4 / 2**20
                 got = {}
                 for name, src in sources.items():
-                    got[name] = measure(src, n, budget << 20, smoothing)
+                    got[name] = measure(src, n, budget << 20, smoothing, args.path)
                     print(smoothing, budget, n, name, got[name], flush=True)
                 rows.append((smoothing, budget, n, input_mib, got))
     names = list(sources)
+    what = ("Growth of the peak resident size (VmHWM) over one `fit` on n x 16 float32 points, in MiB "
+            "(three blobs, 5% labels, `max_steps=50`, other parameters at their defaults), measured from the "
+            "size after a warm-up fit on 2,000 of them. The input array exists before `fit` and is not part "
+            "of the growth; the fitted model is." if fit else
+            "Growth of the peak resident size (VmHWM) over one `predict` of n x 16 float32 points, in MiB, "
+            "for a DMS model fitted on 2,000 x 16 points (three blobs, 10% labels, `max_steps=60`, other "
+            "parameters at their defaults). The input array exists before `predict` and is not part of the "
+            "growth; the output (n int64 labels) is.")
     lines = [
-        "# Peak memory of DMS predict against memory_budget",
+        f"# Peak memory of DMS {args.path} against memory_budget",
         "",
         f"Command: `PYTHONPATH=src python benchmarks/perf_memory.py {' '.join(sys.argv[1:])}`  ",
         f"Commit: {commit()}  ",
         f"Machine: {machine()}",
         "",
-        "Growth of the peak resident size (VmHWM) over one `predict` of n x 16 float32 points, in MiB, "
-        "for a DMS model fitted on 2,000 x 16 points (three blobs, 10% labels, `max_steps=60`, other "
-        "parameters at their defaults). The input array exists before `predict` and is not part of the "
-        "growth; the output (n int64 labels) is. The target: at most 1.5 x `memory_budget` plus input and output.",
+        what + " The target: at most 1.5 x `memory_budget` plus input and output.",
         "",
         "| smoothing | budget MiB | n | input MiB | " + " | ".join(f"growth MiB ({k})" for k in names)
-        + (" | ratio" if len(names) == 2 else "") + " | smoothing applied |",
+        + (" | ratio" if len(names) == 2 else "") + (" | labels from |" if fit else " | smoothing applied |"),
         "|---|---|---|---|" + "---|" * len(names) + ("---|" if len(names) == 2 else "") + "---|",
     ]
     for smoothing, budget, n, input_mib, got in rows:
