@@ -31,20 +31,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from perf_common import RESULTS, ROOT, commit, machine  # noqa: E402
 
-SCRIPT = textwrap.dedent("""
-    import sys
-    import numpy as np, torch
-    torch.set_num_threads(1)
-    from dmshift import DMSClustering
+PREAMBLE = """
+import sys
+import numpy as np, torch
+torch.set_num_threads(1)
+from dmshift import DMSClustering
 
-    def status_kib(key):
-        for line in open("/proc/self/status"):
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
+def status_kib(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
 
-    n, budget, smoothing = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-    rng = np.random.default_rng(0)
-    centers = rng.normal(size=(3, 16)) * 4
+n, budget, smoothing = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+rng = np.random.default_rng(0)
+centers = rng.normal(size=(3, 16)) * 4
+"""
+
+SCRIPT = PREAMBLE + textwrap.dedent("""
     y = np.arange(2000) % 3
     X = (rng.normal(size=(2000, 16)) + centers[y]).astype(np.float32)
     yp = np.where(rng.random(2000) < 0.1, y, -1)
@@ -60,21 +63,7 @@ SCRIPT = textwrap.dedent("""
     print(grown, m.smoothing_["applied"])
 """)
 
-
-FIT_SCRIPT = textwrap.dedent("""
-    import sys
-    import numpy as np, torch
-    torch.set_num_threads(1)
-    from dmshift import DMSClustering
-
-    def status_kib(key):
-        for line in open("/proc/self/status"):
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-
-    n, budget, smoothing = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-    rng = np.random.default_rng(0)
-    centers = rng.normal(size=(3, 16)) * 4
+FIT_SCRIPT = PREAMBLE + textwrap.dedent("""
     y = rng.integers(0, 3, n)
     X = (rng.normal(size=(n, 16)) + centers[y]).astype(np.float32)
     yp = np.where(rng.random(n) < 0.05, y, -1)
