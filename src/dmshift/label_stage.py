@@ -132,10 +132,10 @@ def choose_labels(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, f
                 if built is None:
                     break
                 pts.append(fold.pair_parts(built[0].clustering.labels))
-            complete = len(pts) == len(folds)  # a candidate that cannot be built in some fold is none
-            scores[name] = round(pooled_f1(np.concatenate(pts)), 6) if complete else None
-            if complete:
-                points[name] = np.concatenate(pts)
+            scores[name] = None  # a candidate that cannot be built in some fold is none
+            if len(pts) == len(folds):
+                points[name] = np.concatenate(pts)  # (held-back points of all folds, 3)
+                scores[name] = round(pooled_f1(points[name]), 6)
         best, why = _beat_default(points, cfg.validation.z, better=f1_better, value=pooled_f1) if points \
             else (order[0], "default")
         order = [best] + [n for n in order if n != best]
