@@ -177,8 +177,9 @@ def test_a_group_joined_only_by_one_way_edges_gets_its_own_label(monkeypatch):
     from dmshift.constraints import SideInfo
     import dmshift.smoothing
     monkeypatch.setattr(dmshift.smoothing, "unseen_groups", lambda *args, **kwargs: [])  # the graph's test alone
+    # 8 MiB: the Ward tree of all 500 points fits in the budget (no landmark subset)
     side = SideInfo.build(truth.size, y=np.where(groups >= 0, groups, -1))
-    sm = smooth_labels(Z, labels, fixed, 3, 10_000, np.random.default_rng(0), 1 << 20, fixed=fixed,
+    sm = smooth_labels(Z, labels, fixed, 3, 10_000, np.random.default_rng(0), 8 << 20, fixed=fixed,
                        groups=side.group, cannot=side.cannot)
     assert sm.applied and sm.n_unseen == 1
     assert len(set(sm.labels[truth == 1])) == 1 and not set(sm.labels[truth == 1]) & set(sm.labels[truth != 1])

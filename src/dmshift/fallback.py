@@ -21,6 +21,7 @@ import torch
 from .clustering import Clustering
 from .constants import NOISE
 from .constraints import SideInfo
+from .novelty import tree_points
 from .preprocessing import graph_space
 from .settings import FallbackSettings, SmoothingSettings
 from .smoothing import knn, vote_labels
@@ -87,7 +88,8 @@ def tree_fallback(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed: int
         return no(f"{found.n_clusters} clusters for {side.n_groups} groups: the kernel does not join groups")
     n, budget, max_points = Xs.shape[0], int(memory_budget), graph.max_points
     rng = np.random.default_rng([seed, max_points, 1])
-    landmarks = np.arange(n) if n <= max_points else np.sort(rng.choice(n, max_points, replace=False))
+    n_tree = tree_points(max_points, budget)  # the Ward tree's points: within the budget
+    landmarks = np.arange(n) if n <= n_tree else np.sort(rng.choice(n, n_tree, replace=False))
     lm_index = torch.as_tensor(landmarks, device=Xs.device)
     group = side.group[landmarks]
     spaces = {"plain": None, "whitened": whitening(Xs[lm_index])}
@@ -95,7 +97,7 @@ def tree_fallback(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed: int
     for name, W in spaces.items():  # plain first: whitened must do better, not as well
         Z = graph_space(Xs[lm_index], W, projected=projected, n_leading=graph.components)
         idx, dist = knn(Z, Z, max(graph.tree_neighbors, graph.reciprocal_neighbors), budget, exclude_self=True)
-        cut = tree_clusters(Z.cpu().numpy(), idx[:, :graph.tree_neighbors].cpu().numpy(), group, side.cannot)
+        cut = tree_clusters(Z.cpu().numpy(), idx[:, :graph.tree_neighbors].cpu().numpy(), group, side.cannot, budget)
         if cut is not None and (best is None or cut.f1 > best[1].f1 + 1e-12):
             best = (name, cut, W, Z, dist[:, min(graph.reciprocal_neighbors, dist.shape[1]) - 1].clone())
     if best is not None:

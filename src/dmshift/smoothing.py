@@ -30,7 +30,7 @@ import torch
 
 from .constants import NOISE
 from ._memo import ContentCache
-from .novelty import unreached_components, unseen_groups
+from .novelty import tree_points, unreached_components, unseen_groups
 from .settings import NoveltySettings, SmoothingSettings
 
 __all__ = ["knn", "reciprocal", "one_way_factor", "spread_labels", "vote_labels", "revote", "smooth_labels", "Smoothed"]
@@ -262,6 +262,9 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     cuts instead of ``Z``'s (a kernel learnt from some groups maps the points of a group it never
     saw onto the seen ones; the input space keeps them apart).
 
+    With ``groups``, at most :func:`~dmshift.novelty.tree_points` landmarks (fewer than
+    ``max_points`` where their Ward tree would not fit in ``memory_budget``).
+
     ``settings`` holds the graph's numbers (the fields but ``max_points``,
     ``min_agreement`` and ``components``, which the caller passes or uses itself) and
     ``novelty`` those of the search for unseen groups.
@@ -269,6 +272,8 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     n = Z.shape[0]
     labels = np.asarray(labels, dtype=np.int64)
     out = labels.copy()
+    if groups is not None:  # the landmarks' Ward tree must fit in the budget too
+        max_points = tree_points(max_points, memory_budget)
     landmarks = np.arange(n) if n <= max_points else np.sort(rng.choice(n, size=max_points, replace=False))
     if landmarks.size < 2 or seeds.size == 0:
         return Smoothed(out, landmarks, out[landmarks], float("nan"), False)

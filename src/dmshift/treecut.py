@@ -31,6 +31,7 @@ import torch
 
 from .linalg import principal_axes
 from .novelty import _pairs, first_best, joined_pairs, knn_ward_tree
+from .smoothing import knn
 
 __all__ = ["pair_f1", "tree_clusters", "whitening", "honour_side_info", "TreeCut"]
 
@@ -89,14 +90,15 @@ def _parts_after(children: np.ndarray, n: int, n_merges: int) -> np.ndarray:
     return np.unique(root[:n], return_inverse=True)[1].ravel()
 
 
-def tree_clusters(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.spmatrix) -> TreeCut | None:
+def tree_clusters(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.spmatrix,
+                  memory_budget: int = 256 * 2**20) -> TreeCut | None:
     """Ward tree of ``Z`` (n, d) over the k-NN graph ``idx`` (n, k), cut at the best pairwise F1.
 
     ``group`` (n,) and ``cannot`` (G, G) are the side information (see :func:`pair_f1`).
     The numbers of merges from the best one up to the next that joins side information
     score the same; the geometric middle of their numbers of parts is taken. The labels
-    then honour the side information (:func:`honour_side_info`). None when the side
-    information has no "same" or no "different" pair.
+    then honour the side information (:func:`honour_side_info`, its distance tiles within
+    ``memory_budget`` bytes). None when the side information has no "same" or no "different" pair.
     """
     n = Z.shape[0]
     group = np.asarray(group, dtype=np.int64)
@@ -113,13 +115,14 @@ def tree_clusters(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.
     fewest = n - steps[i + 1] if i + 1 < steps.size else 1  # parts right before the next merge that counts
     k = int(round(np.sqrt(most * fewest)))
     labels = _parts_after(children, n, n - k)
-    return TreeCut(honour_side_info(labels, Z, group, cannot), float(f1[i]), k)
+    return TreeCut(honour_side_info(labels, Z, group, cannot, memory_budget), float(f1[i]), k)
 
 
-def honour_side_info(labels: np.ndarray, Z: np.ndarray, group: np.ndarray, cannot: sp.spmatrix) -> np.ndarray:
+def honour_side_info(labels: np.ndarray, Z: np.ndarray, group: np.ndarray, cannot: sp.spmatrix,
+                     memory_budget: int = 256 * 2**20) -> np.ndarray:
     """Labels (n,) that keep "same" together and "different" apart: parts sharing a group join, and a part
     holding groups known to differ is split among its groups, each point to its nearest point (in ``Z``) with
-    side information; numbered 0..k-1."""
+    side information (one distance tile of ``memory_budget`` bytes at a time); numbered 0..k-1."""
     labels = np.asarray(labels, dtype=np.int64).copy()
     group = np.asarray(group, dtype=np.int64)
     on = np.flatnonzero(group >= 0)
@@ -141,7 +144,7 @@ def honour_side_info(labels: np.ndarray, Z: np.ndarray, group: np.ndarray, canno
             continue
         Zm = torch.as_tensor(np.asarray(Z)[members], dtype=torch.float32)
         Zs = torch.as_tensor(np.asarray(Z)[sided], dtype=torch.float32)
-        near = torch.cdist(Zm, Zs).argmin(1).numpy()  # (m,) nearest point with side information
+        near = knn(Zm, Zs, 1, memory_budget)[0][:, 0].numpy()  # (m,) nearest point with side information
         own = group[sided][near]
         own[group[members] >= 0] = group[members][group[members] >= 0]
         for j, g in enumerate(gs):

@@ -95,7 +95,7 @@ class Holdout:
         side-information point. A pair of two held-back points counts half for each, so the
         columns sum to the counts :meth:`f1` reads (:func:`pooled_f1` of the parts is that F1).
         What :func:`f1_better` compares candidates on; ``rows`` held-back points at a time (None:
-        as many as keep each (rows, side-information points) array near 2**22 entries)."""
+        as many as keep each (rows, side-information points) array near 2**20 entries, some 40 MB in all)."""
         labels = np.asarray(labels, dtype=np.int64)
         side = self.side
         idx = side.labelled
@@ -104,7 +104,7 @@ class Holdout:
         C = side.cannot.tocsr()
         H = np.flatnonzero(held)
         out = np.zeros((H.size, 3), dtype=np.float64)
-        rows = max(1, 2**22 // max(1, idx.size)) if rows is None else int(rows)
+        rows = max(1, 2**20 // max(1, idx.size)) if rows is None else int(rows)
         for s in range(0, H.size, rows):
             h = H[s:s + rows]  # (t,) rows of idx
             other = np.arange(idx.size)[None, :] != h[:, None]  # (t, L): not the point itself
