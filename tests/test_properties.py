@@ -212,6 +212,8 @@ def test_model_file_round_trip(X, bandwidth):
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @example(name="dms", n=9, d=3, n_classes=2, known=0.5, dtype=np.float32, seed=57)  # DMS's last stage splits a cluster
+@example(name="dms", n=19, d=1, n_classes=2, known=1.0, dtype=np.float32, seed=0)  # two labelled points 7e-5 apart
+@example(name="dms", n=25, d=2, n_classes=3, known=0.5, dtype=np.float32, seed=86)  # a point's neighbours outvote it
 @given(name=st.sampled_from(["dms", "kcl", "mcl", "ddc", "meanshift"]),
        n=st.integers(6, 40), d=st.integers(1, 5), n_classes=st.integers(2, 4),
        known=st.floats(0.2, 1.0), dtype=st.sampled_from([np.float32, np.float64, np.int64]),

@@ -53,6 +53,9 @@ from .smoothing_stage import Landmarks
 
 __all__ = ["Honoured", "honour", "absorb_small", "min_reached_size", "thin_side_info_warning", "recall"]
 
+#: side-information points :func:`recall` measures directly, nearest first by the tiled search
+_RECALL_CANDIDATES = 8
+
 
 @dataclass(frozen=True)
 class Honoured:
@@ -289,8 +292,15 @@ def recall(points: np.ndarray | None, point_labels: np.ndarray | None, Xs: torch
     if points is None or not len(points):
         return labels
     P = torch.as_tensor(points, device=Xs.device, dtype=Xs.dtype)  # (m, c)
-    idx = knn(Xs, P, 1, int(memory_budget))[0][:, 0]  # (n,) nearest recalled point
-    # the distance again, directly: the search's |x|^2 - 2 x.y + |y|^2 leaves ~1e-3 where x == y in float32
-    exact = (Xs - P[idx]).norm(dim=1)  # (n,)
+    # the search's |x|^2 - 2 x.y + |y|^2 leaves ~1e-3 where x == y in float32, enough to rank two
+    # side-information points a hair apart the wrong way: of its nearest few, the nearest directly
+    n, r, c = Xs.shape[0], min(_RECALL_CANDIDATES, P.shape[0]), Xs.shape[1]
+    idx = torch.empty(n, dtype=torch.int64, device=Xs.device)
+    exact = torch.empty(n, dtype=Xs.dtype, device=Xs.device)
+    rows = max(1, int(memory_budget) // (Xs.element_size() * (P.shape[0] + 2 * r * c) + 12 * r))
+    for s in range(0, n, rows):  # a tile's distances to P, then its (rows, r, c) differences
+        near = knn(Xs[s:s + rows], P, r, int(memory_budget))[0]  # (rows, r)
+        exact[s:s + rows], pick = (Xs[s:s + rows, None, :] - P[near]).norm(dim=2).min(1)
+        idx[s:s + rows] = near.gather(1, pick[:, None])[:, 0]  # nearest recalled point
     hit = (exact <= distance).cpu().numpy()
     return np.where(hit, np.asarray(point_labels)[idx.cpu().numpy()], labels)

@@ -199,7 +199,7 @@ def revote(Z: torch.Tensor, R: torch.Tensor, r_labels: np.ndarray, labels: np.nd
     ``radius`` (m,) is given only when it lies within the radius of one of its ``k``
     nearest rows of ``R``: a point far from every reference point stays noise); a row
     none of whose neighbours votes keeps its label. Tiled over the rows of ``Z`` within
-    ``memory_budget`` bytes.
+    ``memory_budget`` bytes. A row equal to a row of ``R`` takes that row's label (unless NOISE).
     """
     labels = np.asarray(labels)
     out = labels.copy()
@@ -208,6 +208,13 @@ def revote(Z: torch.Tensor, R: torch.Tensor, r_labels: np.ndarray, labels: np.nd
     for s, idx, dist in _knn_tiles(Z, R, k, _vote_budget(R, r_labels, k, memory_budget)):
         e = s + idx.shape[0]
         voted = _vote(idx, dist, r_labels)
+        # a row equal to a reference row takes that row's label: the vote extends the reference
+        # labels to other points, it does not relabel the references (the search's distance is
+        # not exact in float32, so the nearest is measured again)
+        first = idx[:, 0]
+        own = np.asarray(r_labels)[first.cpu().numpy()]
+        equal = ((Z[s:e] - R[first]).abs().amax(1) == 0).cpu().numpy() & (own != NOISE)
+        voted = np.where(equal, own, voted)
         kept = labels[s:e] == NOISE
         if not keep_noise:
             near = np.ones_like(kept) if radius is None else (dist <= radius[idx]).any(1).cpu().numpy()
