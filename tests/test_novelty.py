@@ -247,3 +247,10 @@ def test_ward_tree_is_kept_for_the_same_points_and_graph():
     assert a[0] is b[0] and not a[0].flags.writeable
     c = knn_ward_tree(Z + 1e-9 * np.arange(3), idx)  # other points: built again
     assert c[0] is not a[0]
+
+
+def test_tree_points_follow_the_memory_budget():
+    from dmshift.novelty import WARD_BYTES_PER_POINT, tree_points
+    assert tree_points(100_000, 256 << 20) == (256 << 20) // WARD_BYTES_PER_POINT == 32_768
+    assert tree_points(500, 256 << 20) == 500  # max_points caps it first
+    assert tree_points(100_000, 1024) == 2  # the smallest budget still gives a tree

@@ -205,3 +205,21 @@ def test_the_graph_is_kept_for_equal_points_and_changes_with_them():
     assert torch.equal(b[0], ref[0]) and torch.equal(b[1], ref[1])
     c = _graph(Z * 2 + 1, 5, 2**20)  # other points: another graph (distances double)
     assert torch.allclose(c[1], 2 * ref[1])
+
+
+def test_the_search_for_unseen_groups_builds_its_tree_within_the_budget():
+    # 1,000 points, a budget whose Ward tree holds 256 of them: the graph is built on 256 landmarks
+    from dmshift.constraints import SideInfo
+    from dmshift.novelty import WARD_BYTES_PER_POINT
+    rng = np.random.default_rng(0)
+    truth = np.repeat([0, 1], 500)
+    Z = torch.from_numpy((rng.normal(size=(1000, 2)) + truth[:, None] * 6).astype(np.float32))
+    fixed = np.flatnonzero(np.arange(1000) % 25 == 0)
+    side = SideInfo.build(1000, y=np.where(np.isin(np.arange(1000), fixed), truth, -1))
+    budget = 256 * WARD_BYTES_PER_POINT
+    sm = smooth_labels(Z, truth.copy(), fixed, 3, 10_000, np.random.default_rng(0), budget, fixed=fixed,
+                       groups=side.group, cannot=side.cannot)
+    assert sm.landmarks.size == 256 and sm.applied
+    np.testing.assert_array_equal(sm.labels, truth)  # the others follow their nearest landmarks
+    without = smooth_labels(Z, truth.copy(), fixed, 3, 10_000, np.random.default_rng(0), budget, fixed=fixed)
+    assert without.landmarks.size == 1000  # no tree: the budget does not limit the graph's points
