@@ -146,7 +146,8 @@ _CHILD = textwrap.dedent("""
     torch.Tensor.backward = slow
     from _tiny import blobs, make
     X, _, yp = blobs()
-    make("dms", max_steps=400, checkpoint_dir={ckpt!r}, checkpoint_every=3).fit(X, yp)
+    make("dms", max_steps=400, checkpoint_dir={ckpt!r}, checkpoint_every=3,
+         settings={{"training": {{"plateau_window": None}}}}).fit(X, yp)  # all 400 steps: time to be killed
 """)
 
 
@@ -174,8 +175,9 @@ def test_sigkill_loses_at_most_one_interval(tmp_path):
     assert not list(tmp_path.glob(".*.tmp")) or True  # a stray temp file may remain; it is never read
     step = json.loads(j.read_text())["loop"]["step"]
     assert 3 <= step < 400 and step % 3 == 0
-    full = make("dms", max_steps=400).fit(X, yp)
-    resumed = make("dms", max_steps=400, checkpoint_dir=tmp_path, checkpoint_every=3).fit(X, yp, resume=True)
+    every = {"max_steps": 400, "settings": {"training": {"plateau_window": None}}}
+    full = make("dms", **every).fit(X, yp)
+    resumed = make("dms", **every, checkpoint_dir=tmp_path, checkpoint_every=3).fit(X, yp, resume=True)
     assert resumed.training_["steps"] == 400
     assert [h[0] for h in resumed.training_["history"]] == list(range(1, 401))
     for a, b in zip(_params(full), _params(resumed)):

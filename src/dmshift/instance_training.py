@@ -67,6 +67,8 @@ class TrainingParams:
     patience: int | None = None
     eval_every: int = 50
     verbose: bool = False
+    plateau_window: int | None = None
+    plateau_tol: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -209,7 +211,7 @@ def train_kernel(kernel: torch.nn.Module, Xs: torch.Tensor, side, rng: np.random
 
     tcfg = TrainConfig(max_steps=params.max_steps, lr=params.lr, weight_decay=params.weight_decay,
                        schedule=params.schedule, eval_every=params.eval_every, patience=params.patience,
-                       time_limit=time_limit, verbose=params.verbose and plan.verbose, desc=desc)
+                       plateau_window=params.plateau_window, plateau_tol=params.plateau_tol, time_limit=time_limit, verbose=params.verbose and plan.verbose, desc=desc)
     res = train_loop(module, step_loss, tcfg, evaluate=evaluate, seed=seed, checkpoint=checkpoint)
     return Trained({"steps": res.steps, "best_step": res.best_step, "stop_reason": res.stop_reason,
                     "best_val_score": None if evaluate is None else res.best_score,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 __all__ = ["ProjectionSettings", "AnchorSettings", "ThresholdSettings", "SmoothingSettings", "FallbackSettings",
-           "NoveltySettings", "SideInfoSettings", "ValidationSettings", "DMSSettings"]
+           "NoveltySettings", "SideInfoSettings", "ValidationSettings", "TrainingSettings", "DMSSettings"]
 
 
 @dataclass(frozen=True)
@@ -161,9 +161,25 @@ class ValidationSettings:
     graph_points: int = 4000
 
 
+@dataclass(frozen=True)
+class TrainingSettings:
+    """When training the kernel stops before ``max_steps``: at a plateau of its loss.
+
+    After every ``plateau_window`` steps, the mean training loss of that window is compared
+    with the lowest mean of the windows before it; training stops when it is not at least
+    ``plateau_tol`` (relative) lower. ``plateau_window`` None trains all ``max_steps``. The
+    loss, not held-back side information, decides: the kernel trains on all the side
+    information (the folds that choose the labels then score it). Measured on digits, two
+    views and MNIST-10k: labels at 250-500 steps as good as at 1,000 (see docs/methods.md).
+    """
+
+    plateau_window: int | None = 100
+    plateau_tol: float = 0.1
+
+
 _PARTS = {"projection": ProjectionSettings, "anchors": AnchorSettings, "threshold": ThresholdSettings,
           "smoothing": SmoothingSettings, "fallback": FallbackSettings, "novelty": NoveltySettings,
-          "side_info": SideInfoSettings, "validation": ValidationSettings}
+          "side_info": SideInfoSettings, "validation": ValidationSettings, "training": TrainingSettings}
 
 
 @dataclass(frozen=True)
@@ -182,6 +198,7 @@ class DMSSettings:
     novelty: NoveltySettings = field(default_factory=NoveltySettings)
     side_info: SideInfoSettings = field(default_factory=SideInfoSettings)
     validation: ValidationSettings = field(default_factory=ValidationSettings)
+    training: TrainingSettings = field(default_factory=TrainingSettings)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict ``{stage: {field: value}}``."""

@@ -43,6 +43,10 @@ class TrainConfig:
         Steps between evaluations (when an evaluation function is given).
     patience : int or None
         Evaluations without improvement before stopping; None never stops early.
+    plateau_window, plateau_tol : int or None, float
+        Stop at a plateau of the training loss: when the mean loss of the last
+        ``plateau_window`` steps (a window ending at a multiple of it) is not ``plateau_tol``
+        (relative) below the lowest mean of the windows before; None never does.
     time_limit : float or None
         Seconds of training after which the loop stops (keeping the best state).
     verbose : bool
@@ -58,6 +62,8 @@ class TrainConfig:
     warmup_steps: int = 0
     eval_every: int = 50
     patience: int | None = None
+    plateau_window: int | None = None
+    plateau_tol: float = 0.1
     time_limit: float | None = None
     verbose: bool = False
     desc: str = "training"
@@ -80,6 +86,16 @@ def _lr_factor(cfg: TrainConfig, step: int) -> float:
         t = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
     return 1.0
+
+
+def _at_plateau(history: list, cfg: TrainConfig) -> bool:
+    """Whether the window of ``cfg.plateau_window`` steps that the last entry of ``history`` ends is
+    not ``cfg.plateau_tol`` below the lowest mean loss of the windows before it."""
+    w = cfg.plateau_window
+    if w is None or len(history) % w or len(history) < 2 * w:
+        return False
+    means = [sum(h[1] for h in history[i:i + w]) / w for i in range(0, len(history), w)]
+    return not means[-1] < (1.0 - cfg.plateau_tol) * min(means[:-1])
 
 
 def train_loop(model: torch.nn.Module, step_loss: Callable[[int], torch.Tensor], cfg: TrainConfig, *,
@@ -131,7 +147,7 @@ def _train_loop(model, step_loss, cfg, evaluate, params, on_step, start_step, op
             bad_evals = int(loop["bad_evals"])
             logger.info("Resuming training run %d from the checkpoint at step %d in %s.", run, start_step,
                         checkpoint.directory)
-            if loop["stop_reason"] == "early_stopping":
+            if loop["stop_reason"] in ("early_stopping", "plateau"):
                 start_step = cfg.max_steps  # that run had finished; nothing is left to do
             res.stop_reason = "max_steps" if start_step < cfg.max_steps else res.stop_reason
     base_lr = [g.setdefault("initial_lr", g["lr"]) for g in opt.param_groups]
@@ -178,6 +194,8 @@ def _train_loop(model, step_loss, cfg, evaluate, params, on_step, start_step, op
             stop = None
             if cfg.patience is not None and bad_evals >= cfg.patience:
                 stop = "early_stopping"
+            elif _at_plateau(res.history, cfg):
+                stop = "plateau"
             elif cfg.time_limit is not None and time.monotonic() - t0 > cfg.time_limit:
                 stop = "time_limit"
             if checkpoint is not None and (stop is not None or last or (step + 1) % checkpoint.every == 0):

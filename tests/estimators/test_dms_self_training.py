@@ -62,7 +62,7 @@ def test_round_is_recorded_and_keeps_quality(blobs):
 def test_time_limit_bounds_all_rounds(blobs):
     X, y = blobs
     part = np.where(np.arange(y.size) % 8 == 0, y, -1)
-    params = {**FAST, "max_steps": 100_000}
+    params = {**FAST, "max_steps": 100_000, "settings": {"training": {"plateau_window": None}}}  # no plateau stop
     m = DMSClustering(**params, self_training=2, time_limit=0.5).fit(X, part)
     assert m.training_["stop_reason"] == "time_limit"
     assert len(m.training_["rounds"]) == 1  # the round the limit stopped is the last

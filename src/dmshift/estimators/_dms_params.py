@@ -105,9 +105,13 @@ def check_params(est) -> None:
     s = getattr(est, "settings", None)
     if not (s is None or isinstance(s, (DMSSettings, dict))):
         raise ValueError(f"The 'settings' parameter must be a DMSSettings, a dict or None. Got {s!r} instead.")
-    space = settings_of(est).smoothing.novelty_space  # a dict with an unknown stage or field raises here
+    cfg = settings_of(est)  # a dict with an unknown stage or field raises here
+    space = cfg.smoothing.novelty_space
     if space not in ("input", "graph"):
         raise ValueError(f"The 'settings.smoothing.novelty_space' value must be 'input' or 'graph'. Got {space!r} instead.")
+    if cfg.training.plateau_window is not None:
+        check_positive_int("settings.training.plateau_window", cfg.training.plateau_window)
+    check_fraction("settings.training.plateau_tol", cfg.training.plateau_tol, low=0.0, high=1.0)
 
 
 def settings_of(est) -> DMSSettings:
@@ -135,7 +139,8 @@ def training_params(est) -> TrainingParams:
         n_shift_steps=est.n_shift_steps, max_steps=est.max_steps, lr=est.lr, weight_decay=est.weight_decay,
         prior_decay=est.prior_decay, schedule=est.schedule, loss_balance=est.loss_balance,
         input_noise=est.input_noise, validation_fraction=0.0, patience=est.patience,  # held back by the fit
-        eval_every=est.eval_every, verbose=est.verbose)
+        eval_every=est.eval_every, verbose=est.verbose, plateau_window=settings_of(est).training.plateau_window,
+        plateau_tol=settings_of(est).training.plateau_tol)
 
 
 def label_options(est, projected: bool) -> LabelOptions:

@@ -64,7 +64,8 @@ class DMSClustering(BaseClustering):
     n_shift_steps : int, default=4
         Mean-shift steps T in training (paper: 4).
     max_steps, batch_size, instance_size : int, int, (int, int), default=1000, 32, (100, 150)
-        Most training steps (batches), instances per batch, range of points per instance.
+        Most training steps (batches), instances per batch, range of points per instance. Training
+        stops earlier at a plateau of its loss (:class:`~dmshift.settings.TrainingSettings`).
     labelled_ratio, positive_ratio : (float, float), default=(1/3, 1), (1/20, 1/10)
         Ranges of |P ∪ N| : |U| and of |P| : |P ∪ N| in an instance.
     lr, weight_decay : float, default=3e-3, 0.3
@@ -82,7 +83,7 @@ class DMSClustering(BaseClustering):
     patience, eval_every : int or None, int, default=None, 50
         With a patience, that share is held back from training instead: training stops after that
         many evaluations (every ``eval_every`` steps) of the learnt graph's F1 on it without gain,
-        keeping the best state, and the labels are chosen on it. None: all ``max_steps``.
+        keeping the best state, and the labels are chosen on it. None: no early stopping.
     seeding : {"random", "adaptive"}, default="random"
         "random" draws ``n_seeds`` points (paper); "adaptive" seeds from uncovered points.
     n_seeds, max_iter : int, default=500, 50
