@@ -169,8 +169,8 @@ class TrainingSettings:
     with the lowest mean of the windows before it; training stops when it is not at least
     ``plateau_tol`` (relative) lower. ``plateau_window`` None trains all ``max_steps``. The
     loss, not held-back side information, decides: the kernel trains on all the side
-    information (the folds that choose the labels then score it). Measured on digits, two
-    views and MNIST-10k: labels at 250-500 steps as good as at 1,000 (see docs/methods.md).
+    information (the folds that choose the labels then score it). What it gains and costs
+    against all 1,000 steps on the shared benchmarks: docs/methods.md.
     """
 
     plateau_window: int | None = 100
