@@ -66,3 +66,44 @@ def test_merge_threshold():
     assert merge_threshold("auto", select_anchors(SideInfo.build(6, y=y)), s) == 0.4
     assert merge_threshold("auto", None, s) == 0.7
     assert merge_threshold(0.3, None, s) == 0.3
+
+
+def test_mean_shift_runs_over_a_sample_above_shift_points(monkeypatch):
+    from dataclasses import replace
+
+    import dmshift.clustering as clustering
+    X, y = _two_blobs()
+    sizes = []
+    real = clustering.find_centers
+
+    def spy(kernel, px, qx, seeds, **kw):
+        sizes.append(px.shape[0])
+        assert seeds.max() < px.shape[0]  # positions in the sample
+        return real(kernel, px, qx, seeds, **kw)
+    monkeypatch.setattr(clustering, "find_centers", spy)
+    full = cluster(GaussianKernel(1.0), X, np.random.default_rng(0), PARAMS, to_input=lambda Z: Z)
+    same = cluster(GaussianKernel(1.0), X, np.random.default_rng(0), replace(PARAMS, shift_points=50),
+                   to_input=lambda Z: Z)
+    sampled = cluster(GaussianKernel(1.0), X, np.random.default_rng(0), replace(PARAMS, shift_points=25),
+                      to_input=lambda Z: Z)
+    assert sizes[0] == sizes[1] == 50 and 25 <= sizes[2] < 45  # 25 points and the (up to 20) seeds
+    np.testing.assert_array_equal(same.labels, full.labels)  # n <= shift_points: all points, as before
+    assert sampled.n_clusters == 2 and (sampled.labels == y).all()  # every point still assigned
+
+
+def test_sharded_points_are_never_sampled():
+    from dmshift.distributed.inference import ShardBackend
+    assert ShardBackend.shift_sample(None, np.random.default_rng(0), 10**6, np.arange(3), 10) is None
+    sub = LocalBackend().shift_sample(np.random.default_rng(0), 100, np.array([3, 97]), 10)
+    assert sub.size in (10, 11, 12) and {3, 97} <= set(sub.tolist()) and np.all(np.diff(sub) > 0)
+
+
+def test_a_bad_shift_sample_size_is_refused():
+    import pytest
+
+    from dmshift import DMSClustering
+    from tests._tiny import blobs
+    X, _, yp = blobs()
+    for bad in (0, 1, 2.5, "all"):
+        with pytest.raises(ValueError, match="settings.shift.max_points"):
+            DMSClustering(settings={"shift": {"max_points": bad}}).fit(X, yp)

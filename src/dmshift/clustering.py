@@ -11,7 +11,7 @@ so both run this one sequence of steps. Training and smoothing are not done here
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -38,6 +38,7 @@ class ClusterParams:
     noise_threshold: float = 0.01
     memory_budget: int = 256 * 2**20
     thresholds: ThresholdSettings = ThresholdSettings()
+    shift_points: int | None = None  # mean shift over at most this many points (ShiftSettings.max_points)
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,13 @@ class LocalBackend:
     def find_centers(self, kernel, px, qx, seeds, *, max_iter: int, memory_budget: int) -> CenterResult:
         return find_centers(kernel, px, qx, seeds, max_iter=max_iter, memory_budget=memory_budget)
 
+    def shift_sample(self, rng: np.random.Generator, n: int, seeds: np.ndarray, max_points: int | None):
+        """The points (sorted indices) mean shift runs over: a random ``max_points`` and the ``seeds``;
+        None (all of them) when there are no more than ``max_points``."""
+        if max_points is None or n <= max_points:
+            return None
+        return np.union1d(rng.choice(n, size=max_points, replace=False), seeds)
+
     def find_centers_adaptive(self, kernel, px, qx, rng, *, max_seeds: int, max_iter: int,
                               memory_budget: int) -> CenterResult:
         return find_centers_adaptive(kernel, px, qx, rng, max_seeds=max_seeds, max_iter=max_iter,
@@ -142,7 +150,14 @@ def cluster(kernel, Xs: torch.Tensor, rng: np.random.Generator | None, params: C
     if params.seeding == "random":
         seeds = backend.draw_seeds(rng, n, min(params.n_seeds, n))
         seeds = np.union1d(seeds, anchor_idx)  # anchors also start mean shift: every seen group gets a mode
-        res = backend.find_centers(kernel, px, qx, seeds, max_iter=params.max_iter, memory_budget=budget)
+        sub = backend.shift_sample(rng, n, seeds, params.shift_points)
+        if sub is None:
+            res = backend.find_centers(kernel, px, qx, seeds, max_iter=params.max_iter, memory_budget=budget)
+        else:  # the seeds shift over a sample of the points
+            t = torch.as_tensor(sub, device=px.device)
+            res = backend.find_centers(kernel, px[t], qx[t], np.searchsorted(sub, seeds), max_iter=params.max_iter,
+                                       memory_budget=budget)
+            res = replace(res, seeds=seeds)
     else:
         res = backend.find_centers_adaptive(kernel, px, qx, rng, max_seeds=params.n_seeds, max_iter=params.max_iter,
                                             memory_budget=budget)

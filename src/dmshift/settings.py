@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 __all__ = ["ProjectionSettings", "AnchorSettings", "ThresholdSettings", "SmoothingSettings", "FallbackSettings",
-           "NoveltySettings", "SideInfoSettings", "ValidationSettings", "TrainingSettings", "DMSSettings"]
+           "NoveltySettings", "SideInfoSettings", "ValidationSettings", "TrainingSettings", "ShiftSettings",
+           "DMSSettings"]
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,21 @@ class ValidationSettings:
 
 
 @dataclass(frozen=True)
+class ShiftSettings:
+    """Mean shift in the clustering stage (:func:`dmshift.clustering.cluster`).
+
+    Above ``max_points`` points, the seeds shift over a random ``max_points`` of them (with the
+    seeds): the modes of a sample that large are those of all the points up to its noise, and a
+    shift iteration's cost (seeds x points) stops growing with n; merging and assignment still
+    read every point. None: all the points. Sharded points (:func:`dmshift.distributed.fit_ddp`)
+    always shift over all of theirs. On all of MNIST (70,000 points) mean shift over all points
+    was 318 of a fit's 498 s.
+    """
+
+    max_points: int | None = 20_000
+
+
+@dataclass(frozen=True)
 class TrainingSettings:
     """When training the kernel stops before ``max_steps``: at a plateau of its loss.
 
@@ -179,7 +195,8 @@ class TrainingSettings:
 
 _PARTS = {"projection": ProjectionSettings, "anchors": AnchorSettings, "threshold": ThresholdSettings,
           "smoothing": SmoothingSettings, "fallback": FallbackSettings, "novelty": NoveltySettings,
-          "side_info": SideInfoSettings, "validation": ValidationSettings, "training": TrainingSettings}
+          "side_info": SideInfoSettings, "validation": ValidationSettings, "training": TrainingSettings,
+          "shift": ShiftSettings}
 
 
 @dataclass(frozen=True)
@@ -199,6 +216,7 @@ class DMSSettings:
     side_info: SideInfoSettings = field(default_factory=SideInfoSettings)
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     training: TrainingSettings = field(default_factory=TrainingSettings)
+    shift: ShiftSettings = field(default_factory=ShiftSettings)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict ``{stage: {field: value}}``."""

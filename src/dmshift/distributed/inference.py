@@ -205,6 +205,10 @@ class ShardBackend:
         seeds = np.sort(rng.choice(n, size=m, replace=False)) if self.comm.rank == 0 else None
         return self.comm.broadcast_array(seeds, m, torch.int64, "seeds").astype(np.int64)
 
+    def shift_sample(self, rng, n: int, seeds: np.ndarray, max_points: int | None):
+        """Sharded points all take part in mean shift (no sample): None."""
+        return None
+
     def find_centers(self, kernel, px, qx, seeds, *, max_iter: int, memory_budget: int) -> CenterResult:
         return _find_centers(kernel, px, qx, self._keys, self.layout, self.comm, seeds, max_iter, memory_budget)
 

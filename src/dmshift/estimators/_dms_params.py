@@ -112,6 +112,8 @@ def check_params(est) -> None:
     if cfg.training.plateau_window is not None:
         check_positive_int("settings.training.plateau_window", cfg.training.plateau_window)
     check_fraction("settings.training.plateau_tol", cfg.training.plateau_tol, low=0.0, high=1.0)
+    if cfg.shift.max_points is not None:
+        check_positive_int("settings.shift.max_points", cfg.shift.max_points, minimum=2)
 
 
 def settings_of(est) -> DMSSettings:
@@ -154,7 +156,8 @@ def cluster_params(est) -> ClusterParams:
     """How ``est`` clusters, from its parameters and settings."""
     return ClusterParams(seeding=est.seeding, n_seeds=est.n_seeds, max_iter=est.max_iter,
                          similarity=est.similarity, threshold=est.threshold, noise_threshold=est.noise_threshold,
-                         memory_budget=int(est.memory_budget), thresholds=settings_of(est).threshold)
+                         memory_budget=int(est.memory_budget), thresholds=settings_of(est).threshold,
+                         shift_points=settings_of(est).shift.max_points)
 
 
 def check_saved_state(est, tensors: dict, meta: dict, *, n_samples: int) -> None:
