@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from .kernels.base import DEFAULT_MEMORY_BUDGET
 from .linalg import principal_axes
 from .novelty import _pairs, first_best, joined_pairs, knn_ward_tree
 from .smoothing import knn
@@ -91,7 +92,7 @@ def _parts_after(children: np.ndarray, n: int, n_merges: int) -> np.ndarray:
 
 
 def tree_clusters(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.spmatrix,
-                  memory_budget: int = 256 * 2**20) -> TreeCut | None:
+                  memory_budget: int = DEFAULT_MEMORY_BUDGET) -> TreeCut | None:
     """Ward tree of ``Z`` (n, d) over the k-NN graph ``idx`` (n, k), cut at the best pairwise F1.
 
     ``group`` (n,) and ``cannot`` (G, G) are the side information (see :func:`pair_f1`).
@@ -119,7 +120,7 @@ def tree_clusters(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.
 
 
 def honour_side_info(labels: np.ndarray, Z: np.ndarray, group: np.ndarray, cannot: sp.spmatrix,
-                     memory_budget: int = 256 * 2**20) -> np.ndarray:
+                     memory_budget: int = DEFAULT_MEMORY_BUDGET) -> np.ndarray:
     """Labels (n,) that keep "same" together and "different" apart: parts sharing a group join, and a part
     holding groups known to differ is split among its groups, each point to its nearest point (in ``Z``) with
     side information (one distance tile of ``memory_budget`` bytes at a time); numbered 0..k-1."""

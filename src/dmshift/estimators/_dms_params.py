@@ -134,6 +134,7 @@ def kernel_spec(est) -> KernelSpec:
 
 def training_params(est) -> TrainingParams:
     """How ``est`` trains its kernel, from its parameters."""
+    plateau = settings_of(est).training
     return TrainingParams(
         batch_size=int(est.batch_size), instance_size=tuple(int(v) for v in est.instance_size),
         labelled_ratio=check_range_pair("labelled_ratio", est.labelled_ratio, low=1e-6, high=1e6),
@@ -141,8 +142,8 @@ def training_params(est) -> TrainingParams:
         n_shift_steps=est.n_shift_steps, max_steps=est.max_steps, lr=est.lr, weight_decay=est.weight_decay,
         prior_decay=est.prior_decay, schedule=est.schedule, loss_balance=est.loss_balance,
         input_noise=est.input_noise, validation_fraction=0.0, patience=est.patience,  # held back by the fit
-        eval_every=est.eval_every, verbose=est.verbose, plateau_window=settings_of(est).training.plateau_window,
-        plateau_tol=settings_of(est).training.plateau_tol)
+        eval_every=est.eval_every, verbose=est.verbose, plateau_window=plateau.plateau_window,
+        plateau_tol=plateau.plateau_tol)
 
 
 def label_options(est, projected: bool) -> LabelOptions:
@@ -154,10 +155,11 @@ def label_options(est, projected: bool) -> LabelOptions:
 
 def cluster_params(est) -> ClusterParams:
     """How ``est`` clusters, from its parameters and settings."""
+    cfg = settings_of(est)
     return ClusterParams(seeding=est.seeding, n_seeds=est.n_seeds, max_iter=est.max_iter,
                          similarity=est.similarity, threshold=est.threshold, noise_threshold=est.noise_threshold,
-                         memory_budget=int(est.memory_budget), thresholds=settings_of(est).threshold,
-                         shift_points=settings_of(est).shift.max_points)
+                         memory_budget=int(est.memory_budget), thresholds=cfg.threshold,
+                         shift_points=cfg.shift.max_points)
 
 
 def check_saved_state(est, tensors: dict, meta: dict, *, n_samples: int) -> None:
