@@ -254,3 +254,88 @@ def test_tree_points_follow_the_memory_budget():
     assert tree_points(100_000, 256 << 20) == (256 << 20) // WARD_BYTES_PER_POINT == 32_768
     assert tree_points(500, 256 << 20) == 500  # max_points caps it first
     assert tree_points(100_000, 1024) == 2  # the smallest budget still gives a tree
+
+
+def test_hole_score_is_the_hypergeometric_tail_within_the_part():
+    from scipy.stats import hypergeom
+
+    from dmshift.novelty import hole_score
+    for m, k in [(100, 0), (100, 3), (200, 5), (50, 1), (399, 9)]:
+        expected = hypergeom.cdf(k, 400, 30, m) * max(1.0, 400 / m)
+        assert hole_score(m, k, 400, 30, 1.0) == pytest.approx(expected, rel=1e-9)
+    # broadcasts over draws (rows) and subtrees (columns)
+    got = hole_score(np.array([[100, 200]]), np.array([[3, 5]]), np.array([400, 400]), np.array([[30, 30]]), 1.0)
+    assert got.shape == (1, 2) and got[0, 1] == pytest.approx(hypergeom.cdf(5, 400, 30, 200) * 2)
+    # most of a part, against the few points left over: not a hole (it holds most of the part's labels)
+    assert hole_score(390, 25, 400, 30, 1 / 3) == np.inf
+    assert hole_score(100, 0, 400, 0, 1 / 3) == np.inf  # a part without side information has no holes
+    assert hole_score(400, 0, 400, 30, 1 / 3) == np.inf  # nor is a part its own hole
+
+
+def _search_min_score(children, size, at_cut, cut, marked, n, share):
+    """The search's smallest score for the labelled leaves ``marked``, node by node (the slow way)."""
+    from dmshift.novelty import hole_score, part_score
+    n_nodes = size.size
+    L = np.zeros(n_nodes, dtype=np.int64)
+    L[:n] = marked
+    for j, (a, b) in enumerate(children):
+        L[n + j] = L[a] + L[b]
+    held = at_cut & (L > 0)
+    rate = L[held].sum() / max(size[held].sum(), 1)
+    best = np.inf
+    for v in range(n_nodes):
+        p = cut[v]
+        if p >= n and p != v and size[v] >= 2:
+            best = min(best, float(hole_score(size[v], L[v], size[p], L[p], share)))
+        if at_cut[v] or p < 0:
+            best = min(best, float(part_score(size[v], L[v], rate, n, share)))
+    return best
+
+
+def test_the_chance_threshold_holds_for_the_whole_search():
+    # the threshold is the max_chance quantile of the search's smallest score over random draws of
+    # the labelled points: fresh draws, scored node by node, fall below it about that often
+    from dmshift.novelty import chance_threshold, knn_ward_tree
+    X, y = blobs(n_per=40)
+    Z = torch.from_numpy(X)
+    idx, _ = knn(Z, Z, 10, 1 << 24, exclude_self=True)
+    children, heights = knn_ward_tree(X, idx.numpy())
+    n = X.shape[0]
+    size = np.ones(2 * n - 1, dtype=np.int64)
+    height = np.zeros(2 * n - 1)
+    parent = np.full(2 * n - 1, -1, dtype=np.int64)
+    for j, (a, b) in enumerate(children):
+        size[n + j], height[n + j] = size[a] + size[b], heights[j]
+        parent[a] = parent[b] = n + j
+    h_star = np.sort(heights)[-6]  # the six blobs
+    at_cut = (height <= h_star) & ((parent < 0) | (height[np.maximum(parent, 0)] > h_star))
+    cut = np.full(2 * n - 1, -1, dtype=np.int64)
+    for v in range(2 * n - 2, -1, -1):
+        cut[v] = v if at_cut[v] else (cut[parent[v]] if parent[v] >= 0 else -1)
+    q = chance_threshold(children, size, at_cut, cut, 12, 0.1, 1 / 3, 400)
+    assert 0 < q < np.inf
+    rng = np.random.default_rng(7)
+    below = 0
+    for _ in range(300):
+        marked = np.zeros(n, dtype=np.int64)
+        marked[rng.choice(n, 12, replace=False)] = 1
+        below += _search_min_score(children, size, at_cut, cut, marked, n, 1 / 3) < q
+    assert 0.04 <= below / 300 <= 0.17  # 0.1 expected; 300 draws
+    assert chance_threshold(children, size, at_cut, cut, 12, 0.1, 1 / 3, 0) == 0.1  # no draws: one test's chance
+
+
+def test_unseen_groups_survive_the_side_information_stage():
+    # side information (3 labels each) on 2 of 6 blobs: at that rate, random side information would miss
+    # clusters of a blob's size, so the last stage's absorption would join them to the seen ones; the
+    # unseen groups the search found are kept, and the seen blobs are not joined into them
+    X, y = blobs(n_per=100)
+    rng = np.random.default_rng(0)
+    yp = np.full(y.size, -1)
+    for c in (0, 1):
+        pick = rng.choice(np.flatnonzero(y == c), 3, replace=False)
+        yp[pick] = c
+    m = DMSClustering(random_state=0, max_steps=50).fit(X, yp)
+    assert m.smoothing_["unseen_groups"] >= 2
+    assert m.choices_["side_info"]["absorbed"] == 0
+    assert m.n_clusters_ >= 4 and accuracy(y, m.labels_) > 0.6
+    assert (m.labels_[yp == 0] == m.labels_[yp == 0][0]).all() and m.labels_[yp == 0][0] != m.labels_[yp == 1][0]

@@ -99,6 +99,25 @@ def test_small_clusters_join_the_most_confident_cluster_they_may_join():
     assert out.record["absorbed"] == 1 and out.clustering.n_clusters == 3
 
 
+def test_unseen_groups_are_kept_and_no_labelled_cluster_joins_them():
+    # clusters 0, 1 hold thin side information (min_reached_size is above every cluster's size), 2 and
+    # 3 none: 3 is an unseen group the search found (kept), 2 is a fragment (absorbed); the labelled
+    # cluster 1 may not join the unseen group 3, even where it is most confident in it
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(0, 0.3, (20, 2)), rng.normal(5, 0.3, (20, 2)), rng.normal(0.5, 0.3, (5, 2)),
+              rng.normal(5.2, 0.3, (20, 2))].astype(np.float32)
+    labels = np.repeat([0, 1, 2, 3], [20, 20, 5, 20]).astype(np.int64)
+    side = SideInfo.build(65, pairs=np.array([[0, 20, 0]]))  # groups known to differ, but nothing else
+    assert min_reached_size(side, 0.05) > 20
+    plain = _honour(labels, X, side)
+    assert plain.clustering.n_clusters < 3  # without keep, the unseen group goes too
+    out = _honour(labels, X, side, keep=np.array([3]))
+    lab = out.clustering.labels
+    assert out.clustering.n_clusters == 3
+    assert len(set(lab[45:])) == 1 and lab[45] not in (lab[0], lab[20])  # the unseen group, whole and apart
+    assert lab[40] == lab[0]  # the fragment joined the cluster nearest to it
+
+
 def test_thin_side_information_is_named():
     side = SideInfo.build(50, pairs=np.array([[0, 1, 1], [2, 3, 0]]))
     assert "1 'same' pair(s) for 13 features" in thin_side_info_warning(side, 13)

@@ -16,25 +16,30 @@ have left it as bare as it is. Strays are allowed: points of neighbouring groups
 their side information, that the tree put inside an unseen group. A subtree of ``s``
 points holding ``k`` with side information is unseen when all three hold:
 
-- ``k`` is at most ``max_seen_share`` (a third, :class:`~dmshift.settings.NoveltySettings`) of the ``f s`` that the rate ``f`` gives
-  it: it is mostly unseen, not a seen group with a few labels short;
-- ``P(Binomial(s, f) <= k) * (n / s) <= 0.05``: a union bound over the ``n / s`` parts of
-  that size (with ``k = 0``: ``(n / s) (1 - f)^s <= 0.05``);
+- ``k`` is at most ``max_seen_share`` (a third, :class:`~dmshift.settings.NoveltySettings`) of the
+  side information its rate gives it: it is mostly unseen, not a seen group with a few labels short;
+- its score is below the search's threshold (:mod:`dmshift.novelty_stats`): the score is
+  ``P(Binomial(s, f) <= k) * (n / s)`` for a part (a union bound over the ``n / s`` parts of
+  that size), and for a hole the hypergeometric ``P(K <= k)`` given its part's count, times the
+  part's size over ``s``; the threshold is calibrated so that the whole search, over every part
+  and size it judges, finds anything in random side information with a chance of at most
+  ``max_chance`` (0.05);
 - no group has half or more of its labelled points inside: those are strays of groups
   that lie elsewhere, not the thin side information of a group that lies here.
 
 Three kinds are judged:
 
 - a *hole*: the highest unseen subtree inside a part at ``h*`` (the tree put an unseen
-  group together with a seen one); ``f`` is the rate in the rest of that part;
+  group together with a seen one);
 - a *whole part* at ``h*``; ``f`` is the rate in the parts that hold side information, not
   counting the holes found in them;
 - above ``h*``, a subtree none of whose parts at ``h*`` is unseen alone but which is
   unseen as a whole (the tree cut an unseen group into pieces each too small to judge).
 
 The points returned are those without side information (the strays keep theirs). With side
-information drawn at random from every group, no part qualifies (but with a chance below
-5%) and nothing changes; where it was drawn from some groups only, the others come out.
+information drawn at random from every group, no part qualifies (but with a chance of at
+most 5%, the calibration's) and nothing changes; where it was drawn from some groups only,
+the others come out.
 
 :func:`unreached_components` is the second test, on the graph labels spread over (its
 reciprocal edges, :mod:`dmshift.smoothing`): a connected component that holds no seed is
@@ -50,9 +55,9 @@ import gc
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.stats import binom
 
 from ._memo import ContentCache
+from .novelty_stats import chance_threshold, hole_score, part_score
 from .settings import NoveltySettings
 
 #: bytes of one tile of distances when the k-NN graph's components are joined
@@ -254,7 +259,8 @@ def min_part_size(n: int, rate: float, max_chance: float = NoveltySettings.max_c
 
 def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.spmatrix,
                   max_chance: float = NoveltySettings.max_chance,
-                  max_seen_share: float = NoveltySettings.max_seen_share) -> list[np.ndarray]:
+                  max_seen_share: float = NoveltySettings.max_seen_share,
+                  null_draws: int = NoveltySettings.null_draws) -> list[np.ndarray]:
     """Parts of ``Z`` (n, d) that side information all but misses, where chance alone would not explain it.
 
     ``idx`` (n, k) are each point's nearest neighbours (the graph the tree's merges follow),
@@ -305,9 +311,11 @@ def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.
 
     n_labelled = np.bincount(group[group >= 0])  # labelled points of each side-information group
 
-    def unseen(v: int, rate: float) -> bool:  # see the module docstring
+    def unseen(v: int, rate: float | None, p: int | None = None) -> bool:  # see the module docstring
         m, k = int(size[v]), int(labelled[v])
-        if not 0 < rate < 1 or k > max_seen_share * rate * m or binom.cdf(k, m, rate) * max(1.0, n / m) > max_chance:
+        score = part_score(m, k, rate, n, max_seen_share) if p is None else \
+            hole_score(m, k, int(size[p]), int(labelled[p]), max_seen_share)
+        if not score < chance:
             return False
         if k:  # only strays: no group with side information lies mostly inside
             inside = np.bincount(group[leaves(v, side=True)], minlength=n_labelled.size)
@@ -315,8 +323,13 @@ def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.
                 return False
         return True
 
+    # the chance a part's score stands for: the family-wise one of the whole search under random
+    # side information at the observed rate (see chance_threshold), not one test's
+    chance = chance_threshold(children, size, at_cut, cut, int(labelled[:n].sum()), max_chance, max_seen_share,
+                              null_draws)
+
     def too_small(m: int, rate: float) -> bool:  # no part of m points (nor any smaller) can be unseen
-        return not 0 < rate < 1 or m * np.log1p(-rate) > np.log(max_chance)
+        return not 0 < rate < 1 or m * np.log1p(-rate) >= np.log(max(chance, 1e-300))
 
     parts, found = [], np.zeros(n_nodes, dtype=bool)  # found[v]: v holds a part found
     hole_size = hole_labelled = 0
@@ -326,10 +339,10 @@ def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.
         stack = list(kids[int(p)])
         while stack:
             v = stack.pop()
-            rest = size[p] - size[v]
-            if too_small(int(size[v]), labelled[p] / rest):  # bounds v's rate and those below it
+            # with no labelled point, a subtree's score only grows as subtrees get smaller
+            if not hole_score(int(size[v]), 0, int(size[p]), int(labelled[p]), max_seen_share) < chance:
                 continue
-            if unseen(v, (labelled[p] - labelled[v]) / rest):
+            if unseen(v, None, int(p)):
                 parts.append(leaves(v))
                 found[p] = True
                 hole_size, hole_labelled = hole_size + size[v], hole_labelled + labelled[v]

@@ -107,12 +107,14 @@ class FallbackSettings:
 
 @dataclass(frozen=True)
 class NoveltySettings:
-    """Unseen groups (:mod:`dmshift.novelty`): a part qualifies when random side information at the
-    observed rate would miss a part that large with a chance below ``max_chance``, and it holds
-    at most ``max_seen_share`` of the side information that rate would give it."""
+    """Unseen groups (:mod:`dmshift.novelty`): the search finds a part in side information drawn at
+    random with a chance of at most ``max_chance`` (its threshold is calibrated on ``null_draws``
+    random draws of the labelled points; 0 draws: each part is tested alone at ``max_chance``), and
+    a part holds at most ``max_seen_share`` of the side information its rate would give it."""
 
     max_chance: float = 0.05
     max_seen_share: float = 1 / 3
+    null_draws: int = 200
 
 
 @dataclass(frozen=True)

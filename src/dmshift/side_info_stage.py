@@ -108,18 +108,24 @@ def _most_confident(kernel, Xs: torch.Tensor, rows: np.ndarray, qc: torch.Tensor
                            for i in range(0, rows.size, step)])
 
 
-def absorb_small(labels: np.ndarray, center_cluster: np.ndarray, side: SideInfo, min_size: int, conf):
+def absorb_small(labels: np.ndarray, center_cluster: np.ndarray, side: SideInfo, min_size: int, conf,
+                 keep=()):
     """Clusters of fewer than ``min_size`` points joined, smallest first and whole, to the cluster whose
     centers their points are most confident in, among those holding no group known to differ from one
     of theirs (none such: it stays). ``conf(rows, centers)`` gives the confidence (len(rows),
     len(centers)) of points in centers. Returns the labels (n,), the cluster of each center (M,) and the
-    number of clusters joined."""
+    number of clusters joined. The clusters ``keep`` (unseen groups) are never joined to another, and
+    no cluster holding side information joins them.
+    """
     labels, cc = labels.copy(), center_cluster.copy()
     on = np.flatnonzero((side.group >= 0) & (labels != NOISE))
     k = int(max(labels.max(initial=-1), cc.max(initial=-1))) + 1
     H = sp.csr_matrix((np.ones(on.size), (labels[on], side.group[on])), shape=(k, side.n_groups))  # cluster-group
     clash = (H @ sp.csr_matrix(side.cannot, dtype=float) @ H.T).toarray() > 0  # (k, k) clusters known to differ
-    stays, joined = set(), 0
+    stays, joined = {int(c) for c in keep}, 0
+    kept, holds = np.zeros(k, dtype=bool), np.zeros(k, dtype=bool)
+    kept[np.asarray(list(stays), dtype=np.int64)] = True
+    holds[labels[on]] = True
     while True:
         ids, sizes = np.unique(labels[labels != NOISE], return_counts=True)
         small = [(s, c) for s, c in zip(sizes, ids) if s < min_size and c not in stays]
@@ -132,12 +138,15 @@ def absorb_small(labels: np.ndarray, center_cluster: np.ndarray, side: SideInfo,
         rows = np.flatnonzero(labels == c)
         K = conf(rows, centers).sum(0).cpu().numpy()  # (len(centers),) the cluster's confidence in each center
         K[clash[c, cc[centers]]] = -np.inf
+        if holds[c]:  # an unseen group holds no side information: none joins it
+            K[kept[cc[centers]]] = -np.inf
         if not np.isfinite(K.max()):
             stays.add(c)
             continue
         t = cc[centers[K.argmax()]]
         labels[rows], cc[cc == c], joined = t, t, joined + 1
         clash[t] |= clash[c]
+        holds[t] |= holds[c]
         clash[:, t] |= clash[:, c]
     return labels, cc, joined
 
@@ -168,13 +177,16 @@ def _moved(old: np.ndarray, new: np.ndarray) -> int:
 @torch.no_grad()
 def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landmarks: Landmarks | None,
            memory_budget: int, to_input: Callable[[torch.Tensor], torch.Tensor],
-           settings: SideInfoSettings = SideInfoSettings(), tree_taken: bool = False) -> Honoured:
+           settings: SideInfoSettings = SideInfoSettings(), tree_taken: bool = False, keep=()) -> Honoured:
     """Labels of the prepared points ``Xs`` (n, c) that honour ``side`` (see the module docstring).
 
     ``tree_taken``: ``found`` is the tree fallback's clustering. With label-like side information
     (every two groups known to differ) its cut is where the labels put it, its small parts are
     groups the labels leave bare, and they are not absorbed; with pairs, many cuts agree with the
     few pairs equally well and the small parts are absorbed as the kernel's are.
+
+    ``keep``: clusters never absorbed (the unseen groups smoothing found: their search already
+    judged them against chance).
     """
     G = side.n_groups
     absorb = settings.absorb and not (tree_taken and side.cannot.count_nonzero() == G * (G - 1))
@@ -213,7 +225,8 @@ def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landm
             labels[lost], nxt = nxt, nxt + 1
         noise_assigned += int(lost.size)
     # 2. small clusters join the one their points are most confident in, unless known to differ
-    labels, cc, absorbed = absorb_small(labels, cc, side, min_reached_size(side, settings.max_chance), conf) \
+    labels, cc, absorbed = absorb_small(labels, cc, side, min_reached_size(side, settings.max_chance), conf,
+                                         keep=keep) \
         if absorb else (labels, cc, 0)
     # 3. clusters that share a group are one
     on = np.flatnonzero(group >= 0)

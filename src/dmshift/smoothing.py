@@ -23,7 +23,7 @@ cost grows linearly in n. ``predict`` uses the same vote against the landmarks t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -232,6 +232,7 @@ class Smoothed:
     applied: bool
     n_unseen: int = 0  # groups found that no side information mentions (see ``groups``)
     radius: torch.Tensor | None = None  # (m,) each landmark's distance to its reciprocal_neighbors-th nearest
+    unseen_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # the labels they seed
 
 
 @torch.no_grad()
@@ -302,6 +303,7 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     if min_agreement > 0 and not agreement >= min_agreement:  # nan (no edge joins two seeds) fails too
         return Smoothed(out, landmarks, out[landmarks], agreement, False)
     n_labels = int(labels.max(initial=-1)) + 1
+    first_unseen = n_labels
     lm = labels[landmarks].copy()
     stays_noise = (lm == NOISE) if keep_noise else np.zeros(lm.shape, dtype=bool)  # (m,)
     n_unseen = 0
@@ -313,7 +315,8 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
             idx_t, _ = knn(Zt, Zt, settings.tree_neighbors, memory_budget, exclude_self=True)
         for part in unseen_groups(Zt.cpu().numpy(), idx_t.cpu().numpy(),
                                   np.asarray(groups)[landmarks], cannot,
-                                  max_chance=novelty.max_chance, max_seen_share=novelty.max_seen_share):
+                                  max_chance=novelty.max_chance, max_seen_share=novelty.max_seen_share,
+                                  null_draws=novelty.null_draws):
             seed_label[part] = n_labels
             stays_noise[part] = False
             in_part[part] = True
@@ -366,4 +369,5 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
                            keep_noise=keep_noise, radius=radius)
     if fixed is not None and fixed.size:
         out[fixed] = labels[fixed]
-    return Smoothed(out, landmarks, lm, agreement, True, n_unseen, radius)
+    return Smoothed(out, landmarks, lm, agreement, True, n_unseen, radius=radius,
+                    unseen_labels=np.arange(first_unseen, n_labels))

@@ -11,7 +11,7 @@ its labels back onto clusters and centers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -71,12 +71,16 @@ class SmoothingOutcome:
         None if not applied.
     reason : str
         Why it was applied or not.
+    unseen_clusters : ndarray
+        The clusters of ``clustering`` that unseen groups seeded (the side-information stage keeps
+        them: the search found them because side information at its rate would rarely miss them).
     """
 
     clustering: Clustering
     record: dict
     landmarks: Landmarks | None
     reason: str
+    unseen_clusters: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 def smooth_clustering(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed: int, *, mode: str,
@@ -116,6 +120,7 @@ def smooth_clustering(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed:
         reason = "graph disagrees with the seeds" if not np.isnan(sm.agreement) else "no seed edges"
         return SmoothingOutcome(found, record, None, reason)
     labels, cc = relabel_by_size(sm.labels, found.center_cluster)
+    unseen = np.unique(labels[np.isin(sm.labels, sm.unseen_labels)])  # renumbered; a label no point kept is gone
     keep = cc != NOISE
     new_k = int(labels.max(initial=-1)) + 1
     old_centers = found.cluster_centers
@@ -130,7 +135,8 @@ def smooth_clustering(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed:
     landmarks = Landmarks(points=Zg[torch.as_tensor(sm.landmarks, device=Xs.device)].clone(),
                           labels=labels[sm.landmarks], radius=sm.radius if smooth_noise else None,
                           transform=W, index=np.asarray(sm.landmarks))
-    return SmoothingOutcome(smoothed, record, landmarks, "graph agrees with the seeds" if mode == "auto" else "forced")
+    return SmoothingOutcome(smoothed, record, landmarks, "graph agrees with the seeds" if mode == "auto" else "forced",
+                            unseen[unseen != NOISE])
 
 
 def landmark_vote(landmarks: Landmarks, Xs: torch.Tensor, labels: np.ndarray, n_neighbors: int,

@@ -114,6 +114,7 @@ def check_params(est) -> None:
     check_fraction("settings.training.plateau_tol", cfg.training.plateau_tol, low=0.0, high=1.0)
     if cfg.shift.max_points is not None:
         check_positive_int("settings.shift.max_points", cfg.shift.max_points, minimum=2)
+    check_positive_int("settings.novelty.null_draws", cfg.novelty.null_draws, minimum=0)
 
 
 def settings_of(est) -> DMSSettings:

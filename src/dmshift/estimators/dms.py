@@ -301,7 +301,7 @@ class DMSClustering(BaseClustering):
         if self.inference_side_info:  # else the paper's inference: side information only trains the kernel
             honoured = honour(sm.clustering, kernel, Xs, side, landmarks=sm.landmarks or fb.landmarks,
                               memory_budget=int(self.memory_budget), to_input=to_input, settings=cfg.side_info,
-                              tree_taken=fb.applied)
+                              tree_taken=fb.applied, keep=sm.unseen_clusters)
         self._set_clustering(sm.clustering, honoured, fb, sm, choices)
 
     def _set_clustering(self, found: Clustering, honoured=None, fb=None, sm=None, choices: dict | None = None) -> None:
