@@ -83,7 +83,8 @@ def test_default_predict_with_smoothing_stays_within_the_budget():
     grown_mib, applied, n_landmarks = out.stdout.split()
     assert applied == "True" and int(n_landmarks) == 600  # the default path: the landmarks' vote
     # the standardised copy of the input (12 MiB), its embedding (6 MiB) and the points in the learnt graph's
-    # space (6 MiB), labels and confidences (2.4 MiB), 1.5 x the budget (24 MiB); the landmarks' vote once took 3
-    # distance tiles at a time and (n, k) arrays (95 MiB)
-    assert float(grown_mib) < 12.2 + 6.1 + 6.1 + 2.3 + 24 + 3, \
+    # space (6 MiB), labels and confidences (2.4 MiB), 1.5 x the budget (24 MiB), and 12 MiB for the allocator: the
+    # same predict grows the peak by 40-57 MiB from one process to the next (12 runs); the landmarks' vote once
+    # took 3 distance tiles at a time and (n, k) arrays (95 MiB)
+    assert float(grown_mib) < 12.2 + 6.1 + 6.1 + 2.3 + 24 + 12, \
         f"predict grew the peak resident size by {float(grown_mib):.0f} MiB"
