@@ -95,8 +95,34 @@ def test_small_clusters_join_the_most_confident_cluster_they_may_join():
     # a small cluster holding a group known to differ from both large clusters' groups stays
     y = np.full(60, -1)
     y[[0, 1, 30, 31, 56, 57]] = [0, 0, 1, 1, 2, 2]
-    out = _honour(labels, X, SideInfo.build(60, y=y))
+    out = _honour(labels, X, SideInfo.build(60, y=y), settings=SideInfoSettings(absorb=True))
     assert out.record["absorbed"] == 1 and out.clustering.n_clusters == 3
+
+
+def test_partial_labels_keep_the_clusters_they_leave_bare():
+    # with partial labels (every two groups known to differ) a cluster no label reaches is a candidate
+    # class of its own: "auto" keeps it (ORL, 40 people, 5% labels: absorbing took the 29 clusters of
+    # unlabelled people), while pairs, which leave fragments around single pair members, absorb
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2)).astype(np.float32)
+    labels = np.r_[np.zeros(28), np.ones(28), [2, 2, 3, 3]].astype(np.int64)
+    y = np.full(60, -1)
+    y[[0, 1, 30, 31]] = [0, 0, 1, 1]
+    labelled = SideInfo.build(60, y=y)
+    assert min_reached_size(labelled, 0.05) > 2
+    out = _honour(labels, X, labelled)
+    assert out.record["absorbed"] == 0 and out.clustering.n_clusters == 4
+    _check(out.clustering.labels, labelled)
+    forced = _honour(labels, X, labelled, settings=SideInfoSettings(absorb=True))
+    assert forced.record["absorbed"] == 2 and forced.clustering.n_clusters == 2
+    pairs = SideInfo.build(60, pairs=np.array([[0, 1, 1], [30, 31, 1]]))  # two groups, not known to differ
+    assert _honour(labels, X, pairs).record["absorbed"] >= 2
+
+
+def test_absorb_must_be_a_bool_or_auto():
+    from dmshift import DMSClustering
+    with pytest.raises(ValueError, match="settings.side_info.absorb"):
+        DMSClustering(settings={"side_info": {"absorb": "sometimes"}}).fit(np.eye(4), [0, 0, 1, 1])
 
 
 def test_unseen_groups_are_kept_and_no_labelled_cluster_joins_them():
@@ -109,9 +135,10 @@ def test_unseen_groups_are_kept_and_no_labelled_cluster_joins_them():
     labels = np.repeat([0, 1, 2, 3], [20, 20, 5, 20]).astype(np.int64)
     side = SideInfo.build(65, pairs=np.array([[0, 20, 0]]))  # groups known to differ, but nothing else
     assert min_reached_size(side, 0.05) > 20
-    plain = _honour(labels, X, side)
+    on = SideInfoSettings(absorb=True)  # "auto" would keep every bare cluster of label-like side information
+    plain = _honour(labels, X, side, settings=on)
     assert plain.clustering.n_clusters < 3  # without keep, the unseen group goes too
-    out = _honour(labels, X, side, keep=np.array([3]))
+    out = _honour(labels, X, side, keep=np.array([3]), settings=on)
     lab = out.clustering.labels
     assert out.clustering.n_clusters == 3
     assert len(set(lab[45:])) == 1 and lab[45] not in (lab[0], lab[20])  # the unseen group, whole and apart

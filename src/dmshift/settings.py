@@ -122,7 +122,9 @@ class SideInfoSettings:
     """The last stage of DMS (:mod:`dmshift.side_info_stage`): with ``absorb``, a cluster smaller than
     the size at which random side information at the observed rate would reach every cluster that
     large with a chance of at least ``1 - max_chance`` joins the cluster its points are most
-    confident in, unless the side information says they differ. A cluster without centers gets at
+    confident in, unless the side information says they differ. ``absorb="auto"`` absorbs for
+    pairs and keeps such clusters for partial labels (a cluster the labels leave bare is a
+    candidate class of its own; docs/reliability.md). A cluster without centers gets at
     most ``max_new_centers`` of its points as centers, and a group at most that many where a cluster
     is divided among groups. ``predict`` gives a point within ``recall_distance`` (in the
     standardised input the kernel reads) of a side-information point of the fit that point's label.
@@ -130,7 +132,7 @@ class SideInfoSettings:
     kernel reads and ``thin_same_pairs``."""
 
     max_chance: float = 0.05
-    absorb: bool = True
+    absorb: bool | str = "auto"
     max_new_centers: int = 64
     recall_distance: float = 1e-4
     thin_same_pairs: int = 10

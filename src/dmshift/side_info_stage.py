@@ -16,7 +16,9 @@ them and makes the guarantee hold whatever ran before:
    whole, the cluster whose centers its points are most confident in, among those holding
    no group known to differ from its own groups (none: it stays; so a small labelled class
    that every other cluster differs from keeps its cluster). Sparse pairs otherwise leave the points no
-   pair constrains, and the fragments around single pair members, as many tiny clusters.
+   pair constrains, and the fragments around single pair members, as many tiny clusters. By default
+   (``SideInfoSettings.absorb="auto"``) only pairs absorb: with partial labels a cluster they leave
+   bare is a candidate class of its own, and the unseen groups smoothing found are kept always.
 3. **join**: clusters that share a group are one cluster.
 4. **split**: a cluster holding groups known to differ is divided among them. Its groups
    are put into as few sides as possible, no two groups known to differ on one side
@@ -51,7 +53,8 @@ from .settings import SideInfoSettings
 from .smoothing import knn
 from .smoothing_stage import Landmarks
 
-__all__ = ["Honoured", "honour", "absorb_small", "min_reached_size", "thin_side_info_warning", "recall"]
+__all__ = ["Honoured", "honour", "absorb_small", "min_reached_size", "label_like", "thin_side_info_warning",
+           "recall"]
 
 #: side-information points :func:`recall` measures directly, nearest first by the tiled search
 _RECALL_CANDIDATES = 8
@@ -69,6 +72,12 @@ class Honoured:
     record: dict
     side_points: np.ndarray | None = None
     side_labels: np.ndarray | None = None
+
+
+def label_like(side: SideInfo) -> bool:
+    """Is ``side`` partial labels (every two groups known to differ), not sparse pairs?"""
+    G = side.n_groups
+    return side.cannot.count_nonzero() == G * (G - 1)
 
 
 def min_reached_size(side: SideInfo, max_chance: float) -> int:
@@ -186,10 +195,11 @@ def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landm
     few pairs equally well and the small parts are absorbed as the kernel's are.
 
     ``keep``: clusters never absorbed (the unseen groups smoothing found: their search already
-    judged them against chance).
+    judged them against chance). ``settings.absorb`` "auto" absorbs for pairs only
+    (:func:`label_like`): with partial labels, a cluster they leave bare is a candidate class.
     """
-    G = side.n_groups
-    absorb = settings.absorb and not (tree_taken and side.cannot.count_nonzero() == G * (G - 1))
+    absorb = settings.absorb if settings.absorb != "auto" else not label_like(side)
+    absorb = bool(absorb) and not (tree_taken and label_like(side))
     labels, cc = found.labels.copy(), found.center_cluster.copy()
     qc = found.center_embeddings
     budget = int(memory_budget)

@@ -115,6 +115,9 @@ def check_params(est) -> None:
     if cfg.shift.max_points is not None:
         check_positive_int("settings.shift.max_points", cfg.shift.max_points, minimum=2)
     check_positive_int("settings.novelty.null_draws", cfg.novelty.null_draws, minimum=0)
+    if cfg.side_info.absorb not in (True, False, "auto"):
+        raise ValueError("The 'settings.side_info.absorb' value must be True, False or 'auto'. "
+                         f"Got {cfg.side_info.absorb!r} instead.")
 
 
 def settings_of(est) -> DMSSettings:
