@@ -131,9 +131,9 @@ def absorb_small(labels: np.ndarray, center_cluster: np.ndarray, side: SideInfo,
     k = int(max(labels.max(initial=-1), cc.max(initial=-1))) + 1
     H = sp.csr_matrix((np.ones(on.size), (labels[on], side.group[on])), shape=(k, side.n_groups))  # cluster-group
     clash = (H @ sp.csr_matrix(side.cannot, dtype=float) @ H.T).toarray() > 0  # (k, k) clusters known to differ
-    stays, joined = {int(c) for c in keep}, 0
-    kept, holds = np.zeros(k, dtype=bool), np.zeros(k, dtype=bool)
-    kept[np.asarray(list(stays), dtype=np.int64)] = True
+    keep = np.asarray(keep, dtype=np.int64)
+    stays, joined = set(keep.tolist()), 0
+    kept, holds = np.isin(np.arange(k), keep), np.zeros(k, dtype=bool)
     holds[labels[on]] = True
     while True:
         ids, sizes = np.unique(labels[labels != NOISE], return_counts=True)
@@ -198,8 +198,9 @@ def honour(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, *, landm
     judged them against chance). ``settings.absorb`` "auto" absorbs for pairs only
     (:func:`label_like`): with partial labels, a cluster they leave bare is a candidate class.
     """
-    absorb = settings.absorb if settings.absorb != "auto" else not label_like(side)
-    absorb = bool(absorb) and not (tree_taken and label_like(side))
+    labels_given = label_like(side)
+    absorb = settings.absorb if settings.absorb != "auto" else not labels_given
+    absorb = bool(absorb) and not (tree_taken and labels_given)
     labels, cc = found.labels.copy(), found.center_cluster.copy()
     qc = found.center_embeddings
     budget = int(memory_budget)
