@@ -8,7 +8,7 @@ import torch
 from dmshift import NOISE, DMSClustering
 from dmshift.constraints import SideInfo
 from dmshift.metrics import accuracy
-from dmshift.novelty import best_cut, min_part_size, unreached_components, unseen_groups
+from dmshift.novelty import best_cut, components_hold_groups, min_part_size, unreached_components, unseen_groups
 from dmshift.settings import NoveltySettings
 from dmshift.smoothing import knn, smooth_labels, spread_labels
 
@@ -195,6 +195,33 @@ def test_unreached_components_are_the_large_unseeded_ones():
     assert len(found) == 1 and np.array_equal(found[0], np.arange(100, 200))
     assert unreached_components(idx, seeded, 0.01) == []  # at 1% a 100-point set is missed too often
     assert unreached_components(idx, seeded, 0.0) == []
+
+
+def _chains(sizes):
+    """k-NN rows (n, 2) of separate chains of ``sizes`` points (each point linked to its neighbours)."""
+    starts = np.cumsum([0] + list(sizes[:-1]))
+    return np.concatenate([np.stack([np.minimum(np.arange(s, s + m) + 1, s + m - 1),
+                                     np.maximum(np.arange(s, s + m) - 1, s)], 1) for s, m in zip(starts, sizes)])
+
+
+def test_a_component_is_a_group_only_where_the_components_hold_the_groups():
+    # four chains of 100 points (objects); the fourth holds no side information
+    idx = _chains([100, 100, 100, 100])
+    comp = np.repeat(np.arange(4), 100)
+    by_object = np.full(400, -1)
+    by_object[[3, 50, 97, 103, 150, 197, 203, 250, 297]] = np.repeat([0, 1, 2], 3)  # each object one group
+    across = np.full(400, -1)
+    across[[3, 50, 97, 103, 150, 197, 203, 250, 297]] = np.tile([0, 1, 2], 3)  # each object every group (poses)
+    cannot = sp.csr_matrix(1 - np.eye(3))
+    assert components_hold_groups(comp, by_object, cannot)
+    assert not components_hold_groups(comp, across, cannot)
+    assert components_hold_groups(comp, np.full(400, -1), cannot)  # no pair shares a component: no evidence
+    for group, expected in ((by_object, 1), (across, 0)):
+        found = unreached_components(idx, group >= 0, 0.05, group=group, cannot=cannot)
+        assert len(found) == expected
+        if expected:
+            assert np.array_equal(found[0], np.arange(300, 400))
+    assert len(unreached_components(idx, across >= 0, 0.05)) == 1  # without the side information: the old test
 
 
 def test_smoothing_gives_an_unseeded_component_its_own_label(monkeypatch):

@@ -46,7 +46,9 @@ reciprocal edges, :mod:`dmshift.smoothing`): a connected component that holds no
 joined to the seeded groups by one-way edges at most. It is a group of its own when
 random side information at the observed rate would have reached a set of its size with a
 chance of at least 95% (``(1 - f)^s <= 0.05``, one test per component: the graph itself,
-not the side information, set it apart).
+not the side information, set it apart). It applies only where the graph's components hold
+the side information's groups (:func:`components_hold_groups`: the labelled pairs they join are
+mostly "same"); where the task cuts across the graph, a component is no group.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ _TILE_BYTES = 16 << 20
 #: 40,000 points in 16 dimensions), with a margin: what :func:`tree_points` budgets
 WARD_BYTES_PER_POINT = 8 << 10
 
-__all__ = ["unseen_groups", "unreached_components", "min_part_size", "best_cut", "joined_pairs", "knn_ward_tree",
+__all__ = ["unseen_groups", "unreached_components", "components_hold_groups", "min_part_size", "best_cut", "joined_pairs", "knn_ward_tree",
            "tree_points"]
 
 def _connectivity(idx: np.ndarray) -> sp.csr_matrix:
@@ -218,16 +220,40 @@ def best_cut(children: np.ndarray, heights: np.ndarray, group: np.ndarray, canno
     return float(np.sqrt(low * heights[steps[i + 1]])), float(score[i])
 
 
+def components_hold_groups(comp: np.ndarray, group: np.ndarray, cannot: sp.spmatrix) -> bool:
+    """Do the components ``comp`` (n,) of a graph group the points as the side information does?
+
+    ``group`` (n,) and ``cannot`` (G, G) as in :func:`unseen_groups`. True when the pairs of
+    points with side information that share a component are at least as often "same" as known to
+    differ (or no such pair exists): then a component is a candidate group. Where the task cuts
+    across the graph (poses of many objects, each object a component), a component joins more
+    "different" pairs than "same" ones, and a component without side information is no group.
+    """
+    on = np.flatnonzero(group >= 0)
+    if not on.size or cannot is None:
+        return True
+    n_groups, C, _, _ = _pairs(group, cannot)
+    H = sp.csr_matrix((np.ones(on.size), (comp[on], group[on])), shape=(int(comp.max()) + 1, n_groups))
+    same = float((H.multiply(H) - H).sum()) / 2  # sum over components and groups of c (c - 1) / 2
+    different = float((H @ C).multiply(H).sum()) / 2
+    return same >= different
+
+
 def unreached_components(idx: np.ndarray, seeded: np.ndarray, rate: float,
-                         max_chance: float = NoveltySettings.max_chance) -> list[np.ndarray]:
+                         max_chance: float = NoveltySettings.max_chance, group: np.ndarray | None = None,
+                         cannot: sp.spmatrix | None = None) -> list[np.ndarray]:
     """Connected components of the k-NN graph ``idx`` (n, k) that hold no ``seeded`` (n,) point and
-    at least ``log(max_chance) / log(1 - rate)`` points: index arrays, largest first."""
+    at least ``log(max_chance) / log(1 - rate)`` points: index arrays, largest first. With the side
+    information ``group`` (n,) and ``cannot`` given, none unless the components hold its groups
+    (:func:`components_hold_groups`)."""
     from scipy.sparse.csgraph import connected_components
 
     n = idx.shape[0]
     if n == 0 or not 0 < rate < 1:
         return []
     _, comp = connected_components(_connectivity(idx), directed=False)
+    if group is not None and not components_hold_groups(comp, np.asarray(group, dtype=np.int64), cannot):
+        return []
     sizes = np.bincount(comp)
     has_seed = np.zeros(sizes.size, dtype=bool)
     has_seed[comp[np.asarray(seeded, dtype=bool)]] = True

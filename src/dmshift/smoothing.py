@@ -334,7 +334,8 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
             # follow through the spreading) rather than whatever cluster the kernel gave it
             self_loop = torch.arange(landmarks.size, device=idx.device)[:, None]  # stands in for a one-way edge
             for part in unreached_components(torch.where(returned, idx, self_loop).cpu().numpy(), seed_label >= 0,
-                                             rate, max_chance=novelty.max_chance):
+                                             rate, max_chance=novelty.max_chance,
+                                             group=np.asarray(groups)[landmarks], cannot=cannot):
                 members = part[~stays_noise[part]]
                 if members.size:
                     seed_label[members] = n_labels
