@@ -263,8 +263,8 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     (a cluster whose seeds all lie in one such group thus gives way to it). With ``fixed``
     given, a connected component of the spreading graph's reciprocal edges that no seed is
     in, and that side information at the rate of ``fixed`` would have reached with a chance
-    of at least 95%, seeds a label of its own on its points but NOISE
-    (:func:`dmshift.novelty.unreached_components`).
+    of at least 95%, seeds a label of its own on its points but NOISE, where the components
+    hold the groups of ``groups`` (:func:`dmshift.novelty.unreached_components`).
 
     ``Z_novelty`` (n, e), when given, is the space whose Ward tree the search for unseen groups
     cuts instead of ``Z``'s (a kernel learnt from some groups maps the points of a group it never
