@@ -216,6 +216,13 @@ def test_a_component_is_a_group_only_where_the_components_hold_the_groups():
     assert components_hold_groups(comp, by_object, cannot)
     assert not components_hold_groups(comp, across, cannot)
     assert components_hold_groups(comp, np.full(400, -1), cannot)  # no pair shares a component: no evidence
+    # one large component of many groups (similar objects joined) does not outweigh many of one group each
+    comp6 = np.repeat(np.arange(6), 100)
+    mixed = np.full(600, -1)
+    for c in range(5):
+        mixed[[100 * c + 10, 100 * c + 60]] = c  # five components, each two points of one group
+    mixed[500:520] = np.arange(20) % 10  # the sixth: 20 labelled points of ten groups
+    assert components_hold_groups(comp6, mixed, sp.csr_matrix(1 - np.eye(10)))
     for group, expected in ((by_object, 1), (across, 0)):
         found = unreached_components(idx, group >= 0, 0.05, group=group, cannot=cannot)
         assert len(found) == expected

@@ -47,8 +47,9 @@ joined to the seeded groups by one-way edges at most. It is a group of its own w
 random side information at the observed rate would have reached a set of its size with a
 chance of at least 95% (``(1 - f)^s <= 0.05``, one test per component: the graph itself,
 not the side information, set it apart). It applies only where the graph's components hold
-the side information's groups (:func:`components_hold_groups`: the labelled pairs they join are
-mostly "same"); where the task cuts across the graph, a component is no group.
+the side information's groups (:func:`components_hold_groups`: at least half of the components
+that join labelled points join none known to differ); where the task cuts across the graph, a
+component is no group.
 """
 
 from __future__ import annotations
@@ -223,20 +224,22 @@ def best_cut(children: np.ndarray, heights: np.ndarray, group: np.ndarray, canno
 def components_hold_groups(comp: np.ndarray, group: np.ndarray, cannot: sp.spmatrix) -> bool:
     """Do the components ``comp`` (n,) of a graph group the points as the side information does?
 
-    ``group`` (n,) and ``cannot`` (G, G) as in :func:`unseen_groups`. True when the pairs of
-    points with side information that share a component are at least as often "same" as known to
-    differ (or no such pair exists): then a component is a candidate group. Where the task cuts
-    across the graph (poses of many objects, each object a component), a component joins more
-    "different" pairs than "same" ones, and a component without side information is no group.
+    ``group`` (n,) and ``cannot`` (G, G) as in :func:`unseen_groups`. True when at least half of
+    the components that join a pair of points with side information ("same" or known to differ)
+    join no pair known to differ (or no component joins such a pair): then a component is a
+    candidate group. Each component counts once, so that one large component of several groups
+    does not outweigh many of one group each. Where the task cuts across the graph (poses of many
+    objects, each object a component holding several poses), most components join points known
+    to differ, and a component without side information is no group.
     """
     on = np.flatnonzero(group >= 0)
     if not on.size or cannot is None:
         return True
     n_groups, C, _, _ = _pairs(group, cannot)
     H = sp.csr_matrix((np.ones(on.size), (comp[on], group[on])), shape=(int(comp.max()) + 1, n_groups))
-    same = float((H.multiply(H) - H).sum()) / 2  # sum over components and groups of c (c - 1) / 2
-    different = float((H @ C).multiply(H).sum()) / 2
-    return same >= different
+    pairs = (np.asarray(H.sum(1)).ravel() >= 2)  # components joining a pair of labelled points
+    differ = np.asarray((H @ C).multiply(H).sum(1)).ravel() > 0  # ... of which some known to differ
+    return not pairs.any() or 2 * int((pairs & ~differ).sum()) >= int(pairs.sum())
 
 
 def unreached_components(idx: np.ndarray, seeded: np.ndarray, rate: float,
