@@ -182,12 +182,17 @@ def test_min_part_size_is_a_union_bound(n, rate):
     assert min_part_size(n, 0.0) == np.inf
 
 
+def _chains(sizes):
+    """k-NN rows (n, 2) of separate chains of ``sizes`` points (each point linked to its neighbours)."""
+    starts = np.cumsum([0] + list(sizes[:-1]))
+    return np.concatenate([np.stack([np.minimum(np.arange(s, s + m) + 1, s + m - 1),
+                                     np.maximum(np.arange(s, s + m) - 1, s)], 1) for s, m in zip(starts, sizes)])
+
+
 def test_unreached_components_are_the_large_unseeded_ones():
     # three separate chains (each point linked to the next): 100, 100 and 20 points
     sizes = [100, 100, 20]
-    starts = np.cumsum([0] + sizes[:-1])
-    idx = np.concatenate([np.stack([np.minimum(np.arange(s, s + m) + 1, s + m - 1),
-                                    np.maximum(np.arange(s, s + m) - 1, s)], 1) for s, m in zip(starts, sizes)])
+    idx = _chains(sizes)
     seeded = np.zeros(sum(sizes), dtype=bool)
     seeded[5] = True  # the first chain holds a seed
     rate = 0.05  # needs log(0.05) / log(0.95) = 58.4 points
@@ -195,13 +200,6 @@ def test_unreached_components_are_the_large_unseeded_ones():
     assert len(found) == 1 and np.array_equal(found[0], np.arange(100, 200))
     assert unreached_components(idx, seeded, 0.01) == []  # at 1% a 100-point set is missed too often
     assert unreached_components(idx, seeded, 0.0) == []
-
-
-def _chains(sizes):
-    """k-NN rows (n, 2) of separate chains of ``sizes`` points (each point linked to its neighbours)."""
-    starts = np.cumsum([0] + list(sizes[:-1]))
-    return np.concatenate([np.stack([np.minimum(np.arange(s, s + m) + 1, s + m - 1),
-                                     np.maximum(np.arange(s, s + m) - 1, s)], 1) for s, m in zip(starts, sizes)])
 
 
 def test_a_component_is_a_group_only_where_the_components_hold_the_groups():

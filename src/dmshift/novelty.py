@@ -69,8 +69,8 @@ _TILE_BYTES = 16 << 20
 #: 40,000 points in 16 dimensions), with a margin: what :func:`tree_points` budgets
 WARD_BYTES_PER_POINT = 8 << 10
 
-__all__ = ["unseen_groups", "unreached_components", "components_hold_groups", "min_part_size", "best_cut", "joined_pairs", "knn_ward_tree",
-           "tree_points"]
+__all__ = ["unseen_groups", "unreached_components", "components_hold_groups", "min_part_size", "best_cut",
+           "joined_pairs", "knn_ward_tree", "tree_points"]
 
 def _connectivity(idx: np.ndarray) -> sp.csr_matrix:
     """Symmetric adjacency (n, n) of the k-NN graph ``idx`` (n, k)."""
