@@ -237,7 +237,7 @@ def components_hold_groups(comp: np.ndarray, group: np.ndarray, cannot: sp.spmat
         return True
     n_groups, C, _, _ = _pairs(group, cannot)
     H = sp.csr_matrix((np.ones(on.size), (comp[on], group[on])), shape=(int(comp.max()) + 1, n_groups))
-    pairs = (np.asarray(H.sum(1)).ravel() >= 2)  # components joining a pair of labelled points
+    pairs = np.asarray(H.sum(1)).ravel() >= 2  # components joining a pair of labelled points
     differ = np.asarray((H @ C).multiply(H).sum(1)).ravel() > 0  # ... of which some known to differ
     return not pairs.any() or 2 * int((pairs & ~differ).sum()) >= int(pairs.sum())
 
@@ -255,13 +255,14 @@ def unreached_components(idx: np.ndarray, seeded: np.ndarray, rate: float,
     if n == 0 or not 0 < rate < 1:
         return []
     _, comp = connected_components(_connectivity(idx), directed=False)
-    if group is not None and not components_hold_groups(comp, np.asarray(group, dtype=np.int64), cannot):
-        return []
     sizes = np.bincount(comp)
     has_seed = np.zeros(sizes.size, dtype=bool)
     has_seed[comp[np.asarray(seeded, dtype=bool)]] = True
     min_size = np.log(max_chance) / np.log1p(-rate) if rate < 1 else 1.0
     found = np.flatnonzero(~has_seed & (sizes >= min_size))
+    if found.size and group is not None and not components_hold_groups(comp, np.asarray(group, dtype=np.int64),
+                                                                        cannot):
+        return []
     found = found[np.argsort(-sizes[found], kind="stable")]
     return [np.flatnonzero(comp == c) for c in found]
 
