@@ -76,9 +76,8 @@ def test_files_are_safetensors_and_json_only(tmp_path):
     X, _, yp = blobs()
     make("dms", max_steps=5, checkpoint_dir=tmp_path, checkpoint_every=2, self_training=1).fit(X, yp)
     names = sorted(p.name for p in tmp_path.iterdir())
-    # old steps and temp files gone; run 1 is the self-training round
-    assert names == ["ckpt-run0-step00000005.safetensors", "ckpt-run0.json",
-                     "ckpt-run1-step00000005.safetensors", "ckpt-run1.json"]
+    # old steps and temp files gone; run 0 trains without the cross-fitted fold, run 2 is the self-training round
+    assert names == [f"ckpt-run{r}{end}" for r in range(3) for end in ("-step00000005.safetensors", ".json")]
     meta = json.loads((tmp_path / "ckpt-run0.json").read_text())
     assert meta["loop"]["step"] == 5 and len(meta["loop"]["history"]) == 5
     assert meta["fingerprint"]["data_shape"] == [40, 2]
@@ -89,7 +88,8 @@ def test_new_fit_clears_old_checkpoints(tmp_path):
     X, _, yp = blobs()
     make("ddc", max_steps=3, n_init=3, checkpoint_dir=tmp_path).fit(X)
     assert (tmp_path / "ckpt-run2.json").exists()
-    make("dms", max_steps=3, checkpoint_dir=tmp_path, self_training=1).fit(X, yp)
+    make("dms", max_steps=3, checkpoint_dir=tmp_path, self_training=1,
+         settings={"validation": {"cross_fit": False}}).fit(X, yp)  # two runs: the ddc fit's run 2 is gone
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-run0-step00000003.safetensors", "ckpt-run0.json",
                                                           "ckpt-run1-step00000003.safetensors", "ckpt-run1.json"]
 

@@ -42,3 +42,33 @@ def test_one_cluster_stops_the_rounds():
                      train=lambda *a: Trained({"steps": 1, "stop_reason": "max_steps"}),
                      cluster=lambda: _clustering(np.zeros(4, dtype=np.int64)))
     assert out.stopped == "one_cluster" and len(out.record["rounds"]) == 1
+
+
+class _Mapped(torch.nn.Linear):
+    def point_map(self):
+        return self.weight.T
+
+
+def test_a_first_part_trains_before_the_rounds_and_its_point_map_is_kept():
+    kernel = _Mapped(1, 1)
+    w0 = kernel.weight.detach().clone()
+    side = SideInfo.build(8, y=np.array([0, 0, -1, -1, 1, 1, -1, -1]))
+    part = SideInfo.build(8, y=np.array([0, 0, -1, -1, 1, -1, -1, -1]))
+    seen = []
+
+    def train(side_r, seed_r, rng_r, left, desc):
+        seen.append((side_r.labelled.size, torch.equal(kernel.weight, w0), desc))
+        with torch.no_grad():
+            kernel.weight.add_(1.0)
+        return Trained({"steps": 3 + len(seen), "stop_reason": "plateau"})
+
+    out = self_train(kernel, side, 7, rounds=1, share=1.0, time_limit=None, train=train, first=part,
+                     cluster=lambda: _clustering(np.array([0, 0, 0, 0, 1, 1, 1, 1])))
+    assert [s[:2] for s in seen] == [(3, True), (4, False), (8, True)]  # round 1 goes on; round 2 restarts
+    assert "without the held-back fold" in seen[0][2]
+    np.testing.assert_allclose(out.first_map.numpy(), (w0 + 1).T.numpy())  # the map after the first part alone
+    assert out.record["first_steps"] == 4 and out.record["steps"] == 6
+    cut = self_train(_Mapped(1, 1), side, 0, rounds=2, share=1.0, time_limit=None, first=part,
+                     train=lambda *a: Trained({"steps": 2, "stop_reason": "interrupted"}),
+                     cluster=lambda: _clustering(np.array([0, 0, 0, 0, 1, 1, 1, 1])))
+    assert cut.stopped == "interrupted" and len(cut.record["rounds"]) == 1  # Ctrl-C there ends the fit

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from dmshift import DMSClustering
+from dmshift._validation import resolve_seed
 from dmshift.constraints import SideInfo
 from dmshift.kernels import make_kernel
 from dmshift.label_stage import candidates_for
@@ -151,11 +152,16 @@ def test_candidates_follow_the_parameters():
 FAST = dict(max_steps=30, batch_size=8, instance_size=(40, 60), n_seeds=60, random_state=0)
 
 
-def test_a_learnt_graph_fit_predicts_in_the_learnt_space_and_survives_save_load(tmp_path):
-    rng = np.random.default_rng(0)
+def _three_blobs(seed):
+    """Three separated blobs of 40 points in 4 features, every fourth point labelled."""
+    rng = np.random.default_rng(seed)
     y = np.repeat([0, 1, 2], 40)
     X = (rng.normal(size=(120, 4)) + 6 * np.eye(4)[y]).astype(np.float32)
-    yp = np.where(np.arange(120) % 4 == 0, y, -1)
+    return X, np.where(np.arange(120) % 4 == 0, y, -1)
+
+
+def test_a_learnt_graph_fit_predicts_in_the_learnt_space_and_survives_save_load(tmp_path):
+    X, yp = _three_blobs(0)
     m = DMSClustering(**FAST, smoothing="learnt", fallback=None).fit(X, yp)
     assert m.choices_["labels"]["chosen"] == "learnt_graph"
     W = m.kernel_.point_map().detach().cpu().numpy()
@@ -166,10 +172,7 @@ def test_a_learnt_graph_fit_predicts_in_the_learnt_space_and_survives_save_load(
 
 
 def test_the_choice_is_recorded_with_every_candidates_held_back_f1():
-    rng = np.random.default_rng(1)
-    y = np.repeat([0, 1, 2], 40)
-    X = (rng.normal(size=(120, 4)) + 6 * np.eye(4)[y]).astype(np.float32)
-    yp = np.where(np.arange(120) % 4 == 0, y, -1)
+    X, yp = _three_blobs(1)
     m = DMSClustering(**FAST).fit(X, yp)
     rec = m.choices_["labels"]
     assert rec["chosen"] in ("learnt_graph", "kernel", "input_graph", "tree")
@@ -181,10 +184,7 @@ def test_the_choice_is_recorded_with_every_candidates_held_back_f1():
 
 
 def test_with_a_patience_training_stops_on_the_learnt_graphs_held_back_f1():
-    rng = np.random.default_rng(2)
-    y = np.repeat([0, 1, 2], 40)
-    X = (rng.normal(size=(120, 4)) + 6 * np.eye(4)[y]).astype(np.float32)
-    yp = np.where(np.arange(120) % 4 == 0, y, -1)
+    X, yp = _three_blobs(2)
     m = DMSClustering(**{**FAST, "max_steps": 200}, patience=1, eval_every=5).fit(X, yp)
     t = m.choices_["training"]
     assert 0.0 <= t["held_back_f1"] <= 1.0 and t["best_step"] % 5 == 0
@@ -231,3 +231,32 @@ def test_auto_scaling_drops_a_scaling_float32_cannot_hold():
     yp = np.where(np.arange(100) % 3 == 0, y, -1)
     m = DMSClustering(**FAST).fit(X, yp)
     assert m.choices_["scaling"] == {"chosen": "feature", "reason": "global cannot be held"}
+
+
+def test_the_learnt_graph_is_scored_by_a_kernel_that_never_saw_the_held_back_labels():
+    rng = np.random.default_rng(0)
+    X = (np.eye(90) + 0.01 * rng.normal(size=(90, 90))).astype(np.float32)  # each point a direction of its own:
+    yp = np.where(rng.random(90) < 0.6, np.arange(90) % 3, -1)               # a kernel can only memorise the labels
+    rec = DMSClustering(**{**FAST, "max_steps": 300}).fit(X, yp).choices_["labels"]
+    assert rec["cross_fitted"] and rec["folds"] == 1
+    assert rec["held_f1_every_fold"]["learnt_graph"] > 0.99  # scored by the kernel that trained on those labels
+    assert rec["held_f1"]["learnt_graph"] < 0.8  # scored by the kernel before it saw them
+
+
+def test_cross_fitting_trains_first_without_the_fold_and_is_recorded():
+    X, yp = _three_blobs(3)
+    m = DMSClustering(**FAST).fit(X, yp)
+    t, rec = m.choices_["training"], m.choices_["labels"]
+    assert t["steps_without_the_fold"] > 0 and t["steps"] > 0 and rec["cross_fitted"] and rec["folds"] == 1
+    assert set(rec["held_f1_every_fold"]) <= set(rec["held_f1"])
+    fit_seed = resolve_seed(0)  # what the fit drew its folds from
+    assert m.recluster(X, yp, random_state=fit_seed).choices_["labels"]["cross_fitted"]  # its folds: its fold kernel
+    other = m.recluster(X, yp, random_state=fit_seed + 1).choices_["labels"]  # other folds: no kernel that had not seen them
+    assert not other["cross_fitted"] and other["folds"] > 1 and other["held_f1_every_fold"] is None
+    off = DMSClustering(**FAST, settings={"validation": {"cross_fit": False}}).fit(X, yp)
+    assert off.choices_["training"]["steps_without_the_fold"] is None
+    assert not off.choices_["labels"]["cross_fitted"] and off.choices_["labels"]["folds"] > 1
+    one = DMSClustering(**FAST, smoothing="learnt", fallback=None).fit(X, yp)  # nothing to compare: no training without a fold
+    assert one.choices_["training"]["steps_without_the_fold"] is None
+    with pytest.raises(ValueError, match="settings.validation.cross_fit"):
+        DMSClustering(**FAST, settings={"validation": {"cross_fit": "yes"}}).fit(X, yp)

@@ -3,7 +3,9 @@
 :func:`pseudo_labels` turns a clustering into partial labels (the side information plus
 the most confident members of each cluster); :func:`self_train` runs the rounds, each
 restarting the kernel from its initial weights, and returns the last clustering with a
-record of the rounds. How one round trains or clusters is passed in (a single process
+record of the rounds. Before the first round it can train the kernel on part of the side
+information alone (``first``) and keep that kernel's point map: what the label choice scores
+the held-back part with, honestly, before the first round goes on with all of it. How one round trains or clusters is passed in (a single process
 and :func:`dmshift.distributed.fit_ddp` pass their own); smoothing is not done here.
 """
 
@@ -38,12 +40,16 @@ class SelfTrained:
     stopped : str or None
         Why no further round ran, when fewer than asked did: "one_cluster",
         "time_limit" or the last training's stop reason ("interrupted", "time_limit").
+    first_map : torch.Tensor or None
+        The point map (:meth:`~dmshift.kernels.base.LearnedKernel.point_map`, (N, h)) of the
+        kernel trained on ``first`` alone; None without ``first``.
     """
 
     record: dict
     clustering: object
     seconds: float
     stopped: str | None = None
+    first_map: torch.Tensor | None = None
 
 
 def pseudo_labels(side: SideInfo, labels: np.ndarray, confidence: np.ndarray, share: float) -> np.ndarray:
@@ -78,7 +84,8 @@ def pseudo_labels(side: SideInfo, labels: np.ndarray, confidence: np.ndarray, sh
 
 
 def self_train(kernel: torch.nn.Module, side: SideInfo, seed: int, *, rounds: int, share: float,
-               time_limit: float | None, train: Callable, cluster: Callable, verbose: bool = False) -> SelfTrained:
+               time_limit: float | None, train: Callable, cluster: Callable, verbose: bool = False,
+               first: SideInfo | None = None) -> SelfTrained:
     """Train and cluster, then ``rounds`` more times on pseudo-labels.
 
     ``train(side, seed, rng, time_left, desc)`` trains ``kernel`` in place and returns a
@@ -89,11 +96,23 @@ def self_train(kernel: torch.nn.Module, side: SideInfo, seed: int, *, rounds: in
     round restarts from the kernel's initial weights; ``time_limit`` bounds the training
     of all rounds together. With ``verbose``, each stage shows a bar named after it and its
     round ("training, round 2/2" is ``desc``; "clustering, round 2/2").
+
+    ``first`` (part of ``side``): the kernel first trains on it alone ("training without the
+    held-back fold"), its point map is kept (``first_map``), and the first round goes on
+    training from there with all of ``side``; its steps count in ``time_limit`` and are
+    recorded as ``first_steps``. Later rounds still restart from the initial weights.
     """
     initial = {k: v.detach().clone() for k, v in kernel.state_dict().items()}
     train_seconds = infer_seconds = 0.0
     done, n_pseudo = [], 0
-    record, found, stopped = None, None, None
+    record, found, stopped, first_map, first_steps, cut = None, None, None, None, None, None
+    if first is not None:
+        t0 = time.perf_counter()
+        pre = train(first, seed, None, time_limit, "training without the held-back fold").record
+        train_seconds += time.perf_counter() - t0
+        first_map, first_steps = kernel.point_map().detach().clone(), pre["steps"]
+        if pre["stop_reason"] in ("interrupted", "time_limit"):
+            cut = pre  # the fit ends with this kernel: the first round clusters it, untrained further
     for r in range(1 + int(rounds)):
         side_r = side
         if r > 0:  # self-training: pseudo-labels from the last clustering, a fresh kernel
@@ -107,12 +126,12 @@ def self_train(kernel: torch.nn.Module, side: SideInfo, seed: int, *, rounds: in
             kernel.load_state_dict(initial)
         t0 = time.perf_counter()
         left = None if time_limit is None else float(time_limit) - train_seconds
-        if left is not None and left <= 0:
+        if cut is None and left is not None and left <= 0 and r > 0:
             stopped = "time_limit"
             break
         name = f"round {r + 1}/{1 + int(rounds)}"
-        record = train(side_r, seed + r, None if r == 0 else np.random.default_rng([seed, r]), left,
-                       f"training, {name}").record
+        record = cut if r == 0 and cut is not None else \
+            train(side_r, seed + r, None if r == 0 else np.random.default_rng([seed, r]), left, f"training, {name}").record
         train_seconds += time.perf_counter() - t0
         t0 = time.perf_counter()
         with stage_bar(f"clustering, {name}", verbose=verbose):
@@ -123,5 +142,5 @@ def self_train(kernel: torch.nn.Module, side: SideInfo, seed: int, *, rounds: in
             stopped = record["stop_reason"]
             break  # Ctrl-C or the time limit ends the fit: no further round
     record = dict(record)
-    record.update(seconds=train_seconds, rounds=done, n_pseudo_labels=n_pseudo)
-    return SelfTrained(record=record, clustering=found, seconds=infer_seconds, stopped=stopped)
+    record.update(seconds=train_seconds, rounds=done, n_pseudo_labels=n_pseudo, first_steps=first_steps)
+    return SelfTrained(record=record, clustering=found, seconds=infer_seconds, stopped=stopped, first_map=first_map)

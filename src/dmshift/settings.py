@@ -150,8 +150,12 @@ class ValidationSettings:
     estimator's) evaluations. A candidate for the labels replaces the default (the first the
     estimator allows: the learnt graph) only when its pooled held-back pairwise F1 beats the
     default's by more than ``z`` standard errors of the difference (:func:`dmshift.validation.f1_better`):
-    0, the higher F1, as in plain cross-validation (the folds score every labelled point; the
-    learnt graph's score is already optimistic, its kernel having seen the folds' labels). ``standardize="auto"`` scores the
+    0, the higher F1, as in plain cross-validation. The kernel trains on every fold's labels, so
+    its own graph would score itself optimistically; with ``cross_fit`` the kernel first trains
+    without the first fold's held-back labels, the candidates are compared on that fold alone
+    (the learnt graph with the kernel as it was then), and training goes on with all the side
+    information (:func:`dmshift.label_stage.choose_labels`). False: every fold, scored with the
+    final kernel (one training, the learnt graph favoured). ``standardize="auto"`` scores the
     two scalings by k-fold cross-validation over all the side information; the global
     scaling replaces per-feature scaling when its points' scores are higher by more than
     ``scaling_z`` standard errors: 0, the higher mean, as the two are peers (neither is the
@@ -164,6 +168,7 @@ class ValidationSettings:
     split_groups: int = 4
     min_pairs: int = 5
     graph_points: int = 4000
+    cross_fit: bool = True
 
 
 @dataclass(frozen=True)
@@ -189,7 +194,7 @@ class TrainingSettings:
     with the lowest mean of the windows before it; training stops when it is not at least
     ``plateau_tol`` (relative) lower. ``plateau_window`` None trains all ``max_steps``. The
     loss, not held-back side information, decides: the kernel trains on all the side
-    information (the folds that choose the labels then score it). What it gains and costs
+    information (with ``ValidationSettings.cross_fit``, first to a plateau without one fold). What it gains and costs
     against all 1,000 steps on the shared benchmarks: docs/methods.md.
     """
 

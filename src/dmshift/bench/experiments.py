@@ -256,6 +256,7 @@ ABLATION_SETTINGS = {
     "labels from the input graph": {"smoothing": "input", "fallback": None},
     "kernel alone": {"smoothing": None, "fallback": None},
     "no validation": {"validation_fraction": 0.0},
+    "every fold, scored by the final kernel": {"settings": {"validation": {"cross_fit": False}}},
     "a quarter held back from training": {"patience": 10**6},
     "with self-training": {"self_training": 1},
     "kernel untrained": {"max_steps": 1},
@@ -294,7 +295,10 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                "DMS at the library defaults (labels from the candidate chosen on held-back side information), then "
                "each candidate forced through public DMSClustering parameters: the learnt graph "
                "(smoothing='learnt'), the input graph (smoothing='input'), the kernel's own mean-shift clusters "
-               "(smoothing=None); no validation (validation_fraction=0: per-feature scaling and the learnt graph); a "
+               "(smoothing=None); no validation (validation_fraction=0: per-feature scaling and the learnt graph); "
+               "the candidates compared on every fold with the final kernel, which trained on the folds' labels "
+               "(cross_fit=False; the default compares them on the first fold, the learnt graph from the kernel "
+               "as it was before it saw that fold's labels); a "
                "quarter of the side information held back from training and the labels chosen on it (a patience "
                "that never stops, the pre-k-fold validation); with a round of "
                "self-training (self_training=1); the kernel untrained (max_steps=1), at the defaults, with the "

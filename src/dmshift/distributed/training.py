@@ -56,10 +56,12 @@ class _RankPlan(DataParallelPlan):
         if not self.comm.initialized:
             return share
         # DDP averages gradients over ranks: scale by world_size so that they add up; the
-        # value reported to the loop is the whole batch's loss
+        # value reported to the loop is the whole batch's loss, bit for bit the same on every rank
+        # (x - x is exactly 0; scaled + (total - scaled) is not always exactly total, and the ranks
+        # take their plateau decisions on it)
         scaled = share * self.comm.world_size
         total = self.comm.all_reduce(share.detach(), "training loss")
-        return scaled + (total - scaled).detach()
+        return (scaled - scaled.detach()) + total
 
     def reduce_eval(self, parts):
         # broadcast rank 0's sum so that every rank takes the same early-stopping decision

@@ -109,6 +109,9 @@ def check_params(est) -> None:
     space = cfg.smoothing.novelty_space
     if space not in ("input", "graph"):
         raise ValueError(f"The 'settings.smoothing.novelty_space' value must be 'input' or 'graph'. Got {space!r} instead.")
+    if not isinstance(cfg.validation.cross_fit, (bool, np.bool_)):
+        raise ValueError(f"The 'settings.validation.cross_fit' value must be a bool. Got {cfg.validation.cross_fit!r} "
+                         "instead.")
     if cfg.training.plateau_window is not None:
         check_positive_int("settings.training.plateau_window", cfg.training.plateau_window)
     check_fraction("settings.training.plateau_tol", cfg.training.plateau_tol, low=0.0, high=1.0)
@@ -285,3 +288,16 @@ def held_back(est, side, seed: int, cfg: DMSSettings) -> tuple:
     folds = k_folds(side, np.random.default_rng([seed, 3]), max(2, round(1 / frac)), cfg.validation)
     holdout = None if est.patience is None else hold_out(side, np.random.default_rng([seed, 2]), frac, cfg.validation)
     return holdout, folds
+
+
+def fit_choices(rounds, labels: dict, scaling: dict | None, threshold, components) -> dict:
+    """What ``fit`` chose at each stage (``choices_``, before the last stage's): from the training
+    rounds (:class:`~dmshift.self_training.SelfTrained`), the label choice's record, the scaling's,
+    the merge threshold and the projection's ``components`` (None: no projection)."""
+    rec = rounds.record
+    return {"training": {"steps": rec["steps"], "best_step": rec["best_step"], "stop": rec["stop_reason"],
+                         "held_back_f1": None if rec.get("best_val_score") is None else -rec["best_val_score"],
+                         "steps_without_the_fold": rec.get("first_steps")},
+            "self_training": {"rounds": len(rec["rounds"]), "stopped": rounds.stopped},
+            "labels": labels, "scaling": scaling, "merge_threshold": threshold,
+            "projection": None if components is None else int(components.shape[1])}

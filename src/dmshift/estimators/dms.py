@@ -26,7 +26,7 @@ from ..clustering import Clustering, cluster, merge_threshold
 from ..constraints import SideInfo
 from ..fallback import NOT_TAKEN
 from ..instance_training import build_kernel, train_kernel
-from ..label_stage import candidates_for, choose_labels, held_back_score
+from ..label_stage import candidates_for, choose_labels, cross_fitted, held_back_score
 from ..kernels import DEFAULT_MEMORY_BUDGET
 from ..merge import assign
 from ..preprocessing import to_input_space, transform
@@ -35,8 +35,8 @@ from ..settings import DMSSettings
 from ..side_info_stage import honour, recall, thin_side_info_warning
 from ..smoothing_stage import NOT_SMOOTHED, Landmarks, landmark_vote
 from ._base import BaseClustering
-from ._dms_params import (as_numpy, check_params, check_saved_state, cluster_params, export_state, import_state,
-                          held_back, kernel_spec, label_options, on_device, prepare_input, settings_of,
+from ._dms_params import (as_numpy, check_params, check_saved_state, cluster_params, export_state, fit_choices,
+                          held_back, import_state, kernel_spec, label_options, on_device, prepare_input, settings_of,
                           training_params)
 
 __all__ = ["DMSClustering"]
@@ -79,7 +79,8 @@ class DMSClustering(BaseClustering):
         Std of Gaussian noise added to the training points (0: the paper's training).
     validation_fraction : float, default=0.25
         The scaling and the labels' source are chosen by k-fold validation on all the side
-        information, k = round(1 / fraction), the kernel trained on all of it; 0: none.
+        information, k = round(1 / fraction), the kernel trained on all of it (first without one
+        fold, whose scores it gives: ``settings.validation.cross_fit``); 0: none.
     patience, eval_every : int or None, int, default=None, 50
         With a patience, that share is held back from training instead: training stops after that
         many evaluations (every ``eval_every`` steps) of the learnt graph's F1 on it without gain,
@@ -263,8 +264,9 @@ class DMSClustering(BaseClustering):
         anchors = select_anchors(side_t, cfg.anchors) if self.inference_side_info else None  # -> Anchors | None
         to_input = partial(to_input_space, mean=data.mean, scale=data.scale, components=data.components)
         params, clusterer = cluster_params(self), clusterer or cluster
-        opts = label_options(self, data.components is not None)
+        opts, candidates = label_options(self, data.components is not None), candidates_for(self.smoothing, self.fallback)
         evaluate = None if self.patience is None else held_back_score(kernel, data.X_std, holdout, seed, opts, cfg)
+        first = cross_fitted(folds if holdout is None else [], candidates, cfg)  # train without it first: SideInfo
 
         def train(side_r, seed_r, rng_r, time_left, desc):                                  # -> Trained
             return train_kernel(kernel, data.X_std, side_r, rng_r or rng, seed_r, device, training_params(self),
@@ -272,25 +274,20 @@ class DMSClustering(BaseClustering):
                                 checkpoint=None if plan else self._checkpoint)
 
         rounds = self_train(kernel, side_t, seed, rounds=self.self_training, share=float(self.self_training_share),
-                            time_limit=self.time_limit, train=train, verbose=bool(self.verbose),
+                            time_limit=self.time_limit, train=train, verbose=bool(self.verbose), first=first,
                             cluster=lambda: clusterer(kernel, data.X_std, rng, params, to_input=to_input, anchors=anchors))
         t0 = time.perf_counter()
         with stage_bar("choosing the labels", verbose=bool(self.verbose)):  # folds: the kernel saw their labels
             chosen = choose_labels(rounds.clustering, kernel, data.X_std, side, [holdout] if holdout else folds, seed,
-                                   cfg=cfg, opts=opts, candidates=candidates_for(self.smoothing, self.fallback),
-                                   to_input=to_input, kernel_saw_folds=holdout is None)
+                                   cfg=cfg, opts=opts, candidates=candidates, to_input=to_input,
+                                   kernel_saw_folds=holdout is None, first_map=rounds.first_map)
+        self._first_fold = None if first is None else (folds[0].held, rounds.first_map)  # for recluster; not saved
         self.mean_, self.scale_, self._components = data.mean, data.scale, data.components  # the tensor computes
         self.components_ = None if data.components is None else data.components.cpu().numpy()
         self.kernel_, self.hidden_, self.side_info_, self.anchors_ = kernel, hidden, side.summary(), anchors
         self.training_, self.inference_seconds_ = rounds.record, rounds.seconds + time.perf_counter() - t0
-        rec = rounds.record
-        choices = {"training": {"steps": rec["steps"], "best_step": rec["best_step"], "stop": rec["stop_reason"],
-                                "held_back_f1": None if rec.get("best_val_score") is None else
-                                -rec["best_val_score"]},
-                   "self_training": {"rounds": len(rec["rounds"]), "stopped": rounds.stopped},
-                   "labels": chosen.record, "scaling": scaling,
-                   "merge_threshold": merge_threshold(self.threshold, anchors, cfg.threshold),
-                   "projection": None if data.components is None else int(data.components.shape[1])}
+        choices = fit_choices(rounds, chosen.record, scaling, merge_threshold(self.threshold, anchors, cfg.threshold),
+                              data.components)
         self._finish(chosen, kernel, data.X_std, side, cfg, to_input, choices)
         return self
 
@@ -360,9 +357,12 @@ class DMSClustering(BaseClustering):
         side = SideInfo.build(Xs.shape[0], y=y, pairs=pairs, on_conflict=self.on_conflict)
         cfg = settings_of(self)
         holdout, folds = held_back(self, side, seed, cfg)
+        kept = getattr(self, "_first_fold", None)  # (held-back points, point map) of the fit's first fold
+        first_map = kept[1] if kept and holdout is None and folds and np.array_equal(kept[0], folds[0].held) else None
         chosen = choose_labels(found, self.kernel_, Xs, side, [holdout] if holdout else folds, seed, cfg=cfg,
                                opts=label_options(self, self.components_ is not None), kernel_saw_folds=holdout is None,
-                               candidates=candidates_for(self.smoothing, self.fallback), to_input=self._to_input_space)
+                               candidates=candidates_for(self.smoothing, self.fallback), to_input=self._to_input_space,
+                               first_map=first_map)
         threshold = merge_threshold(self.threshold, getattr(self, "anchors_", None), cfg.threshold)
         self._finish(chosen, self.kernel_, Xs, side, cfg, self._to_input_space,
                      {**getattr(self, "choices_", {}), "labels": chosen.record, "merge_threshold": threshold})
