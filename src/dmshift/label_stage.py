@@ -7,9 +7,9 @@ task-specific graph), from label spreading over the input-space graph, or from t
 tree's cut (:mod:`dmshift.fallback`). :func:`choose_labels` builds each candidate the
 estimator allows from the training part of the side information, scores it by pairwise F1
 on the held-back part (:mod:`dmshift.validation`), and builds the winner again from all the
-side information. The learnt graph is scored honestly only with the point map of a kernel
-that never saw the held-back labels (cross-fitting, ``first_map``); the kernel that trained on
-them scores itself optimistically. Without held-back side information the first candidate
+side information. The kernel that trained on the held-back labels scores its own graph
+optimistically; the point map of the kernel before it saw one fold's labels (cross-fitting,
+``first_map``) measures by how much, and that is taken off. Without held-back side information the first candidate
 is taken: the learnt graph by default. :func:`learnt_graph_f1` is what training stops on.
 """
 
@@ -130,10 +130,11 @@ def choose_labels(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, f
     compared only as the default, and the learnt graph's scores are optimistic unless
     ``first_map`` is given: the point map (N, h) of the kernel when it had trained without the
     held-back points of ``folds[0]`` (:func:`~dmshift.self_training.self_train`'s ``first``).
-    Then the candidates are compared on ``folds[0]`` alone, its learnt graph built from
-    ``first_map``: fewer held-back points, none of them seen by the graph they score. On
-    digits (5% labels) the kernel's own graph scored 0.976-1.000 where cross-fitted kernels
-    scored 0.898-0.973 (docs/methods.md). Every candidate of a fold is seeded by
+    The learnt graph's optimism is then measured on ``folds[0]`` (its F1 with the final kernel
+    less its F1 with ``first_map``) and taken off its pooled F1 over every fold, which every
+    candidate is compared on (a bias-corrected cross-validation score; ``f1_better``'s
+    ``offset``). On digits (5% labels) the final kernel's graph scored 0.976-1.000 where
+    kernels that had not seen the fold scored 0.898-0.973 (docs/methods.md). Every candidate of a fold is seeded by
     ``found``, whose centers include the held-back points as anchors: a group held back whole
     keeps a cluster of its own in all of them alike (a second clustering without anchors, for
     validation alone, cost a fifth of a fit on MNIST-10k).
@@ -142,28 +143,21 @@ def choose_labels(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, f
     order = list(candidates)
     compared = [n for n in order if not kernel_saw_folds or n != "kernel" or n == order[0]]
     crossed = first_map is not None and bool(folds) and "learnt_graph" in compared
-    in_sample = {}
+    in_sample, offsets = {}, {}
     if folds and len(compared) > 1:
         parts = {name: _fold_parts(name, found, kernel, Xs, folds, seed, opts, cfg, to_input) for name in compared}
         points = {name: np.concatenate(p) for name, p in parts.items() if p is not None}  # (held-back points, 3)
-        if crossed:  # the first fold alone, its learnt graph from the kernel that had not seen it
+        if crossed:  # the learnt graph's optimism, measured on the first fold, taken off its score on every fold
             in_sample = {name: round(pooled_f1(p), 6) for name, p in points.items()}
-            parts["learnt_graph"] = _fold_parts("learnt_graph", found, kernel, Xs, folds[:1], seed, opts, cfg,
-                                                to_input, first_map)
-            first = {name: p[0] for name, p in parts.items() if p is not None}
-            f1 = {name: pooled_f1(p) for name, p in first.items()}
-            top = [name for name in first if f1[name] == max(f1.values())]
-            best, why = _beat_default(first, cfg.validation.z, better=f1_better, value=pooled_f1) if first \
-                else (order[0], "default")
-            if len(top) > 1 and any(name in points for name in top):  # a tie there: every fold breaks it
-                best, why = _beat_default({name: points[name] for name in top if name in points}, cfg.validation.z,
-                                          better=f1_better, value=pooled_f1)
-                why = f"{why}; tied on the cross-fitted fold, every fold decided"
-            points = first
-        else:
-            best, why = _beat_default(points, cfg.validation.z, better=f1_better, value=pooled_f1) if points \
-                else (order[0], "default")
-        scores = {name: None if name not in points else round(pooled_f1(points[name]), 6) for name in compared}
+            honest = _fold_parts("learnt_graph", found, kernel, Xs, folds[:1], seed, opts, cfg, to_input, first_map)
+            if honest is None:  # not validated: the kernel that had not seen the fold could not build it
+                points.pop("learnt_graph", None)
+            elif "learnt_graph" in points:
+                offsets["learnt_graph"] = pooled_f1(honest[0]) - pooled_f1(parts["learnt_graph"][0])
+        best, why = _beat_default(points, cfg.validation.z, better=f1_better, value=pooled_f1, offsets=offsets) \
+            if points else (order[0], "default")
+        scores = {name: None if name not in points else round(pooled_f1(points[name]) + offsets.get(name, 0.0), 6)
+                  for name in compared}
         order = [best] + [n for n in order if n != best]
     else:
         why = "no held-back side information" if not folds else "the only candidate compared"
@@ -172,8 +166,9 @@ def choose_labels(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, f
         if built is not None:
             sm, fb = built
             record = {"chosen": name, "reason": why if name == order[0] else f"{order[0]} could not be built",
-                      "held_f1": scores or None, "cross_fitted": crossed, "held_f1_every_fold": in_sample or None,
-                      **_folds_record(folds[:1] if crossed else folds)}
+                      "held_f1": scores or None, "cross_fitted": crossed, "held_f1_final_kernel": in_sample or None,
+                      "learnt_graph_optimism": round(-offsets["learnt_graph"], 6) if "learnt_graph" in offsets
+                      else None, **_folds_record(folds)}
             return Chosen(sm, fb, record)
     raise AssertionError("the kernel's clustering is always a candidate")  # pragma: no cover
 
@@ -200,18 +195,23 @@ def _folds_record(folds: list[Holdout]) -> dict:
 
 
 def _beat_default(points: dict[str, np.ndarray], z: float, better: Callable = Holdout.better,
-                  value: Callable = np.nanmean) -> tuple[str, str]:
+                  value: Callable = np.nanmean, offsets: dict[str, float] | None = None) -> tuple[str, str]:
     """The first of ``points`` (each option's held-back point scores), unless another beats it by more
     than ``z`` standard errors (``better``), and why; of several that do, the best ``value``.
+    ``offsets``: corrections added to some options' values (``better`` then takes an ``offset``).
 
     The labels' candidates are compared on pooled pairwise F1 (:func:`~dmshift.validation.f1_better`
     on :meth:`~dmshift.validation.Holdout.pair_parts`), the scalings on the mean of the points'
     balanced pair accuracy (:meth:`~dmshift.validation.Holdout.better` on
     :meth:`~dmshift.validation.Holdout.point_scores`)."""
-    names = list(points)
+    names, off = list(points), offsets or {}
     best = names[0]
+
+    def val(name):
+        return value(points[name]) + off.get(name, 0.0)
     for name in names[1:]:  # beyond the noise of the held-back points, and better than any other that is
-        if better(points[name], points[names[0]], z) and value(points[name]) > value(points[best]):
+        shift = {"offset": off.get(name, 0.0) - off.get(names[0], 0.0)} if off else {}
+        if better(points[name], points[names[0]], z, **shift) and val(name) > val(best):
             best = name
     if best == names[0]:
         return best, "default"

@@ -152,10 +152,11 @@ class ValidationSettings:
     default's by more than ``z`` standard errors of the difference (:func:`dmshift.validation.f1_better`):
     0, the higher F1, as in plain cross-validation. The kernel trains on every fold's labels, so
     its own graph would score itself optimistically; with ``cross_fit`` the kernel first trains
-    without the first fold's held-back labels, the candidates are compared on that fold alone
-    (the learnt graph with the kernel as it was then), and training goes on with all the side
-    information (:func:`dmshift.label_stage.choose_labels`). False: every fold, scored with the
-    final kernel (one training, the learnt graph favoured). ``standardize="auto"`` scores the
+    without the first fold's held-back labels, the learnt graph's optimism is measured on that
+    fold (the final kernel's F1 there less the first kernel's) and taken off its F1 over every
+    fold, and training goes on with all the side information
+    (:func:`dmshift.label_stage.choose_labels`). False: every fold, scored with the final
+    kernel (one training, the learnt graph favoured). ``standardize="auto"`` scores the
     two scalings by k-fold cross-validation over all the side information; the global
     scaling replaces per-feature scaling when its points' scores are higher by more than
     ``scaling_z`` standard errors: 0, the higher mean, as the two are peers (neither is the

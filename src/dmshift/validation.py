@@ -147,9 +147,10 @@ def _f1_influence(parts: np.ndarray) -> np.ndarray:
     return (2 * tp - pooled_f1(parts) * u) / mean_u
 
 
-def f1_better(a: np.ndarray, b: np.ndarray, z: float) -> bool:
-    """Does the pooled F1 of the held-back points' pair parts ``a`` (k, 3) beat that of ``b`` (the same
-    points, another candidate) by more than ``z`` standard errors of the difference?
+def f1_better(a: np.ndarray, b: np.ndarray, z: float, offset: float = 0.0) -> bool:
+    """Does the pooled F1 of the held-back points' pair parts ``a`` (k, 3), plus ``offset`` (a bias
+    correction), beat that of ``b`` (the same points, another candidate) by more than ``z``
+    standard errors of the difference?
 
     The standard error is the delta method's for the difference of two ratio estimators over
     the same points: the paired differences of the points' influences. Unlike a mean of
@@ -158,7 +159,7 @@ def f1_better(a: np.ndarray, b: np.ndarray, z: float) -> bool:
     """
     if len(a) < 2:
         return False
-    diff = pooled_f1(a) - pooled_f1(b)
+    diff = pooled_f1(a) + offset - pooled_f1(b)
     d = _f1_influence(a) - _f1_influence(b)
     return bool(diff > 0 and diff > z * d.std(ddof=1) / np.sqrt(d.size))
 
