@@ -254,12 +254,12 @@ def test_cross_fitting_trains_first_without_the_fold_and_is_recorded():
     assert set(rec["held_f1_final_kernel"]) == set(rec["held_f1"]) and rec["learnt_graph_optimism"] is not None
     fit_seed = resolve_seed(0)  # what the fit drew its folds from
     assert m.recluster(X, yp, random_state=fit_seed).choices_["labels"]["cross_fitted"]  # its folds: its fold kernel
-    other = m.recluster(X, yp, random_state=fit_seed + 1).choices_["labels"]  # other folds: no kernel that had not seen them
+    other = m.recluster(X, yp, random_state=fit_seed + 1).choices_["labels"]  # other folds: no kernel without them
     assert not other["cross_fitted"] and other["folds"] > 1 and other["learnt_graph_optimism"] is None
     off = DMSClustering(**FAST, settings={"validation": {"cross_fit": False}}).fit(X, yp)
     assert off.choices_["training"]["steps_without_the_fold"] is None
     assert not off.choices_["labels"]["cross_fitted"] and off.choices_["labels"]["held_f1_final_kernel"] is None
-    one = DMSClustering(**FAST, smoothing="learnt", fallback=None).fit(X, yp)  # nothing to compare: no training without a fold
+    one = DMSClustering(**FAST, smoothing="learnt", fallback=None).fit(X, yp)  # nothing compared: no first part
     assert one.choices_["training"]["steps_without_the_fold"] is None
     with pytest.raises(ValueError, match="settings.validation.cross_fit"):
         DMSClustering(**FAST, settings={"validation": {"cross_fit": "yes"}}).fit(X, yp)

@@ -9,8 +9,8 @@ estimator allows from the training part of the side information, scores it by pa
 on the held-back part (:mod:`dmshift.validation`), and builds the winner again from all the
 side information. The kernel that trained on the held-back labels scores its own graph
 optimistically; the point map of the kernel before it saw one fold's labels (cross-fitting,
-``first_map``) measures by how much, and that is taken off. Without held-back side information the first candidate
-is taken: the learnt graph by default. :func:`learnt_graph_f1` is what training stops on.
+``first_map``) measures by how much, and that is taken off. Without held-back side
+information the first candidate is taken: the learnt graph by default. :func:`learnt_graph_f1` is what training stops on.
 """
 
 from __future__ import annotations
@@ -134,7 +134,8 @@ def choose_labels(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, f
     less its F1 with ``first_map``) and taken off its pooled F1 over every fold, which every
     candidate is compared on (a bias-corrected cross-validation score; ``f1_better``'s
     ``offset``). On digits (5% labels) the final kernel's graph scored 0.976-1.000 where
-    kernels that had not seen the fold scored 0.898-0.973 (docs/methods.md). Every candidate of a fold is seeded by
+    kernels that had not seen the fold scored 0.898-0.973 (docs/methods.md). Every candidate of
+    a fold is seeded by
     ``found``, whose centers include the held-back points as anchors: a group held back whole
     keeps a cluster of its own in all of them alike (a second clustering without anchors, for
     validation alone, cost a fifth of a fit on MNIST-10k).

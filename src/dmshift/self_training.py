@@ -4,8 +4,9 @@
 the most confident members of each cluster); :func:`self_train` runs the rounds, each
 restarting the kernel from its initial weights, and returns the last clustering with a
 record of the rounds. Before the first round it can train the kernel on part of the side
-information alone (``first``) and keep that kernel's point map: what the label choice scores
-the held-back part with, honestly, before the first round goes on with all of it. How one round trains or clusters is passed in (a single process
+information alone (``first``) and keep that kernel's point map, with which the label choice
+measures how much the final kernel flatters its own graph; the first round then goes on with
+all of it. How one round trains or clusters is passed in (a single process
 and :func:`dmshift.distributed.fit_ddp` pass their own); smoothing is not done here.
 """
 
@@ -130,8 +131,8 @@ def self_train(kernel: torch.nn.Module, side: SideInfo, seed: int, *, rounds: in
             stopped = "time_limit"
             break
         name = f"round {r + 1}/{1 + int(rounds)}"
-        record = cut if r == 0 and cut is not None else \
-            train(side_r, seed + r, None if r == 0 else np.random.default_rng([seed, r]), left, f"training, {name}").record
+        rng_r = None if r == 0 else np.random.default_rng([seed, r])
+        record = cut if r == 0 and cut is not None else train(side_r, seed + r, rng_r, left, f"training, {name}").record
         train_seconds += time.perf_counter() - t0
         t0 = time.perf_counter()
         with stage_bar(f"clustering, {name}", verbose=verbose):

@@ -80,7 +80,7 @@ class DMSClustering(BaseClustering):
     validation_fraction : float, default=0.25
         The scaling and the labels' source are chosen by k-fold validation on all the side
         information, k = round(1 / fraction), the kernel trained on all of it (first without one
-        fold, whose scores it gives: ``settings.validation.cross_fit``); 0: none.
+        fold, on which its graph's optimism is measured: ``settings.validation.cross_fit``); 0: none.
     patience, eval_every : int or None, int, default=None, 50
         With a patience, that share is held back from training instead: training stops after that
         many evaluations (every ``eval_every`` steps) of the learnt graph's F1 on it without gain,
@@ -264,7 +264,8 @@ class DMSClustering(BaseClustering):
         anchors = select_anchors(side_t, cfg.anchors) if self.inference_side_info else None  # -> Anchors | None
         to_input = partial(to_input_space, mean=data.mean, scale=data.scale, components=data.components)
         params, clusterer = cluster_params(self), clusterer or cluster
-        opts, candidates = label_options(self, data.components is not None), candidates_for(self.smoothing, self.fallback)
+        opts = label_options(self, data.components is not None)
+        candidates = candidates_for(self.smoothing, self.fallback)
         evaluate = None if self.patience is None else held_back_score(kernel, data.X_std, holdout, seed, opts, cfg)
         first = cross_fitted(folds if holdout is None else [], candidates, cfg)  # train without it first: SideInfo
 
