@@ -143,8 +143,9 @@ def test_principal_init_starts_in_the_data_main_directions():
 
 
 def test_candidates_follow_the_parameters():
-    assert candidates_for("auto", "tree") == ("learnt_graph", "kernel", "input_graph", "tree")
+    assert candidates_for("auto", "tree") == ("fused_graph", "learnt_graph", "kernel", "input_graph", "tree")
     assert candidates_for("learnt", None) == ("learnt_graph",)
+    assert candidates_for("fused", None) == ("fused_graph",)
     assert candidates_for("graph", None) == candidates_for("input", None) == ("input_graph",)
     assert candidates_for(None, "tree") == ("kernel", "tree")
 
@@ -175,11 +176,11 @@ def test_the_choice_is_recorded_with_every_candidates_held_back_f1():
     X, yp = _three_blobs(1)
     m = DMSClustering(**FAST).fit(X, yp)
     rec = m.choices_["labels"]
-    assert rec["chosen"] in ("learnt_graph", "kernel", "input_graph", "tree")
+    assert rec["chosen"] in ("fused_graph", "learnt_graph", "kernel", "input_graph", "tree")
     assert rec["held_points"] > 0 and rec["held_same_pairs"] > 0
     assert all(v is None or 0.0 <= v <= 1.0 for v in rec["held_f1"].values())
     off = DMSClustering(**FAST, validation_fraction=0.0).fit(X, yp)
-    assert off.choices_["labels"]["chosen"] == "learnt_graph" and off.choices_["labels"]["held_f1"] is None
+    assert off.choices_["labels"]["chosen"] == "fused_graph" and off.choices_["labels"]["held_f1"] is None
     assert set(off.anchors_["index"]) == set(np.flatnonzero(yp >= 0))  # nothing held back
 
 
@@ -240,9 +241,9 @@ def test_the_learnt_graph_is_scored_by_a_kernel_that_never_saw_the_held_back_lab
     rec = DMSClustering(**{**FAST, "max_steps": 300}).fit(X, yp).choices_["labels"]
     assert rec["cross_fitted"] and rec["folds"] > 1
     assert rec["held_f1_final_kernel"]["learnt_graph"] > 0.99  # scored by the kernel that trained on those labels
-    assert rec["learnt_graph_optimism"] > 0.2  # measured with the kernel before it saw one fold's labels
+    assert rec["optimism"]["learnt_graph"] > 0.2  # measured with the kernel before it saw one fold's labels
     assert rec["held_f1"]["learnt_graph"] == pytest.approx(rec["held_f1_final_kernel"]["learnt_graph"]
-                                                           - rec["learnt_graph_optimism"], abs=1e-5)
+                                                           - rec["optimism"]["learnt_graph"], abs=1e-5)
     assert rec["held_f1"]["learnt_graph"] < 0.8
 
 
@@ -251,11 +252,12 @@ def test_cross_fitting_trains_first_without_the_fold_and_is_recorded():
     m = DMSClustering(**FAST).fit(X, yp)
     t, rec = m.choices_["training"], m.choices_["labels"]
     assert t["steps_without_the_fold"] > 0 and t["steps"] > 0 and rec["cross_fitted"] and rec["folds"] > 1
-    assert set(rec["held_f1_final_kernel"]) == set(rec["held_f1"]) and rec["learnt_graph_optimism"] is not None
+    assert set(rec["held_f1_final_kernel"]) == set(rec["held_f1"]) \
+        and set(rec["optimism"]) == {"fused_graph", "learnt_graph"}
     fit_seed = resolve_seed(0)  # what the fit drew its folds from
     assert m.recluster(X, yp, random_state=fit_seed).choices_["labels"]["cross_fitted"]  # its folds: its fold kernel
     other = m.recluster(X, yp, random_state=fit_seed + 1).choices_["labels"]  # other folds: no kernel without them
-    assert not other["cross_fitted"] and other["folds"] > 1 and other["learnt_graph_optimism"] is None
+    assert not other["cross_fitted"] and other["folds"] > 1 and other["optimism"] is None
     off = DMSClustering(**FAST, settings={"validation": {"cross_fit": False}}).fit(X, yp)
     assert off.choices_["training"]["steps_without_the_fold"] is None
     assert not off.choices_["labels"]["cross_fitted"] and off.choices_["labels"]["held_f1_final_kernel"] is None

@@ -34,7 +34,9 @@ __all__ = ["CANDIDATES", "LabelOptions", "Chosen", "candidates_for", "cross_fitt
            "learnt_graph_f1", "held_back_score", "choose_scaling", "graph_rows"]
 
 #: Every candidate, in the order a tie is broken (the kernel's own first).
-CANDIDATES = ("learnt_graph", "kernel", "input_graph", "tree")
+CANDIDATES = ("fused_graph", "learnt_graph", "kernel", "input_graph", "tree")
+#: The candidates whose graph is the kernel's: scored by the kernel that trained on the folds' labels
+LEARNT = ("fused_graph", "learnt_graph")
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,9 @@ class Chosen:
 def candidates_for(smoothing: str | None, fallback: str | None) -> tuple[str, ...]:
     """The candidates the estimator's ``smoothing`` and ``fallback`` allow, in tie-breaking order."""
     if smoothing == "auto":
-        out = ["learnt_graph", "kernel", "input_graph"]
+        out = ["fused_graph", "learnt_graph", "kernel", "input_graph"]
+    elif smoothing == "fused":
+        out = ["fused_graph"]
     elif smoothing == "learnt":
         out = ["learnt_graph"]
     elif smoothing in ("input", "graph"):
@@ -76,7 +80,7 @@ def cross_fitted(folds: list[Holdout], candidates: tuple[str, ...], cfg: DMSSett
     """What the kernel trains on before all the side information when the learnt graph's score is
     cross-fitted (``cfg.validation.cross_fit``): the training part of ``folds[0]``. None where
     nothing would read it: no folds, or the learnt graph is not compared with another candidate."""
-    if not folds or not cfg.validation.cross_fit or "learnt_graph" not in candidates or len(candidates) < 2:
+    if not folds or not cfg.validation.cross_fit or not set(LEARNT) & set(candidates) or len(candidates) < 2:
         return None
     return folds[0].train
 
@@ -102,11 +106,11 @@ def _build(name: str, found: Clustering, kernel, Xs: torch.Tensor, side: SideInf
         return SmoothingOutcome(fb.clustering, dict(NOT_SMOOTHED), None, "tree chosen"), fb
     if found.n_clusters < 1:
         return None
-    W = None if name != "learnt_graph" else kernel.point_map().detach() if point_map is None else point_map
+    W = None if name not in LEARNT else kernel.point_map().detach() if point_map is None else point_map
     sm = smooth_clustering(found, Xs, side, seed, mode="graph", n_neighbors=opts.n_neighbors, share=opts.share,
                            find_unseen=opts.find_unseen, smooth_noise=opts.smooth_noise,
                            memory_budget=opts.memory_budget, projected=opts.projected, to_input=to_input,
-                           settings=cfg.smoothing, novelty=cfg.novelty, W=W)
+                           settings=cfg.smoothing, novelty=cfg.novelty, W=W, fuse_input=name == "fused_graph")
     if not sm.record["applied"]:
         return None
     sm = replace(sm, record={**sm.record, "graph": name}, reason=f"{name} chosen")
@@ -143,18 +147,20 @@ def choose_labels(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, f
     scores: dict[str, float | None] = {}
     order = list(candidates)
     compared = [n for n in order if not kernel_saw_folds or n != "kernel" or n == order[0]]
-    crossed = first_map is not None and bool(folds) and "learnt_graph" in compared
+    learnt = [n for n in compared if n in LEARNT]
+    crossed = first_map is not None and bool(folds) and bool(learnt)
     in_sample, offsets = {}, {}
     if folds and len(compared) > 1:
         parts = {name: _fold_parts(name, found, kernel, Xs, folds, seed, opts, cfg, to_input) for name in compared}
         points = {name: np.concatenate(p) for name, p in parts.items() if p is not None}  # (held-back points, 3)
-        if crossed:  # the learnt graph's optimism, measured on the first fold, taken off its score on every fold
+        if crossed:  # the learnt graphs' optimism, measured on the first fold, taken off their score on every fold
             in_sample = {name: round(pooled_f1(p), 6) for name, p in points.items()}
-            honest = _fold_parts("learnt_graph", found, kernel, Xs, folds[:1], seed, opts, cfg, to_input, first_map)
-            if honest is None:  # not validated: the kernel that had not seen the fold could not build it
-                points.pop("learnt_graph", None)
-            elif "learnt_graph" in points:
-                offsets["learnt_graph"] = pooled_f1(honest[0]) - pooled_f1(parts["learnt_graph"][0])
+            for name in learnt:
+                honest = _fold_parts(name, found, kernel, Xs, folds[:1], seed, opts, cfg, to_input, first_map)
+                if honest is None:  # not validated: the kernel that had not seen the fold could not build it
+                    points.pop(name, None)
+                elif name in points:
+                    offsets[name] = pooled_f1(honest[0]) - pooled_f1(parts[name][0])
         best, why = _beat_default(points, cfg.validation.z, better=f1_better, value=pooled_f1, offsets=offsets) \
             if points else (order[0], "default")
         scores = {name: None if name not in points else round(pooled_f1(points[name]) + offsets.get(name, 0.0), 6)
@@ -168,8 +174,7 @@ def choose_labels(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, f
             sm, fb = built
             record = {"chosen": name, "reason": why if name == order[0] else f"{order[0]} could not be built",
                       "held_f1": scores or None, "cross_fitted": crossed, "held_f1_final_kernel": in_sample or None,
-                      "learnt_graph_optimism": round(-offsets["learnt_graph"], 6) if "learnt_graph" in offsets
-                      else None, **_folds_record(folds)}
+                      "optimism": {k: round(-v, 6) for k, v in offsets.items()} or None, **_folds_record(folds)}
             return Chosen(sm, fb, record)
     raise AssertionError("the kernel's clustering is always a candidate")  # pragma: no cover
 

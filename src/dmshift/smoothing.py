@@ -240,7 +240,8 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
                   rng: np.random.Generator, memory_budget: int, min_agreement: float = 0.0,
                   fixed: np.ndarray | None = None, groups: np.ndarray | None = None,
                   cannot=None, keep_noise: bool = True, settings: SmoothingSettings = SmoothingSettings(),
-                  novelty: NoveltySettings = NoveltySettings(), Z_novelty: torch.Tensor | None = None) -> Smoothed:
+                  novelty: NoveltySettings = NoveltySettings(), Z_novelty: torch.Tensor | None = None,
+                  Z_also: torch.Tensor | None = None) -> Smoothed:
     """Spread the labels of ``seeds`` (indices into ``Z``) over the k-NN graph of ``Z`` (n, d).
 
     ``labels`` (n,) are the current labels (NOISE allowed); the seeds' labels are
@@ -269,6 +270,11 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     ``Z_novelty`` (n, e), when given, is the space whose Ward tree the search for unseen groups
     cuts instead of ``Z``'s (a kernel learnt from some groups maps the points of a group it never
     saw onto the seen ones; the input space keeps them apart).
+
+    ``Z_also`` (n, e), when given, is a second graph's space (the fused graph): the same seeds
+    spread over the k-NN graph of each, each point's scores in each graph are divided by their
+    sum, and the two are added. Everything else (the gate, the unseen groups, the landmarks'
+    radius, the vote of the points beyond the landmarks) reads ``Z``'s graph.
 
     With ``groups``, at most :func:`~dmshift.novelty.tree_points` landmarks (fewer than
     ``max_points`` where their Ward tree would not fit in ``memory_budget``).
@@ -357,6 +363,14 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     F = spread_labels(idx, dist, seeds_l, seed_label[seeds_l], n_labels, seed_weights=weights,
                       alpha=settings.alpha, n_iter=settings.n_iter,
                       edge_factor=one_way_factor(returned, settings.one_way_weight))
+    if Z_also is not None:  # each graph's scores as shares, added: neither graph's scale decides
+        idx_a, dist_a = _graph(Z_also[torch.as_tensor(landmarks, device=Z_also.device)], max(n_neighbors, wide),
+                               memory_budget)
+        F_a = spread_labels(idx_a[:, :n_neighbors], dist_a[:, :n_neighbors], seeds_l, seed_label[seeds_l], n_labels,
+                            seed_weights=weights, alpha=settings.alpha, n_iter=settings.n_iter,
+                            edge_factor=one_way_factor(reciprocal(idx_a[:, :n_neighbors], idx_a[:, :wide]),
+                                                       settings.one_way_weight))
+        F = F / F.sum(1, keepdim=True).clamp_min(1e-30) + F_a / F_a.sum(1, keepdim=True).clamp_min(1e-30)
     reached = (F.sum(1) > 0).cpu().numpy()
     new = F.argmax(1).cpu().numpy()
     lm = np.where(reached & ~stays_noise, new, lm)

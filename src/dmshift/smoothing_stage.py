@@ -87,7 +87,8 @@ def smooth_clustering(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed:
                       n_neighbors: int, share: float, find_unseen: bool, smooth_noise: bool, memory_budget: int,
                       projected: bool, to_input: Callable[[torch.Tensor], torch.Tensor],
                       settings: SmoothingSettings = SmoothingSettings(),
-                      novelty: NoveltySettings = NoveltySettings(), W: torch.Tensor | None = None) -> SmoothingOutcome:
+                      novelty: NoveltySettings = NoveltySettings(), W: torch.Tensor | None = None,
+                      fuse_input: bool = False) -> SmoothingOutcome:
     """Let neighbours vote on ``found``'s labels of the prepared points ``Xs`` (n, c).
 
     ``mode`` "graph" always smooths, "auto" only when the graph agrees with the seeds
@@ -97,25 +98,34 @@ def smooth_clustering(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed:
     points. The graph is built on ``Xs @ W`` (the learnt graph, with ``W`` the kernel's
     :meth:`~dmshift.kernels.base.LearnedKernel.point_map`), or with ``W`` None on the kernel's
     input, of which it reads the leading ``settings.components`` when ``projected`` (``Xs``
-    are principal components). Clusters are renumbered by size afterwards.
+    are principal components). ``fuse_input`` (with ``W``): the labels also spread over the
+    input graph and each point takes the label of the larger sum of its two graphs' score shares
+    (the fused graph, :func:`~dmshift.smoothing.smooth_labels`' ``Z_also``); ``predict`` votes in
+    the learnt graph's space. Clusters are renumbered by size afterwards.
     """
     pl = pseudo_labels(side, found.labels, found.confidence, float(share))
     on_side = (side.group >= 0) & (pl >= 0)
-    seeds = np.flatnonzero(on_side | (pl >= 0) & ~np.isin(pl, pl[on_side]))
+    bare = (pl >= 0) & ~np.isin(pl, pl[on_side])  # confident points of the clusters no side information holds
+    big = _reached_by_chance(found.labels, found.n_clusters, pl[on_side], side.group >= 0, novelty.max_chance)
+    seeds = np.flatnonzero(on_side | bare & big[np.where(bare, pl, 0)])
     lab = found.labels.copy()
     lab[seeds] = pl[seeds]
     Zg = graph_space(Xs, W, projected=projected, n_leading=settings.components)
     Zn = None  # the learnt graph looks for unseen groups in the kernel's input (see smooth_labels)
+    Zi = graph_space(Xs, projected=projected, n_leading=settings.components) if W is not None else None
     if W is not None and settings.novelty_space == "input":
-        Zn = graph_space(Xs, projected=projected, n_leading=settings.components)
+        Zn = Zi
     sm = smooth_labels(Zg, lab, seeds, int(n_neighbors), settings.max_points,
                        np.random.default_rng([seed, settings.max_points]), int(memory_budget),
                        min_agreement=settings.min_agreement if mode == "auto" else 0.0,
                        fixed=np.flatnonzero(on_side),  # side information is never overruled
                        groups=side.group if find_unseen else None, cannot=side.cannot,
-                       keep_noise=not smooth_noise, settings=settings, novelty=novelty, Z_novelty=Zn)
+                       keep_noise=not smooth_noise, settings=settings, novelty=novelty, Z_novelty=Zn,
+                       Z_also=Zi if fuse_input else None)
+    n_bare = np.unique(pl[bare])
     record = {"applied": sm.applied, "agreement": None if np.isnan(sm.agreement) else sm.agreement,
-              "unseen_groups": sm.n_unseen, "noise_relabelled": bool(smooth_noise and sm.applied)}
+              "unseen_groups": sm.n_unseen, "noise_relabelled": bool(smooth_noise and sm.applied),
+              "bare_clusters": int(n_bare.size), "bare_clusters_kept": int(big[n_bare].sum())}
     if not sm.applied:
         reason = "graph disagrees with the seeds" if not np.isnan(sm.agreement) else "no seed edges"
         return SmoothingOutcome(found, record, None, reason)
@@ -137,6 +147,25 @@ def smooth_clustering(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed:
                           transform=W, index=np.asarray(sm.landmarks))
     return SmoothingOutcome(smoothed, record, landmarks, "graph agrees with the seeds" if mode == "auto" else "forced",
                             unseen[unseen != NOISE])
+
+
+def _reached_by_chance(labels: np.ndarray, n_clusters: int, held: np.ndarray, has_side: np.ndarray,
+                       max_chance: float) -> np.ndarray:
+    """Which of the ``n_clusters`` clusters of ``labels`` (n,) random side information would have
+    reached with a chance of at least ``1 - max_chance`` (bool, (n_clusters,)): those of at least
+    ``log(max_chance) / log(1 - f)`` points, ``f`` the share of points with side information
+    (``has_side``, (n,)) in the clusters ``held`` that hold some. A cluster no side information
+    holds is a group of its own only when it is one of these; a smaller one is as likely a piece
+    of a seen group the draw missed, and its points take the labels spread to them. The test of
+    :func:`~dmshift.novelty.unreached_components`, one per cluster: the kernel, not the side
+    information, set it apart."""
+    sizes = np.bincount(labels[labels >= 0], minlength=n_clusters)[:n_clusters]
+    held = np.unique(held[(held >= 0) & (held < n_clusters)])
+    inside = np.isin(labels, held)
+    rate = float((has_side & inside).sum()) / max(int(inside.sum()), 1)
+    if not 0 < rate < 1:
+        return np.full(n_clusters, rate >= 1 or not held.size)
+    return sizes >= np.log(max_chance) / np.log1p(-rate)
 
 
 def landmark_vote(landmarks: Landmarks, Xs: torch.Tensor, labels: np.ndarray, n_neighbors: int,

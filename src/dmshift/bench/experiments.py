@@ -252,6 +252,7 @@ def _inference_sweep(exp, ctx, case, results):
 #: setting of the ablation -> the DMSClustering parameters it changes from the defaults
 ABLATION_SETTINGS = {
     "default": {},
+    "labels from the fused graph": {"smoothing": "fused", "fallback": None},
     "labels from the learnt graph": {"smoothing": "learnt", "fallback": None},
     "labels from the input graph": {"smoothing": "input", "fallback": None},
     "kernel alone": {"smoothing": None, "fallback": None},
@@ -293,7 +294,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                learned_only=True, dms_only=True),
     Experiment("ablation", "Ablation: what the kernel, the graph and each rule contribute",
                "DMS at the library defaults (labels from the candidate chosen on held-back side information), then "
-               "each candidate forced through public DMSClustering parameters: the learnt graph "
+               "each candidate forced through public DMSClustering parameters: the fused graph (smoothing='fused'), the learnt graph "
                "(smoothing='learnt'), the input graph (smoothing='input'), the kernel's own mean-shift clusters "
                "(smoothing=None); no validation (validation_fraction=0: per-feature scaling and the learnt graph); "
                "the candidates compared on every fold with the final kernel, which trained on the folds' labels "
