@@ -5,7 +5,7 @@ import torch
 
 from dmshift.clustering import Clustering
 from dmshift.constraints import SideInfo
-from dmshift.settings import SmoothingSettings
+from dmshift.settings import NoveltySettings, SmoothingSettings
 from dmshift.smoothing_stage import smooth_clustering
 
 
@@ -61,17 +61,19 @@ def _split_case(fragment: int):
 
 def test_a_bare_cluster_random_side_information_could_have_missed_joins_its_neighbours():
     X, y, found, side = _split_case(fragment=12)  # 10% of the seen groups' points have side information:
-    out = _smooth(found, X, side)                 # 12 points all missed has a chance of 0.28
+    out = _smooth(found, X, side, novelty=NoveltySettings(test_bare_clusters=True))  # all 12 missed: chance 0.28
     lab = out.clustering.labels
     assert out.record["bare_clusters"] == 2 and out.record["bare_clusters_kept"] == 1
     assert (lab[100:112] == lab[150]).all()  # the fragment is group 1 again
     assert np.unique(lab[200:]).size == 1 and lab[200] not in (lab[0], lab[150])  # the unseen group stays apart
     assert out.clustering.n_clusters == 3
+    off = _smooth(found, X, side)  # the default keeps every bare cluster
+    assert off.record["bare_clusters_kept"] == 2
 
 
 def test_a_bare_cluster_random_side_information_would_have_reached_stays_a_group():
     X, y, found, side = _split_case(fragment=40)  # 40 points all missed at 10%: a chance of 0.015
-    out = _smooth(found, X, side)
+    out = _smooth(found, X, side, novelty=NoveltySettings(test_bare_clusters=True))
     assert out.record["bare_clusters"] == out.record["bare_clusters_kept"] == 2
     assert out.clustering.n_clusters == 4
 

@@ -106,7 +106,8 @@ def smooth_clustering(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed:
     pl = pseudo_labels(side, found.labels, found.confidence, float(share))
     on_side = (side.group >= 0) & (pl >= 0)
     bare = (pl >= 0) & ~np.isin(pl, pl[on_side])  # confident points of the clusters no side information holds
-    big = _reached_by_chance(found.labels, found.n_clusters, pl[on_side], side.group >= 0, novelty.max_chance)
+    big = _reached_by_chance(found.labels, found.n_clusters, pl[on_side], side.group >= 0, novelty.max_chance) \
+        if novelty.test_bare_clusters else np.ones(max(found.n_clusters, 1), dtype=bool)
     seeds = np.flatnonzero(on_side | bare & big[np.where(bare, pl, 0)])
     lab = found.labels.copy()
     lab[seeds] = pl[seeds]

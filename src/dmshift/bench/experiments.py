@@ -266,6 +266,7 @@ ABLATION_SETTINGS = {
     "no search for unseen groups": {"find_unseen": False},
     "unseen groups, one test per part": {"settings": {"novelty": {"null_draws": 0}}},
     "bare clusters absorbed": {"settings": {"side_info": {"absorb": True}}},
+    "bare clusters tested by chance": {"settings": {"novelty": {"test_bare_clusters": True}}},
 }
 _THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 _N_SEEDS = (10, 20, 50, 100, 200, 500)
