@@ -3,14 +3,16 @@
 After training, the labels can come from the kernel's own clustering, from label spreading
 over the *learnt* graph (neighbours in the kernel's point embedding,
 :meth:`~dmshift.kernels.base.LearnedKernel.point_map`, so that a task-specific kernel gives a
-task-specific graph), from label spreading over the input-space graph, or from the Ward
-tree's cut (:mod:`dmshift.fallback`). :func:`choose_labels` builds each candidate the
+task-specific graph), from label spreading over the input-space graph, over both at once (the
+fused graph: each point's score shares in the two graphs added), or from the Ward tree's cut
+(:mod:`dmshift.fallback`). :func:`choose_labels` builds each candidate the
 estimator allows from the training part of the side information, scores it by pairwise F1
 on the held-back part (:mod:`dmshift.validation`), and builds the winner again from all the
 side information. The kernel that trained on the held-back labels scores its own graph
 optimistically; the point map of the kernel before it saw one fold's labels (cross-fitting,
 ``first_map``) measures by how much, and that is taken off. Without held-back side
-information the first candidate is taken: the learnt graph by default. :func:`learnt_graph_f1` is what training stops on.
+information the first candidate is taken: the fused graph by default. :func:`learnt_graph_f1`
+is what training stops on.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from .validation import Holdout, f1_better, pooled_f1
 __all__ = ["CANDIDATES", "LabelOptions", "Chosen", "candidates_for", "cross_fitted", "choose_labels",
            "learnt_graph_f1", "held_back_score", "choose_scaling", "graph_rows"]
 
-#: Every candidate, in the order a tie is broken (the kernel's own first).
+#: Every candidate, in the order a tie is broken (the fused graph first).
 CANDIDATES = ("fused_graph", "learnt_graph", "kernel", "input_graph", "tree")
 #: The candidates whose graph is the kernel's: scored by the kernel that trained on the folds' labels
 LEARNT = ("fused_graph", "learnt_graph")

@@ -112,7 +112,7 @@ class DMSClustering(BaseClustering):
         ``self_training_share`` of each cluster (0 rounds: the paper's method).
     smoothing : {"auto", "fused", "learnt", "input", None}, default="auto"
         Where the labels come from (:mod:`dmshift.label_stage`): labels seeded by the side
-        information and each large enough cluster's most confident points spread over the
+        information and each cluster's most confident points spread over the
         ``n_neighbors`` graph of the kernel's point embedding ("learnt"), of its input ("input",
         alias "graph"), over both with their scores added ("fused"), or the kernel's clustering
         itself (None: the paper's assignment). "auto": the one of these (and the tree, with
