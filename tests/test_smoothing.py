@@ -196,15 +196,26 @@ def test_revote_relabels_noise_only_within_a_landmarks_radius():
 
 def test_the_graph_is_kept_for_equal_points_and_changes_with_them():
     import torch
-    from dmshift.smoothing import _graph, knn
+    from dmshift.smoothing import knn, knn_graph
     Z = torch.as_tensor(np.random.default_rng(1).normal(size=(50, 4)), dtype=torch.float32)
-    a = _graph(Z, 5, 2**20)
+    a = knn_graph(Z, 5, 2**20)
     a[0][:] = 0  # a caller changing its copy leaves the kept graph alone
-    b = _graph(Z.clone(), 5, 2**20)
+    b = knn_graph(Z.clone(), 5, 2**20)
     ref = knn(Z, Z, 5, 2**20, exclude_self=True)
     assert torch.equal(b[0], ref[0]) and torch.equal(b[1], ref[1])
-    c = _graph(Z * 2 + 1, 5, 2**20)  # other points: another graph (distances double)
+    c = knn_graph(Z * 2 + 1, 5, 2**20)  # other points: another graph (distances double)
     assert torch.allclose(c[1], 2 * ref[1])
+
+
+def test_fewer_neighbours_are_the_leading_columns_of_the_shared_graph():
+    # the unseen-group search and the fused graph read the first columns of one wider graph
+    import torch
+    from dmshift.smoothing import knn, knn_graph
+    Z = torch.as_tensor(np.random.default_rng(2).normal(size=(300, 6)), dtype=torch.float32)
+    wide = knn_graph(Z, 15, 2**12)  # a small budget: many row tiles
+    for k in (3, 10):
+        idx, dist = knn(Z, Z, k, 2**12, exclude_self=True)
+        assert torch.equal(wide[0][:, :k], idx) and torch.allclose(wide[1][:, :k], dist)
 
 
 def test_the_search_for_unseen_groups_builds_its_tree_within_the_budget():

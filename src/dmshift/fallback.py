@@ -24,7 +24,7 @@ from .constraints import SideInfo
 from .novelty import tree_points
 from .preprocessing import graph_space
 from .settings import FallbackSettings, SmoothingSettings
-from .smoothing import knn, vote_labels
+from .smoothing import knn_graph, vote_labels
 from .smoothing_stage import Landmarks
 from .treecut import pair_f1, tree_clusters, whitening
 
@@ -96,7 +96,7 @@ def tree_fallback(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed: int
     best = None
     for name, W in spaces.items():  # plain first: whitened must do better, not as well
         Z = graph_space(Xs[lm_index], W, projected=projected, n_leading=graph.components)
-        idx, dist = knn(Z, Z, max(graph.tree_neighbors, graph.reciprocal_neighbors), budget, exclude_self=True)
+        idx, dist = knn_graph(Z, max(graph.tree_neighbors, graph.reciprocal_neighbors), budget)  # kept per fold
         cut = tree_clusters(Z.cpu().numpy(), idx[:, :graph.tree_neighbors].cpu().numpy(), group, side.cannot, budget)
         if cut is not None and (best is None or cut.f1 > best[1].f1 + 1e-12):
             best = (name, cut, W, Z, dist[:, min(graph.reciprocal_neighbors, dist.shape[1]) - 1].clone())

@@ -33,7 +33,7 @@ from ._memo import ContentCache
 from .novelty import tree_points, unreached_components, unseen_groups
 from .settings import NoveltySettings, SmoothingSettings
 
-__all__ = ["knn", "reciprocal", "one_way_factor", "spread_labels", "vote_labels", "revote", "smooth_labels", "Smoothed"]
+__all__ = ["knn", "knn_graph", "reciprocal", "one_way_factor", "spread_labels", "vote_labels", "revote", "smooth_labels", "Smoothed"]
 
 @torch.no_grad()
 def knn(Z: torch.Tensor, R: torch.Tensor, k: int, memory_budget: int, exclude_self: bool = False):
@@ -53,11 +53,13 @@ def knn(Z: torch.Tensor, R: torch.Tensor, k: int, memory_budget: int, exclude_se
     return idx, dist
 
 
-_GRAPHS = ContentCache(4)  # the last k-NN graphs smooth_labels built
+_GRAPHS = ContentCache(8)  # the last k-NN graphs built: each graph candidate's, the input space's, the tree's two
 
 
-def _graph(Z: torch.Tensor, k: int, memory_budget: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`knn` of ``Z`` against itself without self-neighbours, kept for equal ``Z`` and ``k``."""
+def knn_graph(Z: torch.Tensor, k: int, memory_budget: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`knn` of ``Z`` against itself without self-neighbours, kept for equal ``Z`` and ``k``:
+    a fit asks for the graph of the same points once per candidate and fold. Callers that need
+    fewer neighbours take the leading columns of the same ``k``, so that they share one graph."""
     key = _GRAPHS.key(Z, k)
     if (kept := _GRAPHS.get(key)) is None:
         kept = knn(Z, Z, k, memory_budget, exclude_self=True)
@@ -297,7 +299,7 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     Zl = Z[torch.as_tensor(landmarks, device=Z.device)]
     gate, wide = settings.gate_neighbors, settings.reciprocal_neighbors
     k_graph = max(n_neighbors, gate, wide, settings.tree_neighbors if groups is not None else 0)
-    idx_tree, dist = _graph(Zl, k_graph, memory_budget)  # ascending distance
+    idx_tree, dist = knn_graph(Zl, k_graph, memory_budget)  # ascending distance
     radius = dist[:, min(wide, dist.shape[1]) - 1].clone()  # (m,)
     idx, dist = idx_tree[:, :n_neighbors], dist[:, :n_neighbors]
     returned = reciprocal(idx, idx_tree[:, :wide])  # (m, n_neighbors)
@@ -318,7 +320,7 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
         Zt, idx_t = Zl, idx_tree
         if Z_novelty is not None:
             Zt = Z_novelty[torch.as_tensor(landmarks, device=Z_novelty.device)]
-            idx_t, _ = knn(Zt, Zt, settings.tree_neighbors, memory_budget, exclude_self=True)
+            idx_t = knn_graph(Zt, k_graph, memory_budget)[0][:, :settings.tree_neighbors]  # the input graph's
         for part in unseen_groups(Zt.cpu().numpy(), idx_t.cpu().numpy(),
                                   np.asarray(groups)[landmarks], cannot,
                                   max_chance=novelty.max_chance, max_seen_share=novelty.max_seen_share,
@@ -364,8 +366,7 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
                       alpha=settings.alpha, n_iter=settings.n_iter,
                       edge_factor=one_way_factor(returned, settings.one_way_weight))
     if Z_also is not None:  # each graph's scores as shares, added: neither graph's scale decides
-        idx_a, dist_a = _graph(Z_also[torch.as_tensor(landmarks, device=Z_also.device)], max(n_neighbors, wide),
-                               memory_budget)
+        idx_a, dist_a = knn_graph(Z_also[torch.as_tensor(landmarks, device=Z_also.device)], k_graph, memory_budget)
         F_a = spread_labels(idx_a[:, :n_neighbors], dist_a[:, :n_neighbors], seeds_l, seed_label[seeds_l], n_labels,
                             seed_weights=weights, alpha=settings.alpha, n_iter=settings.n_iter,
                             edge_factor=one_way_factor(reciprocal(idx_a[:, :n_neighbors], idx_a[:, :wide]),
