@@ -5,6 +5,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import adjusted_rand_score
 
 from dmshift import DMSClustering
 from dmshift._validation import resolve_seed
@@ -146,6 +147,7 @@ def test_candidates_follow_the_parameters():
     assert candidates_for("auto", "tree") == ("fused_graph", "learnt_graph", "kernel", "input_graph", "tree")
     assert candidates_for("learnt", None) == ("learnt_graph",)
     assert candidates_for("fused", None) == ("fused_graph",)
+    assert candidates_for("tree_seeded", "tree") == ("tree_seeded", "tree")
     assert candidates_for("graph", None) == candidates_for("input", None) == ("input_graph",)
     assert candidates_for(None, "tree") == ("kernel", "tree")
 
@@ -182,6 +184,27 @@ def test_the_choice_is_recorded_with_every_candidates_held_back_f1():
     off = DMSClustering(**FAST, validation_fraction=0.0).fit(X, yp)
     assert off.choices_["labels"]["chosen"] == "fused_graph" and off.choices_["labels"]["held_f1"] is None
     assert set(off.anchors_["index"]) == set(np.flatnonzero(yp >= 0))  # nothing held back
+
+
+def test_the_tree_seeded_fused_graph_finds_groups_without_side_information():
+    # four blobs, labels on two: the tree's cut gives the other two their clusters, the fused
+    # graph spreads from them; with too few "same" pairs there is no cut and the kernel's own is kept
+    rng = np.random.default_rng(3)
+    y = np.repeat([0, 1, 2, 3], 40)
+    X = (rng.normal(size=(160, 4)) + 8 * np.eye(4)[y]).astype(np.float32)
+    yp = np.where((np.arange(160) % 4 == 0) & (y < 2), y, -1)
+    m = DMSClustering(**FAST, smoothing="tree_seeded", fallback=None).fit(X, yp)
+    assert m.choices_["labels"]["chosen"] == "tree_seeded" and m.smoothing_["graph"] == "tree_seeded"
+    assert m.n_clusters_ == 4 and adjusted_rand_score(y, m.labels_) > 0.95
+    assert np.array_equal(m.labels_[yp == 0], np.full(10, m.labels_[yp == 0][0]))  # side information kept
+    np.testing.assert_allclose(m.smoothing_transform_, m.kernel_.point_map().detach().cpu().numpy(), rtol=1e-5,
+                               atol=1e-6)  # predict votes in the learnt space
+    few = np.where(np.isin(np.arange(160), [0, 1, 40, 41]), y, -1)  # 2 "same" pairs: no tree cut
+    with pytest.warns(UserWarning, match="too few"):
+        k = DMSClustering(**FAST, smoothing="tree_seeded", fallback=None, validation_fraction=0.0).fit(X, few)
+    assert k.choices_["labels"]["chosen"] == "kernel" and "could not be built" in k.choices_["labels"]["reason"]
+    with pytest.raises(ValueError, match="smoothing"):
+        DMSClustering(smoothing="tree").fit(X, yp)
 
 
 def test_with_a_patience_training_stops_on_the_learnt_graphs_held_back_f1():

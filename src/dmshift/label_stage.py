@@ -5,7 +5,9 @@ over the *learnt* graph (neighbours in the kernel's point embedding,
 :meth:`~dmshift.kernels.base.LearnedKernel.point_map`, so that a task-specific kernel gives a
 task-specific graph), from label spreading over the input-space graph, over both at once (the
 fused graph: each point's score shares in the two graphs added), or from the Ward tree's cut
-(:mod:`dmshift.fallback`). :func:`choose_labels` builds each candidate the
+(:mod:`dmshift.fallback`); the fused graph can also take its seeds from the tree's clusters
+instead of the kernel's ("tree_seeded"; where the kernel merges groups no side information
+holds, the tree's cut can keep them apart). :func:`choose_labels` builds each candidate the
 estimator allows from the training part of the side information, scores it by pairwise F1
 on the held-back part (:mod:`dmshift.validation`), and builds the winner again from all the
 side information. The kernel that trained on the held-back labels scores its own graph
@@ -36,9 +38,9 @@ __all__ = ["CANDIDATES", "LabelOptions", "Chosen", "candidates_for", "cross_fitt
            "learnt_graph_f1", "held_back_score", "choose_scaling", "graph_rows"]
 
 #: Every candidate, in the order a tie is broken (the fused graph first).
-CANDIDATES = ("fused_graph", "learnt_graph", "kernel", "input_graph", "tree")
+CANDIDATES = ("fused_graph", "learnt_graph", "kernel", "input_graph", "tree_seeded", "tree")
 #: The candidates whose graph is the kernel's: scored by the kernel that trained on the folds' labels
-LEARNT = ("fused_graph", "learnt_graph")
+LEARNT = ("fused_graph", "learnt_graph", "tree_seeded")
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,8 @@ def candidates_for(smoothing: str | None, fallback: str | None) -> tuple[str, ..
         out = ["fused_graph", "learnt_graph", "kernel", "input_graph"]
     elif smoothing == "fused":
         out = ["fused_graph"]
+    elif smoothing == "tree_seeded":
+        out = ["tree_seeded"]
     elif smoothing == "learnt":
         out = ["learnt_graph"]
     elif smoothing in ("input", "graph"):
@@ -98,21 +102,23 @@ def _build(name: str, found: Clustering, kernel, Xs: torch.Tensor, side: SideInf
     ``point_map``: the learnt graph's map (N, h) instead of ``kernel``'s."""
     if name == "kernel":
         return SmoothingOutcome(found, dict(NOT_SMOOTHED), None, "kernel chosen"), _not_taken(found, "kernel chosen")
-    if name == "tree":  # the tree's cut replaces the kernel's clustering whenever one exists: validation judges it
+    if name in ("tree", "tree_seeded"):  # the tree's cut replaces the kernel's clustering whenever one exists
         fb = tree_fallback(found, Xs, side, seed, enabled=True, n_neighbors=opts.n_neighbors,
                            memory_budget=opts.memory_budget, projected=opts.projected, to_input=to_input,
                            settings=replace(cfg.fallback, margin=-1.0, max_cluster_share=np.inf),
                            graph=cfg.smoothing)
         if not fb.applied:
             return None
-        return SmoothingOutcome(fb.clustering, dict(NOT_SMOOTHED), None, "tree chosen"), fb
+        if name == "tree":  # validation judges it
+            return SmoothingOutcome(fb.clustering, dict(NOT_SMOOTHED), None, "tree chosen"), fb
+        found = fb.clustering  # "tree_seeded": the fused graph, seeded by the tree's clusters
     if found.n_clusters < 1:
         return None
     W = None if name not in LEARNT else kernel.point_map().detach() if point_map is None else point_map
     sm = smooth_clustering(found, Xs, side, seed, mode="graph", n_neighbors=opts.n_neighbors, share=opts.share,
                            find_unseen=opts.find_unseen, smooth_noise=opts.smooth_noise,
                            memory_budget=opts.memory_budget, projected=opts.projected, to_input=to_input,
-                           settings=cfg.smoothing, novelty=cfg.novelty, W=W, fuse_input=name == "fused_graph")
+                           settings=cfg.smoothing, novelty=cfg.novelty, W=W, fuse_input=name in ("fused_graph", "tree_seeded"))
     if not sm.record["applied"]:
         return None
     sm = replace(sm, record={**sm.record, "graph": name}, reason=f"{name} chosen")

@@ -253,6 +253,7 @@ def _inference_sweep(exp, ctx, case, results):
 ABLATION_SETTINGS = {
     "default": {},
     "labels from the fused graph": {"smoothing": "fused", "fallback": None},
+    "the fused graph seeded by the tree's clusters": {"smoothing": "tree_seeded", "fallback": None},
     "labels from the learnt graph": {"smoothing": "learnt", "fallback": None},
     "labels from the input graph": {"smoothing": "input", "fallback": None},
     "kernel alone": {"smoothing": None, "fallback": None},

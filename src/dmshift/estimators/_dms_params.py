@@ -85,7 +85,7 @@ def check_params(est) -> None:
     check_positive_int("self_training", est.self_training, minimum=0)
     check_fraction("self_training_share", est.self_training_share, low=0.0, high=1.0, high_open=False)
     if est.smoothing is not None:
-        check_param("smoothing", est.smoothing, ("auto", "fused", "learnt", "input", "graph"))
+        check_param("smoothing", est.smoothing, ("auto", "fused", "tree_seeded", "learnt", "input", "graph"))
     check_positive_int("n_neighbors", est.n_neighbors)
     if est.fallback is not None:
         check_param("fallback", est.fallback, ("tree",))

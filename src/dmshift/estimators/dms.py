@@ -110,13 +110,14 @@ class DMSClustering(BaseClustering):
     self_training, self_training_share : int, float, default=0, 0.5
         Rounds of retraining from the initial weights on pseudo-labels, the most confident
         ``self_training_share`` of each cluster (0 rounds: the paper's method).
-    smoothing : {"auto", "fused", "learnt", "input", None}, default="auto"
+    smoothing : {"auto", "fused", "tree_seeded", "learnt", "input", None}, default="auto"
         Where the labels come from (:mod:`dmshift.label_stage`): labels seeded by the side
         information and each cluster's most confident points spread over the
         ``n_neighbors`` graph of the kernel's point embedding ("learnt"), of its input ("input",
-        alias "graph"), over both with their scores added ("fused"), or the kernel's clustering
-        itself (None: the paper's assignment). "auto": the one of these (and the tree, with
-        ``fallback``) with the best held-back F1, the fused graph on a tie.
+        alias "graph"), over both with their scores added ("fused"; "tree_seeded": the clusters
+        are the Ward tree's cut), or the kernel's clustering itself (None: the paper's assignment).
+        "auto": the one of these (and the tree, with ``fallback``) with the best held-back F1,
+        the fused graph on a tie ("tree_seeded" only when asked for).
     smooth_noise : bool, default=True
         With smoothing applied, noise takes the spread label (also in ``predict``).
     n_neighbors : int, default=3
