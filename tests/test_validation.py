@@ -188,7 +188,8 @@ def test_the_choice_is_recorded_with_every_candidates_held_back_f1():
 
 def test_the_tree_seeded_fused_graph_finds_groups_without_side_information():
     # four blobs, labels on two: the tree's cut gives the other two their clusters, the fused
-    # graph spreads from them; with too few "same" pairs there is no cut and the kernel's own is kept
+    # graph spreads from them; with too few "same" pairs there is no cut and the fused graph is
+    # seeded by the kernel's clusters
     rng = np.random.default_rng(3)
     y = np.repeat([0, 1, 2, 3], 40)
     X = (rng.normal(size=(160, 4)) + 8 * np.eye(4)[y]).astype(np.float32)
@@ -200,9 +201,12 @@ def test_the_tree_seeded_fused_graph_finds_groups_without_side_information():
     np.testing.assert_allclose(m.smoothing_transform_, m.kernel_.point_map().detach().cpu().numpy(), rtol=1e-5,
                                atol=1e-6)  # predict votes in the learnt space
     few = np.where(np.isin(np.arange(160), [0, 1, 40, 41]), y, -1)  # 2 "same" pairs: no tree cut
-    with pytest.warns(UserWarning, match="too few"):
-        k = DMSClustering(**FAST, smoothing="tree_seeded", fallback=None, validation_fraction=0.0).fit(X, few)
-    assert k.choices_["labels"]["chosen"] == "kernel" and "could not be built" in k.choices_["labels"]["reason"]
+    fits = {}
+    for s in ("tree_seeded", "fused"):
+        with pytest.warns(UserWarning, match="too few"):
+            fits[s] = DMSClustering(**FAST, smoothing=s, fallback=None, validation_fraction=0.0).fit(X, few)
+    assert fits["tree_seeded"].choices_["labels"]["chosen"] == "tree_seeded"
+    np.testing.assert_array_equal(fits["tree_seeded"].labels_, fits["fused"].labels_)  # the kernel's clusters seed it
     with pytest.raises(ValueError, match="smoothing"):
         DMSClustering(smoothing="tree").fit(X, yp)
 

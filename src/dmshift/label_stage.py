@@ -7,7 +7,7 @@ task-specific graph), from label spreading over the input-space graph, over both
 fused graph: each point's score shares in the two graphs added), or from the Ward tree's cut
 (:mod:`dmshift.fallback`); the fused graph can also take its seeds from the tree's clusters
 instead of the kernel's ("tree_seeded"; where the kernel merges groups no side information
-holds, the tree's cut can keep them apart). :func:`choose_labels` builds each candidate the
+holds, the tree's cut can keep them apart; without a cut, the kernel's clusters seed it). :func:`choose_labels` builds each candidate the
 estimator allows from the training part of the side information, scores it by pairwise F1
 on the held-back part (:mod:`dmshift.validation`), and builds the winner again from all the
 side information. The kernel that trained on the held-back labels scores its own graph
@@ -107,11 +107,9 @@ def _build(name: str, found: Clustering, kernel, Xs: torch.Tensor, side: SideInf
                            memory_budget=opts.memory_budget, projected=opts.projected, to_input=to_input,
                            settings=replace(cfg.fallback, margin=-1.0, max_cluster_share=np.inf),
                            graph=cfg.smoothing)
-        if not fb.applied:
-            return None
         if name == "tree":  # validation judges it
-            return SmoothingOutcome(fb.clustering, dict(NOT_SMOOTHED), None, "tree chosen"), fb
-        found = fb.clustering  # "tree_seeded": the fused graph, seeded by the tree's clusters
+            return (SmoothingOutcome(fb.clustering, dict(NOT_SMOOTHED), None, "tree chosen"), fb) if fb.applied else None
+        found = fb.clustering  # "tree_seeded": the fused graph, seeded by the tree's clusters (or the kernel's)
     if found.n_clusters < 1:
         return None
     W = None if name not in LEARNT else kernel.point_map().detach() if point_map is None else point_map
