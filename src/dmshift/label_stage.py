@@ -7,10 +7,10 @@ task-specific graph), from label spreading over the input-space graph, over both
 fused graph: each point's score shares in the two graphs added), or from the Ward tree's cut
 (:mod:`dmshift.fallback`); the fused graph can also take its seeds from the tree's clusters
 instead of the kernel's ("tree_seeded"; where the kernel merges groups no side information
-holds, the tree's cut can keep them apart; without a cut, the kernel's clusters seed it). :func:`choose_labels` builds each candidate the
-estimator allows from the training part of the side information, scores it by pairwise F1
-on the held-back part (:mod:`dmshift.validation`), and builds the winner again from all the
-side information. The kernel that trained on the held-back labels scores its own graph
+holds, the tree's cut can keep them apart; without a cut, the kernel's clusters seed it).
+:func:`choose_labels` builds each candidate the estimator allows from the training part of
+the side information, scores it by pairwise F1 on the held-back part
+(:mod:`dmshift.validation`), and builds the winner again from all the side information. The kernel that trained on the held-back labels scores its own graph
 optimistically; the point map of the kernel before it saw one fold's labels (cross-fitting,
 ``first_map``) measures by how much, and that is taken off. Without held-back side
 information the first candidate is taken: the fused graph by default. :func:`learnt_graph_f1`
@@ -41,6 +41,8 @@ __all__ = ["CANDIDATES", "LabelOptions", "Chosen", "candidates_for", "cross_fitt
 CANDIDATES = ("fused_graph", "learnt_graph", "kernel", "input_graph", "tree_seeded", "tree")
 #: The candidates whose graph is the kernel's: scored by the kernel that trained on the folds' labels
 LEARNT = ("fused_graph", "learnt_graph", "tree_seeded")
+#: The candidates that spread over the input graph as well as the learnt one
+FUSED = ("fused_graph", "tree_seeded")
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,8 @@ def _build(name: str, found: Clustering, kernel, Xs: torch.Tensor, side: SideInf
                            settings=replace(cfg.fallback, margin=-1.0, max_cluster_share=np.inf),
                            graph=cfg.smoothing)
         if name == "tree":  # validation judges it
-            return (SmoothingOutcome(fb.clustering, dict(NOT_SMOOTHED), None, "tree chosen"), fb) if fb.applied else None
+            tree = SmoothingOutcome(fb.clustering, dict(NOT_SMOOTHED), None, "tree chosen")
+            return (tree, fb) if fb.applied else None
         found = fb.clustering  # "tree_seeded": the fused graph, seeded by the tree's clusters (or the kernel's)
     if found.n_clusters < 1:
         return None
@@ -116,7 +119,7 @@ def _build(name: str, found: Clustering, kernel, Xs: torch.Tensor, side: SideInf
     sm = smooth_clustering(found, Xs, side, seed, mode="graph", n_neighbors=opts.n_neighbors, share=opts.share,
                            find_unseen=opts.find_unseen, smooth_noise=opts.smooth_noise,
                            memory_budget=opts.memory_budget, projected=opts.projected, to_input=to_input,
-                           settings=cfg.smoothing, novelty=cfg.novelty, W=W, fuse_input=name in ("fused_graph", "tree_seeded"))
+                           settings=cfg.smoothing, novelty=cfg.novelty, W=W, fuse_input=name in FUSED)
     if not sm.record["applied"]:
         return None
     sm = replace(sm, record={**sm.record, "graph": name}, reason=f"{name} chosen")

@@ -33,7 +33,8 @@ from ._memo import ContentCache
 from .novelty import tree_points, unreached_components, unseen_groups
 from .settings import NoveltySettings, SmoothingSettings
 
-__all__ = ["knn", "knn_graph", "reciprocal", "one_way_factor", "spread_labels", "vote_labels", "revote", "smooth_labels", "Smoothed"]
+__all__ = ["knn", "knn_graph", "reciprocal", "one_way_factor", "spread_labels", "vote_labels", "revote",
+           "smooth_labels", "Smoothed"]
 
 @torch.no_grad()
 def knn(Z: torch.Tensor, R: torch.Tensor, k: int, memory_budget: int, exclude_self: bool = False):
