@@ -144,7 +144,7 @@ def test_principal_init_starts_in_the_data_main_directions():
 
 
 def test_candidates_follow_the_parameters():
-    assert candidates_for("auto", "tree") == ("fused_graph", "learnt_graph", "kernel", "input_graph", "tree")
+    assert candidates_for("auto", "tree") == ("tree_seeded", "fused_graph", "learnt_graph", "kernel", "input_graph", "tree")
     assert candidates_for("learnt", None) == ("learnt_graph",)
     assert candidates_for("fused", None) == ("fused_graph",)
     assert candidates_for("tree_seeded", "tree") == ("tree_seeded", "tree")
@@ -178,11 +178,11 @@ def test_the_choice_is_recorded_with_every_candidates_held_back_f1():
     X, yp = _three_blobs(1)
     m = DMSClustering(**FAST).fit(X, yp)
     rec = m.choices_["labels"]
-    assert rec["chosen"] in ("fused_graph", "learnt_graph", "kernel", "input_graph", "tree")
+    assert rec["chosen"] in ("tree_seeded", "fused_graph", "learnt_graph", "kernel", "input_graph", "tree")
     assert rec["held_points"] > 0 and rec["held_same_pairs"] > 0
     assert all(v is None or 0.0 <= v <= 1.0 for v in rec["held_f1"].values())
     off = DMSClustering(**FAST, validation_fraction=0.0).fit(X, yp)
-    assert off.choices_["labels"]["chosen"] == "fused_graph" and off.choices_["labels"]["held_f1"] is None
+    assert off.choices_["labels"]["chosen"] == "tree_seeded" and off.choices_["labels"]["held_f1"] is None
     assert set(off.anchors_["index"]) == set(np.flatnonzero(yp >= 0))  # nothing held back
 
 
@@ -280,7 +280,7 @@ def test_cross_fitting_trains_first_without_the_fold_and_is_recorded():
     t, rec = m.choices_["training"], m.choices_["labels"]
     assert t["steps_without_the_fold"] > 0 and t["steps"] > 0 and rec["cross_fitted"] and rec["folds"] > 1
     assert set(rec["held_f1_final_kernel"]) == set(rec["held_f1"]) \
-        and set(rec["optimism"]) == {"fused_graph", "learnt_graph"}
+        and set(rec["optimism"]) == {"tree_seeded", "fused_graph", "learnt_graph"}
     fit_seed = resolve_seed(0)  # what the fit drew its folds from
     assert m.recluster(X, yp, random_state=fit_seed).choices_["labels"]["cross_fitted"]  # its folds: its fold kernel
     other = m.recluster(X, yp, random_state=fit_seed + 1).choices_["labels"]  # other folds: no kernel without them

@@ -13,7 +13,10 @@ the side information, scores it by pairwise F1 on the held-back part
 (:mod:`dmshift.validation`), and builds the winner again from all the side information. The kernel that trained on the held-back labels scores its own graph
 optimistically; the point map of the kernel before it saw one fold's labels (cross-fitting,
 ``first_map``) measures by how much, and that is taken off. Without held-back side
-information the first candidate is taken: the fused graph by default. :func:`learnt_graph_f1`
+information the first candidate is taken: by default the fused graph seeded by the tree's
+clusters (where the tree and the kernel tie on the held-back points, the tree's cut is the
+one that can keep apart groups no side information holds, which held-back points cannot
+show). :func:`learnt_graph_f1`
 is what training stops on.
 """
 
@@ -37,8 +40,8 @@ from .validation import Holdout, f1_better, pooled_f1
 __all__ = ["CANDIDATES", "LabelOptions", "Chosen", "candidates_for", "cross_fitted", "choose_labels",
            "learnt_graph_f1", "held_back_score", "choose_scaling", "graph_rows"]
 
-#: Every candidate, in the order a tie is broken (the fused graph first).
-CANDIDATES = ("fused_graph", "learnt_graph", "kernel", "input_graph", "tree_seeded", "tree")
+#: Every candidate, in the order a tie is broken (the fused graph seeded by the tree first).
+CANDIDATES = ("tree_seeded", "fused_graph", "learnt_graph", "kernel", "input_graph", "tree")
 #: The candidates whose graph is the kernel's: scored by the kernel that trained on the folds' labels
 LEARNT = ("fused_graph", "learnt_graph", "tree_seeded")
 #: The candidates that spread over the input graph as well as the learnt one
@@ -70,7 +73,7 @@ class Chosen:
 def candidates_for(smoothing: str | None, fallback: str | None) -> tuple[str, ...]:
     """The candidates the estimator's ``smoothing`` and ``fallback`` allow, in tie-breaking order."""
     if smoothing == "auto":
-        out = ["fused_graph", "learnt_graph", "kernel", "input_graph"]
+        out = ["tree_seeded", "fused_graph", "learnt_graph", "kernel", "input_graph"]
     elif smoothing == "fused":
         out = ["fused_graph"]
     elif smoothing == "tree_seeded":

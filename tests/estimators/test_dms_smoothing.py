@@ -86,10 +86,11 @@ def test_auto_chooses_on_held_back_side_information(data, fits):
     X, _, yp = data
     m = DMSClustering(**FAST).fit(X, yp)  # smoothing="auto"
     rec = m.choices_["labels"]
-    assert set(rec["held_f1"]) == {"fused_graph", "learnt_graph", "input_graph", "tree"}  # the kernel's clusters: only as default
+    # the kernel's clusters: only as default
+    assert set(rec["held_f1"]) == {"tree_seeded", "fused_graph", "learnt_graph", "input_graph", "tree"}
     assert rec["folds"] >= 2 and rec["cross_fitted"] and rec["held_points"] > 0 and rec["chosen"] in rec["held_f1"]
     assert set(rec["held_f1_final_kernel"]) == set(rec["held_f1"])  # before the learnt graph's optimism is taken off
-    assert m.smoothing_["applied"] == (rec["chosen"] in ("fused_graph", "learnt_graph", "input_graph"))
+    assert m.smoothing_["applied"] == (rec["chosen"] in ("tree_seeded", "fused_graph", "learnt_graph", "input_graph"))
 
 
 @pytest.mark.parametrize("params, match", [({"smoothing": "knn"}, "'smoothing'"),

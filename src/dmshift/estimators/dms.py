@@ -117,7 +117,7 @@ class DMSClustering(BaseClustering):
         alias "graph"), over both with their scores added ("fused"; "tree_seeded": the clusters
         are the Ward tree's cut), or the kernel's clustering itself (None: the paper's assignment).
         "auto": the one of these (and the tree, with ``fallback``) with the best held-back F1,
-        the fused graph on a tie ("tree_seeded" only when asked for).
+        "tree_seeded" on a tie.
     smooth_noise : bool, default=True
         With smoothing applied, noise takes the spread label (also in ``predict``).
     n_neighbors : int, default=3
