@@ -211,6 +211,22 @@ def test_the_tree_seeded_fused_graph_finds_groups_without_side_information():
         DMSClustering(smoothing="tree").fit(X, yp)
 
 
+def test_the_tree_and_the_tree_seeded_graph_share_one_cut_per_fold(monkeypatch):
+    import dmshift.label_stage as label_stage
+    rng = np.random.default_rng(3)
+    y = np.repeat([0, 1, 2, 3], 40)
+    X = (rng.normal(size=(160, 4)) + 8 * np.eye(4)[y]).astype(np.float32)
+    yp = np.where((np.arange(160) % 4 == 0) & (y < 2), y, -1)
+    calls = []
+    real = label_stage.tree_fallback
+    monkeypatch.setattr(label_stage, "tree_fallback", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    m = DMSClustering(**FAST, smoothing="tree_seeded", fallback="tree").fit(X, yp)
+    rec = m.choices_["labels"]
+    assert set(rec["held_f1"]) == {"tree_seeded", "tree"} and rec["folds"] >= 2
+    assert len(calls) == len({id(side) for side in calls})  # each side information cut once, for both candidates
+    assert len(calls) <= rec["folds"] + 2  # the folds, the full side information, the fold the kernel had not seen
+
+
 def test_with_a_patience_training_stops_on_the_learnt_graphs_held_back_f1():
     X, yp = _three_blobs(2)
     m = DMSClustering(**{**FAST, "max_steps": 200}, patience=1, eval_every=5).fit(X, yp)

@@ -101,17 +101,22 @@ def _not_taken(found: Clustering, reason: str) -> FallbackResult:
 
 
 def _build(name: str, found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, seed: int, opts: LabelOptions,
-           cfg: DMSSettings, to_input: Callable, point_map: torch.Tensor | None = None
+           cfg: DMSSettings, to_input: Callable, point_map: torch.Tensor | None = None, trees: dict | None = None
            ) -> tuple[SmoothingOutcome, FallbackResult] | None:
     """One candidate from ``side``; None when it cannot be built (no tree cut, nothing to seed).
-    ``point_map``: the learnt graph's map (N, h) instead of ``kernel``'s."""
+    ``point_map``: the learnt graph's map (N, h) instead of ``kernel``'s. ``trees``: the tree's
+    cut of each ``side`` already made, for the tree and the tree-seeded graph to share."""
     if name == "kernel":
         return SmoothingOutcome(found, dict(NOT_SMOOTHED), None, "kernel chosen"), _not_taken(found, "kernel chosen")
     if name in ("tree", "tree_seeded"):  # the tree's cut replaces the kernel's clustering whenever one exists
-        fb = tree_fallback(found, Xs, side, seed, enabled=True, n_neighbors=opts.n_neighbors,
-                           memory_budget=opts.memory_budget, projected=opts.projected, to_input=to_input,
-                           settings=replace(cfg.fallback, margin=-1.0, max_cluster_share=np.inf),
-                           graph=cfg.smoothing)
+        kept = (trees or {}).get(id(side))
+        fb = kept[1] if kept is not None and kept[0] is side else \
+            tree_fallback(found, Xs, side, seed, enabled=True, n_neighbors=opts.n_neighbors,
+                          memory_budget=opts.memory_budget, projected=opts.projected, to_input=to_input,
+                          settings=replace(cfg.fallback, margin=-1.0, max_cluster_share=np.inf),
+                          graph=cfg.smoothing)
+        if trees is not None:
+            trees[id(side)] = (side, fb)
         if name == "tree":  # validation judges it
             tree = SmoothingOutcome(fb.clustering, dict(NOT_SMOOTHED), None, "tree chosen")
             return (tree, fb) if fb.applied else None
@@ -157,18 +162,19 @@ def choose_labels(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, f
     validation alone, cost a fifth of a fit on MNIST-10k).
     """
     scores: dict[str, float | None] = {}
-    order = list(candidates)
+    order, trees = list(candidates), {}  # trees: one tree cut per side information, for both tree candidates
     compared = [n for n in order if not kernel_saw_folds or n != "kernel" or n == order[0]]
     learnt = [n for n in compared if n in LEARNT]
     crossed = first_map is not None and bool(folds) and bool(learnt)
     in_sample, offsets = {}, {}
     if folds and len(compared) > 1:
-        parts = {name: _fold_parts(name, found, kernel, Xs, folds, seed, opts, cfg, to_input) for name in compared}
+        parts = {name: _fold_parts(name, found, kernel, Xs, folds, seed, opts, cfg, to_input, trees=trees)
+                 for name in compared}
         points = {name: np.concatenate(p) for name, p in parts.items() if p is not None}  # (held-back points, 3)
         if crossed:  # the learnt graphs' optimism, measured on the first fold, taken off their score on every fold
             in_sample = {name: round(pooled_f1(p), 6) for name, p in points.items()}
             for name in learnt:
-                honest = _fold_parts(name, found, kernel, Xs, folds[:1], seed, opts, cfg, to_input, first_map)
+                honest = _fold_parts(name, found, kernel, Xs, folds[:1], seed, opts, cfg, to_input, first_map, trees)
                 if honest is None:  # not validated: the kernel that had not seen the fold could not build it
                     points.pop(name, None)
                 elif name in points:
@@ -181,7 +187,7 @@ def choose_labels(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, f
     else:
         why = "no held-back side information" if not folds else "the only candidate compared"
     for name in order + ["kernel"]:
-        built = _build(name, found, kernel, Xs, side, seed, opts, cfg, to_input)
+        built = _build(name, found, kernel, Xs, side, seed, opts, cfg, to_input, trees=trees)
         if built is not None:
             sm, fb = built
             record = {"chosen": name, "reason": why if name == order[0] else f"{order[0]} could not be built",
@@ -192,13 +198,13 @@ def choose_labels(found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, f
 
 
 def _fold_parts(name: str, found: Clustering, kernel, Xs: torch.Tensor, folds: list[Holdout], seed: int,
-                opts: LabelOptions, cfg: DMSSettings, to_input: Callable, point_map: torch.Tensor | None = None
-                ) -> list[np.ndarray] | None:
+                opts: LabelOptions, cfg: DMSSettings, to_input: Callable, point_map: torch.Tensor | None = None,
+                trees: dict | None = None) -> list[np.ndarray] | None:
     """The held-back points' pair parts (k_f, 3) of candidate ``name`` built from each fold's training
     part; None when it cannot be built in some fold."""
     out = []
     for fold in folds:
-        built = _build(name, found, kernel, Xs, fold.train, seed, opts, cfg, to_input, point_map=point_map)
+        built = _build(name, found, kernel, Xs, fold.train, seed, opts, cfg, to_input, point_map=point_map, trees=trees)
         if built is None:
             return None
         out.append(fold.pair_parts(built[0].clustering.labels))
