@@ -153,8 +153,8 @@ class ValidationSettings:
     steps on the side-information points and at most ``graph_points`` others, and training stops
     when the mean of the last ``window`` scores has not improved for ``patience`` (the
     estimator's) evaluations. A candidate for the labels replaces the default (the first the
-    estimator allows: the learnt graph) only when its pooled held-back pairwise F1 beats the
-    default's by more than ``z`` standard errors of the difference (:func:`dmshift.validation.f1_better`):
+    estimator allows: by default the fused graph seeded by the tree's clusters) only when its
+    pooled held-back pairwise F1 beats the default's by more than ``z`` standard errors of the difference (:func:`dmshift.validation.f1_better`):
     0, the higher F1, as in plain cross-validation. The kernel trains on every fold's labels, so
     its own graph would score itself optimistically; with ``cross_fit`` the kernel first trains
     without the first fold's held-back labels, the learnt graph's optimism is measured on that
