@@ -11,7 +11,7 @@ from dmshift import DMSClustering
 from dmshift._validation import resolve_seed
 from dmshift.constraints import SideInfo
 from dmshift.kernels import make_kernel
-from dmshift.label_stage import AUTO, CANDIDATES, candidates_for
+from dmshift.label_stage import candidates_for
 from dmshift.settings import ValidationSettings
 from dmshift.validation import Holdout, f1_better, hold_out, k_folds, pooled_f1
 
@@ -144,8 +144,7 @@ def test_principal_init_starts_in_the_data_main_directions():
 
 
 def test_candidates_follow_the_parameters():
-    assert candidates_for("auto", "tree") == ("tree_seeded", "tree_seeded_learnt", "tree_seeded_input", "kernel", "tree")
-    assert candidates_for("auto", None) == AUTO and all(n in CANDIDATES for n in AUTO)
+    assert candidates_for("auto", "tree") == ("tree_seeded", "fused_graph", "learnt_graph", "kernel", "input_graph", "tree")
     assert candidates_for("learnt", None) == ("learnt_graph",)
     assert candidates_for("fused", None) == ("fused_graph",)
     assert candidates_for("tree_seeded", "tree") == ("tree_seeded", "tree")
@@ -179,7 +178,7 @@ def test_the_choice_is_recorded_with_every_candidates_held_back_f1():
     X, yp = _three_blobs(1)
     m = DMSClustering(**FAST).fit(X, yp)
     rec = m.choices_["labels"]
-    assert rec["chosen"] in AUTO + ("tree",)
+    assert rec["chosen"] in ("tree_seeded", "fused_graph", "learnt_graph", "kernel", "input_graph", "tree")
     assert rec["held_points"] > 0 and rec["held_same_pairs"] > 0
     assert all(v is None or 0.0 <= v <= 1.0 for v in rec["held_f1"].values())
     off = DMSClustering(**FAST, validation_fraction=0.0).fit(X, yp)
@@ -226,29 +225,6 @@ def test_the_tree_and_the_tree_seeded_graph_share_one_cut_per_fold(monkeypatch):
     assert set(rec["held_f1"]) == {"tree_seeded", "tree"} and rec["folds"] >= 2
     assert len(calls) == len({id(side) for side in calls})  # each side information cut once, for both candidates
     assert len(calls) <= rec["folds"] + 2  # the folds, the full side information, the fold the kernel had not seen
-
-
-def test_auto_compares_the_three_graphs_seeded_by_one_tree_cut(monkeypatch):
-    import dmshift.label_stage as label_stage
-    rng = np.random.default_rng(3)
-    y = np.repeat([0, 1, 2, 3], 40)
-    X = (rng.normal(size=(160, 4)) + 8 * np.eye(4)[y]).astype(np.float32)
-    yp = np.where((np.arange(160) % 4 == 0) & (y < 2), y, -1)
-    calls, seeded = [], []
-    real_cut, real_smooth = label_stage.tree_fallback, label_stage.smooth_clustering
-    monkeypatch.setattr(label_stage, "tree_fallback", lambda *a, **k: calls.append(a[2]) or real_cut(*a, **k))
-    monkeypatch.setattr(label_stage, "smooth_clustering",
-                        lambda found, *a, **k: seeded.append((id(a[1]), found.labels.copy())) or real_smooth(found, *a, **k))
-    m = DMSClustering(**FAST, fallback=None).fit(X, yp)
-    rec = m.choices_["labels"]
-    assert set(rec["held_f1"]) == {"tree_seeded", "tree_seeded_learnt", "tree_seeded_input"} and rec["folds"] >= 2
-    assert len(calls) == len({id(side) for side in calls})  # one cut per side information, for all three
-    by_side = {}
-    for side, labels in seeded:  # every graph built on one side information starts from the same clusters
-        by_side.setdefault(side, []).append(labels)
-    assert all(all(np.array_equal(ls[0], other) for other in ls[1:]) for ls in by_side.values())
-    assert max(len(ls) for ls in by_side.values()) >= 3
-    assert m.n_clusters_ == 4  # the two groups no side information holds are found
 
 
 def test_with_a_patience_training_stops_on_the_learnt_graphs_held_back_f1():
@@ -307,11 +283,11 @@ def test_the_learnt_graph_is_scored_by_a_kernel_that_never_saw_the_held_back_lab
     yp = np.where(rng.random(90) < 0.6, np.arange(90) % 3, -1)               # a kernel can only memorise the labels
     rec = DMSClustering(**{**FAST, "max_steps": 300}).fit(X, yp).choices_["labels"]
     assert rec["cross_fitted"] and rec["folds"] > 1
-    assert rec["held_f1_final_kernel"]["tree_seeded_learnt"] > 0.99  # scored by the kernel that trained on those labels
-    assert rec["optimism"]["tree_seeded_learnt"] > 0.2  # measured with the kernel before it saw one fold's labels
-    assert rec["held_f1"]["tree_seeded_learnt"] == pytest.approx(rec["held_f1_final_kernel"]["tree_seeded_learnt"]
-                                                           - rec["optimism"]["tree_seeded_learnt"], abs=1e-5)
-    assert rec["held_f1"]["tree_seeded_learnt"] < 0.8
+    assert rec["held_f1_final_kernel"]["learnt_graph"] > 0.99  # scored by the kernel that trained on those labels
+    assert rec["optimism"]["learnt_graph"] > 0.2  # measured with the kernel before it saw one fold's labels
+    assert rec["held_f1"]["learnt_graph"] == pytest.approx(rec["held_f1_final_kernel"]["learnt_graph"]
+                                                           - rec["optimism"]["learnt_graph"], abs=1e-5)
+    assert rec["held_f1"]["learnt_graph"] < 0.8
 
 
 def test_cross_fitting_trains_first_without_the_fold_and_is_recorded():
@@ -320,7 +296,7 @@ def test_cross_fitting_trains_first_without_the_fold_and_is_recorded():
     t, rec = m.choices_["training"], m.choices_["labels"]
     assert t["steps_without_the_fold"] > 0 and t["steps"] > 0 and rec["cross_fitted"] and rec["folds"] > 1
     assert set(rec["held_f1_final_kernel"]) == set(rec["held_f1"]) \
-        and set(rec["optimism"]) == {"tree_seeded", "tree_seeded_learnt"}
+        and set(rec["optimism"]) == {"tree_seeded", "fused_graph", "learnt_graph"}
     fit_seed = resolve_seed(0)  # what the fit drew its folds from
     assert m.recluster(X, yp, random_state=fit_seed).choices_["labels"]["cross_fitted"]  # its folds: its fold kernel
     other = m.recluster(X, yp, random_state=fit_seed + 1).choices_["labels"]  # other folds: no kernel without them

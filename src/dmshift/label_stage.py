@@ -5,18 +5,18 @@ over the *learnt* graph (neighbours in the kernel's point embedding,
 :meth:`~dmshift.kernels.base.LearnedKernel.point_map`, so that a task-specific kernel gives a
 task-specific graph), from label spreading over the input-space graph, over both at once (the
 fused graph: each point's score shares in the two graphs added), or from the Ward tree's cut
-(:mod:`dmshift.fallback`). Each graph can be seeded by the kernel's clusters or by the tree's
-("tree_seeded", "tree_seeded_learnt", "tree_seeded_input": where the kernel merges groups no side
-information holds, the tree's cut can keep them apart; without a cut, the kernel's clusters seed
-it). :func:`choose_labels` builds each candidate the estimator allows from the training part of
+(:mod:`dmshift.fallback`); the fused graph can also take its seeds from the tree's clusters
+instead of the kernel's ("tree_seeded"; where the kernel merges groups no side information
+holds, the tree's cut can keep them apart; without a cut, the kernel's clusters seed it).
+:func:`choose_labels` builds each candidate the estimator allows from the training part of
 the side information, scores it by pairwise F1 on the held-back part
-(:mod:`dmshift.validation`), and builds the winner again from all the side information.
-``smoothing="auto"`` compares the three graphs seeded by the tree (:data:`AUTO`): held-back points
-cannot judge a seeding, so the seeding is the same for all. The kernel that trained on the
-held-back labels scores its own graph optimistically; the point map of the kernel before it saw
-one fold's labels (cross-fitting, ``first_map``) measures by how much, and that is taken off.
-Without held-back side information the first candidate is taken: by default the fused graph
-seeded by the tree's clusters. :func:`learnt_graph_f1`
+(:mod:`dmshift.validation`), and builds the winner again from all the side information. The kernel that trained on the held-back labels scores its own graph
+optimistically; the point map of the kernel before it saw one fold's labels (cross-fitting,
+``first_map``) measures by how much, and that is taken off. Without held-back side
+information the first candidate is taken: by default the fused graph seeded by the tree's
+clusters (where the tree and the kernel tie on the held-back points, the tree's cut is the
+one that can keep apart groups no side information holds, which held-back points cannot
+show). :func:`learnt_graph_f1`
 is what training stops on.
 """
 
@@ -37,24 +37,15 @@ from .smoothing import knn, smooth_labels, spread_labels
 from .smoothing_stage import NOT_SMOOTHED, SmoothingOutcome, smooth_clustering
 from .validation import Holdout, f1_better, pooled_f1
 
-__all__ = ["CANDIDATES", "AUTO", "LabelOptions", "Chosen", "candidates_for", "cross_fitted", "choose_labels",
+__all__ = ["CANDIDATES", "LabelOptions", "Chosen", "candidates_for", "cross_fitted", "choose_labels",
            "learnt_graph_f1", "held_back_score", "choose_scaling", "graph_rows"]
 
 #: Every candidate, in the order a tie is broken (the fused graph seeded by the tree first).
-CANDIDATES = ("tree_seeded", "tree_seeded_learnt", "tree_seeded_input", "fused_graph", "learnt_graph", "kernel",
-              "input_graph", "tree")
+CANDIDATES = ("tree_seeded", "fused_graph", "learnt_graph", "kernel", "input_graph", "tree")
 #: The candidates whose graph is the kernel's: scored by the kernel that trained on the folds' labels
-LEARNT = ("fused_graph", "learnt_graph", "tree_seeded", "tree_seeded_learnt")
+LEARNT = ("fused_graph", "learnt_graph", "tree_seeded")
 #: The candidates that spread over the input graph as well as the learnt one
 FUSED = ("fused_graph", "tree_seeded")
-#: The candidates seeded by the tree's clusters where the tree cuts (else by the kernel's)
-TREE_SEEDED = ("tree_seeded", "tree_seeded_learnt", "tree_seeded_input")
-#: ``smoothing="auto"``'s candidates (before the tree, with ``fallback``): the three graphs, each seeded by
-#: the tree's clusters, and the kernel's clustering. Held-back points all lie in groups that have side
-#: information, so they cannot show how a candidate seeds the groups that have none; with one seeding for
-#: every graph, a difference in held-back F1 is a difference of graphs. Kernel-seeded graphs ("fused",
-#: "learnt", "input") stay available as the estimator's ``smoothing``, not as rivals here.
-AUTO = ("tree_seeded", "tree_seeded_learnt", "tree_seeded_input", "kernel")
 
 
 @dataclass(frozen=True)
@@ -81,8 +72,8 @@ class Chosen:
 
 def candidates_for(smoothing: str | None, fallback: str | None) -> tuple[str, ...]:
     """The candidates the estimator's ``smoothing`` and ``fallback`` allow, in tie-breaking order."""
-    if smoothing == "auto":  # every graph seeded alike, so that validation compares the graphs (AUTO)
-        out = list(AUTO)
+    if smoothing == "auto":
+        out = ["tree_seeded", "fused_graph", "learnt_graph", "kernel", "input_graph"]
     elif smoothing == "fused":
         out = ["fused_graph"]
     elif smoothing == "tree_seeded":
@@ -117,7 +108,7 @@ def _build(name: str, found: Clustering, kernel, Xs: torch.Tensor, side: SideInf
     cut of each ``side`` already made, for the tree and the tree-seeded graph to share."""
     if name == "kernel":
         return SmoothingOutcome(found, dict(NOT_SMOOTHED), None, "kernel chosen"), _not_taken(found, "kernel chosen")
-    if name == "tree" or name in TREE_SEEDED:  # the tree's cut replaces the kernel's clustering whenever one exists
+    if name in ("tree", "tree_seeded"):  # the tree's cut replaces the kernel's clustering whenever one exists
         kept = (trees or {}).get(id(side))
         fb = kept[1] if kept is not None and kept[0] is side else \
             tree_fallback(found, Xs, side, seed, enabled=True, n_neighbors=opts.n_neighbors,
@@ -129,7 +120,7 @@ def _build(name: str, found: Clustering, kernel, Xs: torch.Tensor, side: SideInf
         if name == "tree":  # validation judges it
             tree = SmoothingOutcome(fb.clustering, dict(NOT_SMOOTHED), None, "tree chosen")
             return (tree, fb) if fb.applied else None
-        found = fb.clustering  # the tree-seeded graphs: seeded by the tree's clusters (or the kernel's)
+        found = fb.clustering  # "tree_seeded": the fused graph, seeded by the tree's clusters (or the kernel's)
     if found.n_clusters < 1:
         return None
     W = None if name not in LEARNT else kernel.point_map().detach() if point_map is None else point_map

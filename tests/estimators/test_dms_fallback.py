@@ -59,8 +59,8 @@ def test_a_kernel_that_agrees_with_the_side_information_is_kept():
     assert not m.fallback_["applied"]
     record = m.choices_["labels"]
     assert record["chosen"] == "tree_seeded" and record["reason"] == "default"  # the tree alone proved nothing better
-    assert record["folds"] >= 2 and set(record["held_f1"]) == {"tree_seeded", "tree_seeded_learnt",
-                                                                 "tree_seeded_input", "tree"}
+    assert record["folds"] >= 2 and set(record["held_f1"]) == {"tree_seeded", "fused_graph", "learnt_graph",
+                                                                 "input_graph", "tree"}
 
 
 def test_too_few_same_pairs_decide_nothing(data):

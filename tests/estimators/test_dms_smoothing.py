@@ -87,10 +87,10 @@ def test_auto_chooses_on_held_back_side_information(data, fits):
     m = DMSClustering(**FAST).fit(X, yp)  # smoothing="auto"
     rec = m.choices_["labels"]
     # the kernel's clusters: only as default
-    assert set(rec["held_f1"]) == {"tree_seeded", "tree_seeded_learnt", "tree_seeded_input", "tree"}
+    assert set(rec["held_f1"]) == {"tree_seeded", "fused_graph", "learnt_graph", "input_graph", "tree"}
     assert rec["folds"] >= 2 and rec["cross_fitted"] and rec["held_points"] > 0 and rec["chosen"] in rec["held_f1"]
     assert set(rec["held_f1_final_kernel"]) == set(rec["held_f1"])  # before the learnt graph's optimism is taken off
-    assert m.smoothing_["applied"] == (rec["chosen"] in ("tree_seeded", "tree_seeded_learnt", "tree_seeded_input"))
+    assert m.smoothing_["applied"] == (rec["chosen"] in ("tree_seeded", "fused_graph", "learnt_graph", "input_graph"))
 
 
 @pytest.mark.parametrize("params, match", [({"smoothing": "knn"}, "'smoothing'"),

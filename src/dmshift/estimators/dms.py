@@ -116,8 +116,8 @@ class DMSClustering(BaseClustering):
         ``n_neighbors`` graph of the kernel's point embedding ("learnt"), of its input ("input",
         alias "graph"), over both with their scores added ("fused"; "tree_seeded": the clusters
         are the Ward tree's cut), or the kernel's clustering itself (None: the paper's assignment).
-        "auto": the three graphs, each seeded by the tree's cut, and the tree (with ``fallback``):
-        the best held-back F1, "tree_seeded" on a tie.
+        "auto": the one of these (and the tree, with ``fallback``) with the best held-back F1,
+        "tree_seeded" on a tie.
     smooth_noise : bool, default=True
         With smoothing applied, noise takes the spread label (also in ``predict``).
     n_neighbors : int, default=3
