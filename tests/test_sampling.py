@@ -53,3 +53,36 @@ def test_restricted_init_points():
     idx, tgt = s.sample()
     assert set(idx[:, 0]) <= set(lab[:5])
     assert set(idx[tgt >= 0].ravel()) <= set(lab[:40])
+
+
+def _reference_batch(s, rng):
+    """The draw order every committed result depends on, written with Generator.choice."""
+    cfg, side = s.config, s.side
+    L = int(rng.integers(cfg.instance_size[0], cfg.instance_size[1] + 1))
+    inits = rng.choice(s.init_points, size=cfg.batch_size)
+    lr = rng.uniform(*cfg.labelled_ratio, size=cfg.batch_size)
+    pr = rng.uniform(*cfg.positive_ratio, size=cfg.batch_size)
+    rows, tgts = [], []
+    for b, i0 in enumerate(inits):
+        g = side.group[i0]
+        n_lab = min(max(int(round(L * lr[b] / (1.0 + lr[b]))), 2), L)
+        n_pos = min(max(1, int(round(n_lab * pr[b]))), n_lab - 1)
+        pool = s._pos[g]
+        pos = rng.choice(pool, size=n_pos - 1) if (n_pos > 1 and pool.size) else np.full(n_pos - 1, i0)
+        neg = rng.choice(s._neg[g], size=n_lab - n_pos)
+        rows.append(np.concatenate(([i0], pos, neg, rng.integers(0, side.n_samples, size=L - n_lab))))
+        tgts.append(np.r_[np.ones(n_pos), np.zeros(n_lab - n_pos), np.full(L - n_lab, -1.0)])
+    return np.array(rows), np.array(tgts, dtype=np.float32)
+
+
+def test_draws_stay_those_of_the_reference_order():
+    # the sampler's fast path must draw exactly what the plain per-instance loop draws (results are pinned to it)
+    _, yp = _side()
+    for seed, size in [(0, (200, 300)), (1, (2, 12)), (2, (100, 150))]:
+        s = InstanceSampler(SideInfo.from_labels(yp), SamplerConfig(batch_size=16, instance_size=size),
+                            np.random.default_rng(seed))
+        ref = np.random.default_rng(seed)
+        for _ in range(4):
+            idx, tgt = s.sample()
+            ridx, rtgt = _reference_batch(s, ref)
+            assert np.array_equal(idx, ridx) and np.array_equal(tgt, rtgt)

@@ -84,22 +84,26 @@ class InstanceSampler:
         L = int(rng.integers(cfg.instance_size[0], cfg.instance_size[1] + 1))
         idx = np.empty((B, L), dtype=np.int64)
         tgt = np.full((B, L), IGNORE, dtype=np.float32)
-        inits = rng.choice(self.init_points, size=B)
+        # Generator.integers here draws exactly what Generator.choice(pool, size) would, without its overhead
+        inits = self.init_points[rng.integers(0, self.init_points.size, size=B)]
         lr = rng.uniform(*cfg.labelled_ratio, size=B)
         pr = rng.uniform(*cfg.positive_ratio, size=B)
+        n_lab = np.clip(np.rint(L * lr / (1.0 + lr)).astype(np.int64), 2, L)
+        n_pos = np.minimum(np.maximum(1, np.rint(n_lab * pr).astype(np.int64)), n_lab - 1)
         n = self.side.n_samples
+        group = self.side.group
         for b in range(B):
-            i0 = inits[b]
-            g = self.side.group[i0]
-            n_lab = int(round(L * lr[b] / (1.0 + lr[b])))
-            n_lab = min(max(n_lab, 2), L)
-            n_pos = min(max(1, int(round(n_lab * pr[b]))), n_lab - 1)
-            n_neg = n_lab - n_pos
-            pos_pool = self._pos[g]
-            pos = rng.choice(pos_pool, size=n_pos - 1) if (n_pos > 1 and pos_pool.size) else np.full(n_pos - 1, i0)
-            neg = rng.choice(self._neg[g], size=n_neg)
-            unl = rng.integers(0, n, size=L - n_lab)
-            idx[b] = np.concatenate(([i0], pos, neg, unl))
-            tgt[b, :n_pos] = 1.0
-            tgt[b, n_pos:n_lab] = 0.0
+            i0, n_l, n_p = inits[b], int(n_lab[b]), int(n_pos[b])
+            g = group[i0]
+            row = idx[b]
+            row[0] = i0
+            pos_pool, neg_pool = self._pos[g], self._neg[g]
+            if n_p > 1 and pos_pool.size:
+                row[1:n_p] = pos_pool[rng.integers(0, pos_pool.size, size=n_p - 1)]
+            else:
+                row[1:n_p] = i0
+            row[n_p:n_l] = neg_pool[rng.integers(0, neg_pool.size, size=n_l - n_p)]
+            row[n_l:] = rng.integers(0, n, size=L - n_l)
+            tgt[b, :n_p] = 1.0
+            tgt[b, n_p:n_l] = 0.0
         return idx, tgt
