@@ -207,6 +207,24 @@ def test_the_graph_is_kept_for_equal_points_and_changes_with_them():
     assert torch.allclose(c[1], 2 * ref[1])
 
 
+def test_a_vote_searches_once_for_equal_points_and_follows_new_labels(monkeypatch):
+    # every fold's candidates vote the same points over the same landmarks with other labels
+    import dmshift.smoothing as sm
+    rng = np.random.default_rng(3)
+    Z = torch.as_tensor(rng.normal(size=(40, 3)), dtype=torch.float32)
+    R = torch.as_tensor(rng.normal(size=(30, 3)), dtype=torch.float32)
+    searches = []
+    real = sm._knn_tiles
+    monkeypatch.setattr(sm, "_knn_tiles", lambda *a, **k: searches.append(1) or real(*a, **k))
+    first = rng.integers(0, 3, 30)
+    a = vote_labels(Z, R, first, 3, 2**20)
+    b = vote_labels(Z.clone(), R.clone(), 2 - first, 3, 2**20)  # the same search, other labels
+    assert len(searches) == 1
+    np.testing.assert_array_equal(b, 2 - a)
+    vote_labels(Z + 1, R, first, 3, 2**20)  # other points: a new search
+    assert len(searches) == 2
+
+
 def test_fewer_neighbours_are_the_leading_columns_of_the_shared_graph():
     # the unseen-group search and the fused graph read the first columns of one wider graph
     import torch

@@ -165,9 +165,23 @@ def vote_labels(Z: torch.Tensor, R: torch.Tensor, r_labels: np.ndarray, k: int, 
     votes gets NOISE. Tiled over the rows of ``Z`` within ``memory_budget`` bytes.
     """
     out = np.empty(Z.shape[0], dtype=np.int64)
-    for s, idx, dist in _knn_tiles(Z, R, k, _vote_budget(R, r_labels, k, memory_budget)):
+    for s, idx, dist in _vote_tiles(Z, R, r_labels, k, memory_budget):
         out[s:s + idx.shape[0]] = _vote(idx, dist, r_labels)
     return out
+
+
+_VOTES = ContentCache(8)  # the last neighbour searches of a vote: a fit votes over the same points once per fold
+
+
+def _vote_tiles(Z: torch.Tensor, R: torch.Tensor, r_labels: np.ndarray, k: int, memory_budget: int) -> list:
+    """:func:`_knn_tiles` of ``Z`` against ``R`` in the tiles of a vote's budget, kept for equal inputs
+    (the labels vote, the search does not read them)."""
+    budget = _vote_budget(R, r_labels, k, memory_budget)
+    key = _VOTES.key(Z, R, k, budget)
+    if (kept := _VOTES.get(key)) is None:
+        kept = list(_knn_tiles(Z, R, k, budget))
+        _VOTES.put(key, kept)
+    return kept
 
 
 def _vote_budget(R: torch.Tensor, r_labels: np.ndarray, k: int, memory_budget: int) -> int:
@@ -208,7 +222,7 @@ def revote(Z: torch.Tensor, R: torch.Tensor, r_labels: np.ndarray, labels: np.nd
     out = labels.copy()
     if radius is not None:
         radius = radius.to(Z.device, Z.dtype)
-    for s, idx, dist in _knn_tiles(Z, R, k, _vote_budget(R, r_labels, k, memory_budget)):
+    for s, idx, dist in _vote_tiles(Z, R, r_labels, k, memory_budget):
         e = s + idx.shape[0]
         voted = _vote(idx, dist, r_labels)
         # a row equal to a reference row takes that row's label: the vote extends the reference
