@@ -63,6 +63,7 @@ def main() -> None:
     ap.add_argument("--compare", default=None, help="git revision to time too (before)")
     ap.add_argument("--out", default=str(RESULTS / "perf-fit-cpu.md"))
     args = ap.parse_args()
+    head = f"HEAD ({commit()})"  # before the fits: edits made while they run do not enter them
     tmp = tempfile.TemporaryDirectory()
     # the committed source, so that edits made while the benchmark runs do not enter it
     sources = {"HEAD": source_of("HEAD", Path(tmp.name) / "head")}
@@ -77,7 +78,6 @@ def main() -> None:
                 got[name] = fit_once(sources[name], case, seed)
                 print(case, seed, name, got[name], flush=True)
             rows.append((case, seed, got))
-    head = f"HEAD ({commit()})"
     cols = [head if n == "HEAD" else n for n in names]
     lines = [
         "# Whole DMS fits: time on one CPU thread",
@@ -92,7 +92,8 @@ def main() -> None:
         "The hash is the SHA-256 of `labels_` (first 16 hex digits).",
         "",
         "| case | seed | " + " | ".join(f"{c} s (training + rest)" for c in cols)
-        + (" | ratio |" if len(names) > 1 else " |") + " " + " | ".join(f"{c} ACC / hash" for c in cols) + " |",
+        + (f" | {names[0]} s / HEAD s |" if len(names) > 1 else " |") + " "
+        + " | ".join(f"{c} ACC / hash" for c in cols) + " |",
         "|---|---|" + "---|" * (len(names) + (len(names) > 1) + len(names)),
     ]
     for case, seed, got in rows:
