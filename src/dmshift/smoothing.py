@@ -174,26 +174,21 @@ _VOTES = ContentCache(8)  # the last neighbour searches of a vote: a fit votes o
 
 
 def _vote_tiles(Z: torch.Tensor, R: torch.Tensor, r_labels: np.ndarray, k: int, memory_budget: int) -> list:
-    """:func:`_knn_tiles` of ``Z`` against ``R`` in the tiles of a vote's budget, kept for equal inputs
-    (the labels vote, the search does not read them)."""
-    budget = _vote_budget(R, r_labels, k, memory_budget)
+    """:func:`_knn_tiles` of ``Z`` against ``R``, kept for equal points (the labels vote, the search
+    does not read them), in row tiles that a vote of ``r_labels`` also fits in ``memory_budget``.
+
+    The search's tiles hold a row's m distances and its k neighbours (about 8 values of 4
+    bytes each); the votes run after the search, each on rows whose ``n_labels`` scores fit.
+    """
+    m = R.shape[0]
+    budget = max(1, memory_budget * (R.element_size() * m) // (R.element_size() * m + 32 * k))
     key = _VOTES.key(Z, R, k, budget)
     if (kept := _VOTES.get(key)) is None:
         kept = list(_knn_tiles(Z, R, k, budget))
         _VOTES.put(key, kept)
-    return kept
-
-
-def _vote_budget(R: torch.Tensor, r_labels: np.ndarray, k: int, memory_budget: int) -> int:
-    """The share of ``memory_budget`` for a tile's distances when each of its rows also holds a vote.
-
-    A row of a tile holds m distances; its vote holds ``n_labels`` scores and k labels,
-    weights and flags (about 8 values of 4 bytes per neighbour), all alive at once.
-    """
-    m = R.shape[0]
     n_labels = max(1, int(np.max(r_labels, initial=-1)) + 1)
-    per_row = R.element_size() * m + 4 * n_labels + 32 * k
-    return max(1, memory_budget * (R.element_size() * m) // per_row)
+    rows = _tile_rows(Z.shape[0], 4 * n_labels + 32 * k, memory_budget)
+    return [(s + j, idx[j:j + rows], dist[j:j + rows]) for s, idx, dist in kept for j in range(0, idx.shape[0], rows)]
 
 
 def _vote(idx: torch.Tensor, dist: torch.Tensor, r_labels: np.ndarray) -> np.ndarray:
