@@ -221,8 +221,13 @@ def test_a_vote_searches_once_for_equal_points_and_follows_new_labels(monkeypatc
     b = vote_labels(Z.clone(), R.clone(), 2 - first, 3, 2**20)  # the same search, other labels
     assert len(searches) == 1
     np.testing.assert_array_equal(b, 2 - a)
+    many = rng.integers(0, 30, 30)  # more labels: still the same search
+    ref = vote_labels(Z, R, many, 3, 2**20)
+    assert len(searches) == 1
     vote_labels(Z + 1, R, first, 3, 2**20)  # other points: a new search
     assert len(searches) == 2
+    # a budget that holds few rows' votes: the same labels, voted in more tiles
+    np.testing.assert_array_equal(vote_labels(Z, R, many, 3, 1200), ref)
 
 
 def test_fewer_neighbours_are_the_leading_columns_of_the_shared_graph():
