@@ -217,17 +217,22 @@ def test_a_vote_searches_once_for_equal_points_and_follows_new_labels(monkeypatc
     real = sm._knn_tiles
     monkeypatch.setattr(sm, "_knn_tiles", lambda *a, **k: searches.append(1) or real(*a, **k))
     first = rng.integers(0, 3, 30)
-    a = vote_labels(Z, R, first, 3, 2**20)
-    b = vote_labels(Z.clone(), R.clone(), 2 - first, 3, 2**20)  # the same search, other labels
+    a = vote_labels(Z, R, first, 3, 2**20, keep=True)
+    b = vote_labels(Z.clone(), R.clone(), 2 - first, 3, 2**20, keep=True)  # the same search, other labels
     assert len(searches) == 1
     np.testing.assert_array_equal(b, 2 - a)
     many = rng.integers(0, 30, 30)  # more labels: still the same search
-    ref = vote_labels(Z, R, many, 3, 2**20)
+    ref = vote_labels(Z, R, many, 3, 2**20, keep=True)
     assert len(searches) == 1
-    vote_labels(Z + 1, R, first, 3, 2**20)  # other points: a new search
+    vote_labels(Z + 1, R, first, 3, 2**20, keep=True)  # other points: a new search
     assert len(searches) == 2
-    # a budget that holds few rows' votes: the same labels, voted in more tiles
-    np.testing.assert_array_equal(vote_labels(Z, R, many, 3, 1200), ref)
+    # a budget that holds few rows' votes: the same labels, searched and voted in more tiles
+    np.testing.assert_array_equal(vote_labels(Z, R, many, 3, 1200, keep=True), ref)
+    assert len(searches) == 3
+    # without keep (predict: new points each call) nothing is kept and each vote searches
+    np.testing.assert_array_equal(vote_labels(Z, R, many, 3, 2**20), ref)
+    vote_labels(Z, R, many, 3, 2**20)
+    assert len(searches) == 5
 
 
 def test_fewer_neighbours_are_the_leading_columns_of_the_shared_graph():

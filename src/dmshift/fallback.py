@@ -113,7 +113,7 @@ def tree_fallback(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed: int
     if rest.size:
         Zr = graph_space(Xs[torch.as_tensor(rest, device=Xs.device)], W, projected=projected,
                          n_leading=graph.components)
-        labels[rest] = vote_labels(Zr, Z, cut.labels, int(n_neighbors), budget)
+        labels[rest] = vote_labels(Zr, Z, cut.labels, int(n_neighbors), budget, keep=True)  # once per fold
     k = int(labels.max()) + 1
     old = found.labels
     to_tree = np.zeros(max(found.n_clusters, 1), dtype=np.int64)

@@ -158,35 +158,43 @@ def spread_labels(idx: torch.Tensor, dist: torch.Tensor, seeds: np.ndarray, seed
 
 
 @torch.no_grad()
-def vote_labels(Z: torch.Tensor, R: torch.Tensor, r_labels: np.ndarray, k: int, memory_budget: int) -> np.ndarray:
+def vote_labels(Z: torch.Tensor, R: torch.Tensor, r_labels: np.ndarray, k: int, memory_budget: int, *,
+                keep: bool = False) -> np.ndarray:
     """Label of each row of ``Z``: the weighted vote of its ``k`` nearest rows of ``R`` (labels ``r_labels``).
 
     Rows of ``R`` labelled NOISE (-1) do not vote; a row of ``Z`` none of whose neighbours
-    votes gets NOISE. Tiled over the rows of ``Z`` within ``memory_budget`` bytes.
+    votes gets NOISE. Tiled over the rows of ``Z`` within ``memory_budget`` bytes. ``keep``:
+    the neighbour search is kept for the next vote over the same points (see :func:`_vote_tiles`).
     """
     out = np.empty(Z.shape[0], dtype=np.int64)
-    for s, idx, dist in _vote_tiles(Z, R, r_labels, k, memory_budget):
+    for s, idx, dist in _vote_tiles(Z, R, r_labels, k, memory_budget, keep):
         out[s:s + idx.shape[0]] = _vote(idx, dist, r_labels)
     return out
 
 
-_VOTES = ContentCache(8)  # the last neighbour searches of a vote: a fit votes over the same points once per fold
+_VOTES = ContentCache(8)  # the last kept neighbour searches: a fit votes over the same points once per fold
 
 
-def _vote_tiles(Z: torch.Tensor, R: torch.Tensor, r_labels: np.ndarray, k: int, memory_budget: int) -> list:
-    """:func:`_knn_tiles` of ``Z`` against ``R``, kept for equal points (the labels vote, the search
-    does not read them), in row tiles that a vote of ``r_labels`` also fits in ``memory_budget``.
+def _vote_tiles(Z: torch.Tensor, R: torch.Tensor, r_labels: np.ndarray, k: int, memory_budget: int, keep: bool):
+    """``(start, idx, dist)`` row tiles of the ``k`` nearest rows of ``R`` for the rows of ``Z``, each
+    of which a vote of ``r_labels`` fits in ``memory_budget`` with.
 
-    The search's tiles hold a row's m distances and its k neighbours (about 8 values of 4
-    bytes each); the votes run after the search, each on rows whose ``n_labels`` scores fit.
+    Without ``keep``, each tile's search shares the budget with its vote and nothing of size (rows
+    of ``Z``, k) is held whole. With ``keep`` (a fit's candidates: every fold votes the same points
+    over the same landmarks), the search, which does not read the labels, runs in tiles of its
+    own (a row's m distances and its k neighbours, about 8 values of 4 bytes each) and is kept
+    for equal points; the votes then run on rows whose ``n_labels`` scores fit.
     """
+    n_labels = max(1, int(np.max(r_labels, initial=-1)) + 1)
     m = R.shape[0]
+    if not keep:
+        per_row = R.element_size() * m + 4 * n_labels + 32 * k
+        return _knn_tiles(Z, R, k, max(1, memory_budget * (R.element_size() * m) // per_row))
     budget = max(1, memory_budget * (R.element_size() * m) // (R.element_size() * m + 32 * k))
     key = _VOTES.key(Z, R, k, budget)
     if (kept := _VOTES.get(key)) is None:
         kept = list(_knn_tiles(Z, R, k, budget))
         _VOTES.put(key, kept)
-    n_labels = max(1, int(np.max(r_labels, initial=-1)) + 1)
     rows = _tile_rows(Z.shape[0], 4 * n_labels + 32 * k, memory_budget)
     return [(s + j, idx[j:j + rows], dist[j:j + rows]) for s, idx, dist in kept for j in range(0, idx.shape[0], rows)]
 
@@ -204,7 +212,8 @@ def _vote(idx: torch.Tensor, dist: torch.Tensor, r_labels: np.ndarray) -> np.nda
 
 @torch.no_grad()
 def revote(Z: torch.Tensor, R: torch.Tensor, r_labels: np.ndarray, labels: np.ndarray, k: int,
-           memory_budget: int, keep_noise: bool = True, radius: torch.Tensor | None = None) -> np.ndarray:
+           memory_budget: int, keep_noise: bool = True, radius: torch.Tensor | None = None, *,
+           keep: bool = False) -> np.ndarray:
     """``labels`` of the rows of ``Z`` replaced by their neighbours' vote (:func:`vote_labels`).
 
     A row labelled NOISE stays NOISE (``keep_noise``; else it takes the vote too, if
@@ -212,12 +221,13 @@ def revote(Z: torch.Tensor, R: torch.Tensor, r_labels: np.ndarray, labels: np.nd
     nearest rows of ``R``: a point far from every reference point stays noise); a row
     none of whose neighbours votes keeps its label. Tiled over the rows of ``Z`` within
     ``memory_budget`` bytes. A row equal to a row of ``R`` takes that row's label (unless NOISE).
+    ``keep`` as in :func:`vote_labels`.
     """
     labels = np.asarray(labels)
     out = labels.copy()
     if radius is not None:
         radius = radius.to(Z.device, Z.dtype)
-    for s, idx, dist in _vote_tiles(Z, R, r_labels, k, memory_budget):
+    for s, idx, dist in _vote_tiles(Z, R, r_labels, k, memory_budget, keep):
         e = s + idx.shape[0]
         voted = _vote(idx, dist, r_labels)
         # a row equal to a reference row takes that row's label: the vote extends the reference
@@ -392,7 +402,7 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     rest = np.flatnonzero(pos < 0)
     if rest.size:
         out[rest] = revote(Z[torch.as_tensor(rest, device=Z.device)], Zl, lm, out[rest], n_neighbors, memory_budget,
-                           keep_noise=keep_noise, radius=radius)
+                           keep_noise=keep_noise, radius=radius, keep=True)  # a fit's: once per fold
     if fixed is not None and fixed.size:
         out[fixed] = labels[fixed]
     return Smoothed(out, landmarks, lm, agreement, True, n_unseen, radius=radius,
