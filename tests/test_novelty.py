@@ -371,3 +371,21 @@ def test_unseen_groups_survive_the_side_information_stage():
     assert m.choices_["side_info"]["absorbed"] == 0
     assert m.n_clusters_ >= 4 and accuracy(y, m.labels_) > 0.6
     assert (m.labels_[yp == 0] == m.labels_[yp == 0][0]).all() and m.labels_[yp == 0][0] != m.labels_[yp == 1][0]
+
+
+def test_the_search_is_kept_for_equal_inputs_and_runs_again_for_others(monkeypatch):
+    # every candidate of a validation fold searches the same space with the same side information
+    import dmshift.novelty as nv
+    runs = []
+    real = nv._unseen_groups
+    monkeypatch.setattr(nv, "_unseen_groups", lambda *a, **k: runs.append(1) or real(*a, **k))
+    X, y = blobs()
+    group, cannot = side(y, seen=[0, 1, 2])
+    first = parts_of(X, group, cannot)
+    again = parts_of(X.copy(), group.copy(), cannot.copy())  # equal content: the kept parts
+    assert len(runs) == 1 and len(first) == 3
+    assert all(a is b and not a.flags.writeable for a, b in zip(first, again))
+    again.pop()  # the caller's list: the kept one is untouched
+    assert len(parts_of(X, group, cannot)) == 3 and len(runs) == 1
+    other_group, other_cannot = side(y, seen=[0, 1, 2, 3])  # other side information: searched again
+    assert len(parts_of(X, other_group, other_cannot)) == 2 and len(runs) == 2

@@ -298,9 +298,28 @@ def unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.
     (G, G) which groups are known to differ. Returns index arrays into ``Z``, disjoint,
     none holding a point with side information (see the module docstring); an empty list
     when the side information has no "same" or no "different" pairs.
+
+    The parts are kept for equal inputs (read-only): every candidate of a validation fold asks
+    for the same search, in the same space with the same side information.
     """
-    n = Z.shape[0]
     group = np.asarray(group, dtype=np.int64)
+    C = sp.csr_matrix(cannot)
+    key = _PARTS.key(np.asarray(Z), np.asarray(idx), group, C.indptr, C.indices, C.data, C.shape,
+                     float(max_chance), float(max_seen_share), int(null_draws))
+    if (kept := _PARTS.get(key)) is None:
+        kept = _unseen_groups(Z, idx, group, cannot, max_chance, max_seen_share, null_draws)
+        for part in kept:
+            part.setflags(write=False)
+        _PARTS.put(key, kept)
+    return list(kept)
+
+
+_PARTS = ContentCache(8)  # the last searches' parts
+
+
+def _unseen_groups(Z: np.ndarray, idx: np.ndarray, group: np.ndarray, cannot: sp.spmatrix, max_chance: float,
+                   max_seen_share: float, null_draws: int) -> list[np.ndarray]:
+    n = Z.shape[0]
     if n < 3 or not (group >= 0).any():
         return []
     _, _, tot_same, tot_diff = _pairs(group, cannot)
