@@ -44,3 +44,21 @@ def test_off_or_unmet_conditions_keep_the_clustering_and_say_why():
     assert not few.applied and "fewer than 10000" in few.reason and few.record["tree_f1"] is None
     strict = _run(found, X, yp, settings=FallbackSettings(margin=1.0))
     assert not strict.applied
+
+
+def test_the_tree_and_the_smoothing_draw_the_same_landmarks():
+    # above the points a Ward tree holds, both build on one sample: the input graph and its tree are shared
+    from dmshift.novelty import WARD_BYTES_PER_POINT
+    from dmshift.smoothing_stage import smooth_clustering
+    X, y, yp = thin_groups(k=20, m=8)
+    found = _one_cluster(y.size, X.shape[1])
+    budget = 64 * WARD_BYTES_PER_POINT  # 64 of the 160 points
+    tree = _run(found, X, yp, memory_budget=budget)
+    sm = smooth_clustering(tree.clustering, torch.as_tensor(X), SideInfo.build(y.size, y=yp), 0, mode="graph",
+                           n_neighbors=3, share=0.5, find_unseen=True, smooth_noise=True, memory_budget=budget,
+                           projected=False, to_input=lambda Z: Z)
+    assert tree.applied and tree.landmarks.index.size == 64
+    np.testing.assert_array_equal(sm.landmarks.index, tree.landmarks.index)
+    other_seed = tree_fallback(found, torch.as_tensor(X), SideInfo.build(y.size, y=yp), 1, enabled=True, n_neighbors=3,
+                               memory_budget=budget, projected=False, to_input=lambda Z: Z)
+    assert not np.array_equal(other_seed.landmarks.index, tree.landmarks.index)  # the seed decides the draw

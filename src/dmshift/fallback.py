@@ -25,7 +25,7 @@ from .novelty import tree_points
 from .preprocessing import graph_space
 from .settings import FallbackSettings, SmoothingSettings
 from .smoothing import knn_graph, vote_labels
-from .smoothing_stage import Landmarks
+from .smoothing_stage import Landmarks, landmark_rng
 from .treecut import pair_f1, tree_clusters, whitening
 
 __all__ = ["FallbackResult", "tree_fallback", "NOT_TAKEN"]
@@ -87,8 +87,8 @@ def tree_fallback(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed: int
     if found.n_clusters > settings.max_cluster_share * side.n_groups:
         return no(f"{found.n_clusters} clusters for {side.n_groups} groups: the kernel does not join groups")
     n, budget, max_points = Xs.shape[0], int(memory_budget), graph.max_points
-    rng = np.random.default_rng([seed, max_points, 1])
     n_tree = tree_points(max_points, budget)  # the Ward tree's points: within the budget
+    rng = landmark_rng(seed, max_points)  # the smoothing's landmarks: the input graph and its tree are shared
     landmarks = np.arange(n) if n <= n_tree else np.sort(rng.choice(n, n_tree, replace=False))
     lm_index = torch.as_tensor(landmarks, device=Xs.device)
     group = side.group[landmarks]

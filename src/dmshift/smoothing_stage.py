@@ -25,7 +25,16 @@ from .self_training import pseudo_labels
 from .settings import NoveltySettings, SmoothingSettings
 from .smoothing import revote, smooth_labels
 
-__all__ = ["Landmarks", "SmoothingOutcome", "smooth_clustering", "landmark_vote", "NOT_SMOOTHED"]
+__all__ = ["Landmarks", "SmoothingOutcome", "smooth_clustering", "landmark_vote", "landmark_rng", "NOT_SMOOTHED"]
+
+def landmark_rng(seed: int, max_points: int) -> np.random.Generator:
+    """The draw of the landmarks, where there are more points than a graph or a Ward tree is built on.
+
+    The smoothing and the tree fallback draw the same landmarks from it, so that the graphs,
+    trees and neighbour searches of one space (the input graph's, the plain tree's) are built
+    once per fit and shared (:mod:`dmshift._memo`)."""
+    return np.random.default_rng([int(seed), int(max_points)])
+
 
 #: The smoothing record of a clustering that was not smoothed.
 NOT_SMOOTHED = {"applied": False, "agreement": None, "unseen_groups": 0}
@@ -88,7 +97,7 @@ def smooth_clustering(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed:
                       projected: bool, to_input: Callable[[torch.Tensor], torch.Tensor],
                       settings: SmoothingSettings = SmoothingSettings(),
                       novelty: NoveltySettings = NoveltySettings(), W: torch.Tensor | None = None,
-                      fuse_input: bool = False) -> SmoothingOutcome:
+                      fuse_input: bool = False, voted: np.ndarray | None = None) -> SmoothingOutcome:
     """Let neighbours vote on ``found``'s labels of the prepared points ``Xs`` (n, c).
 
     ``mode`` "graph" always smooths, "auto" only when the graph agrees with the seeds
@@ -101,7 +110,9 @@ def smooth_clustering(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed:
     are principal components). ``fuse_input`` (with ``W``): the labels also spread over the
     input graph and each point takes the label of the larger sum of its two graphs' score shares
     (the fused graph, :func:`~dmshift.smoothing.smooth_labels`' ``Z_also``); ``predict`` votes in
-    the learnt graph's space. Clusters are renumbered by size afterwards.
+    the learnt graph's space. Clusters are renumbered by size afterwards. ``voted``: only these
+    points beyond the landmarks take their neighbours' vote (:func:`~dmshift.smoothing.smooth_labels`),
+    for a clustering read at these points alone.
     """
     pl = pseudo_labels(side, found.labels, found.confidence, float(share))
     on_side = (side.group >= 0) & (pl >= 0)
@@ -117,12 +128,12 @@ def smooth_clustering(found: Clustering, Xs: torch.Tensor, side: SideInfo, seed:
     if W is not None and settings.novelty_space == "input":
         Zn = Zi
     sm = smooth_labels(Zg, lab, seeds, int(n_neighbors), settings.max_points,
-                       np.random.default_rng([seed, settings.max_points]), int(memory_budget),
+                       landmark_rng(seed, settings.max_points), int(memory_budget),
                        min_agreement=settings.min_agreement if mode == "auto" else 0.0,
                        fixed=np.flatnonzero(on_side),  # side information is never overruled
                        groups=side.group if find_unseen else None, cannot=side.cannot,
                        keep_noise=not smooth_noise, settings=settings, novelty=novelty, Z_novelty=Zn,
-                       Z_also=Zi if fuse_input else None)
+                       Z_also=Zi if fuse_input else None, voted=voted)
     n_bare = np.unique(pl[bare])
     record = {"applied": sm.applied, "agreement": None if np.isnan(sm.agreement) else sm.agreement,
               "unseen_groups": sm.n_unseen, "noise_relabelled": bool(smooth_noise and sm.applied),
