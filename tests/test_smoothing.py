@@ -262,3 +262,21 @@ def test_the_search_for_unseen_groups_builds_its_tree_within_the_budget():
     np.testing.assert_array_equal(sm.labels, truth)  # the others follow their nearest landmarks
     without = smooth_labels(Z, truth.copy(), fixed, 3, 10_000, np.random.default_rng(0), budget, fixed=fixed)
     assert without.landmarks.size == 1000  # no tree: the budget does not limit the graph's points
+
+
+def test_only_the_points_asked_for_take_the_vote_and_they_take_the_same_one():
+    # a validation fold reads the labels of its side-information points alone
+    Z, truth = two_lines(n=200, gap=10.0)
+    labels = truth.copy()
+    labels[150:200] = 1  # wrong end of row 0
+    seeds = np.concatenate([np.arange(0, 100), np.arange(200, 400)])
+    full = smooth_labels(Z, labels, seeds, 4, 250, np.random.default_rng(7), 1 << 20)
+    rest = np.setdiff1d(np.arange(400), full.landmarks)
+    asked = rest[::3]
+    part = smooth_labels(Z, labels, seeds, 4, 250, np.random.default_rng(7), 1 << 20, voted=asked)
+    np.testing.assert_array_equal(part.landmarks, full.landmarks)
+    np.testing.assert_array_equal(part.labels[full.landmarks], full.labels[full.landmarks])
+    np.testing.assert_array_equal(part.labels[asked], full.labels[asked])
+    others = np.setdiff1d(rest, asked)
+    np.testing.assert_array_equal(part.labels[others], labels[others])  # not voted: as given
+    assert (full.labels[others] != labels[others]).any()  # where the vote would have changed some

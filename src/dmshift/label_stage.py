@@ -101,11 +101,13 @@ def _not_taken(found: Clustering, reason: str) -> FallbackResult:
 
 
 def _build(name: str, found: Clustering, kernel, Xs: torch.Tensor, side: SideInfo, seed: int, opts: LabelOptions,
-           cfg: DMSSettings, to_input: Callable, point_map: torch.Tensor | None = None, trees: dict | None = None
-           ) -> tuple[SmoothingOutcome, FallbackResult] | None:
+           cfg: DMSSettings, to_input: Callable, point_map: torch.Tensor | None = None, trees: dict | None = None,
+           read: np.ndarray | None = None) -> tuple[SmoothingOutcome, FallbackResult] | None:
     """One candidate from ``side``; None when it cannot be built (no tree cut, nothing to seed).
     ``point_map``: the learnt graph's map (N, h) instead of ``kernel``'s. ``trees``: the tree's
-    cut of each ``side`` already made, for the tree and the tree-seeded graph to share."""
+    cut of each ``side`` already made, for the tree and the tree-seeded graph to share.
+    ``read``: the points whose labels the caller reads (a fold: its side-information points);
+    beyond the graph's landmarks, only these take the smoothing's vote (None: all points)."""
     if name == "kernel":
         return SmoothingOutcome(found, dict(NOT_SMOOTHED), None, "kernel chosen"), _not_taken(found, "kernel chosen")
     if name in ("tree", "tree_seeded"):  # the tree's cut replaces the kernel's clustering whenever one exists
@@ -127,7 +129,7 @@ def _build(name: str, found: Clustering, kernel, Xs: torch.Tensor, side: SideInf
     sm = smooth_clustering(found, Xs, side, seed, mode="graph", n_neighbors=opts.n_neighbors, share=opts.share,
                            find_unseen=opts.find_unseen, smooth_noise=opts.smooth_noise,
                            memory_budget=opts.memory_budget, projected=opts.projected, to_input=to_input,
-                           settings=cfg.smoothing, novelty=cfg.novelty, W=W, fuse_input=name in FUSED)
+                           settings=cfg.smoothing, novelty=cfg.novelty, W=W, fuse_input=name in FUSED, voted=read)
     if not sm.record["applied"]:
         return None
     sm = replace(sm, record={**sm.record, "graph": name}, reason=f"{name} chosen")
@@ -204,7 +206,8 @@ def _fold_parts(name: str, found: Clustering, kernel, Xs: torch.Tensor, folds: l
     part; None when it cannot be built in some fold."""
     out = []
     for fold in folds:
-        built = _build(name, found, kernel, Xs, fold.train, seed, opts, cfg, to_input, point_map=point_map, trees=trees)
+        built = _build(name, found, kernel, Xs, fold.train, seed, opts, cfg, to_input, point_map=point_map, trees=trees,
+                       read=fold.side.labelled)  # scored there alone
         if built is None:
             return None
         out.append(fold.pair_parts(built[0].clustering.labels))

@@ -263,7 +263,7 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
                   fixed: np.ndarray | None = None, groups: np.ndarray | None = None,
                   cannot=None, keep_noise: bool = True, settings: SmoothingSettings = SmoothingSettings(),
                   novelty: NoveltySettings = NoveltySettings(), Z_novelty: torch.Tensor | None = None,
-                  Z_also: torch.Tensor | None = None) -> Smoothed:
+                  Z_also: torch.Tensor | None = None, voted: np.ndarray | None = None) -> Smoothed:
     """Spread the labels of ``seeds`` (indices into ``Z``) over the k-NN graph of ``Z`` (n, d).
 
     ``labels`` (n,) are the current labels (NOISE allowed); the seeds' labels are
@@ -299,7 +299,9 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
     radius, the vote of the points beyond the landmarks) reads ``Z``'s graph.
 
     With ``groups``, at most :func:`~dmshift.novelty.tree_points` landmarks (fewer than
-    ``max_points`` where their Ward tree would not fit in ``memory_budget``).
+    ``max_points`` where their Ward tree would not fit in ``memory_budget``). ``voted``: the
+    points beyond the landmarks whose labels are wanted (indices; None: all); the others keep
+    their input labels. A validation fold reads its side-information points alone.
 
     ``settings`` holds the graph's numbers (the fields but ``max_points``,
     ``min_agreement`` and ``components``, which the caller passes or uses itself) and
@@ -400,6 +402,8 @@ def smooth_labels(Z: torch.Tensor, labels: np.ndarray, seeds: np.ndarray, n_neig
         lm[pos[fixed[fl]]] = labels[fixed[fl]]
     out[landmarks] = lm
     rest = np.flatnonzero(pos < 0)
+    if voted is not None:
+        rest = rest[np.isin(rest, voted)]
     if rest.size:
         out[rest] = revote(Z[torch.as_tensor(rest, device=Z.device)], Zl, lm, out[rest], n_neighbors, memory_budget,
                            keep_noise=keep_noise, radius=radius, keep=True)  # a fit's: once per fold
