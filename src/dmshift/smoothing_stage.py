@@ -27,6 +27,7 @@ from .smoothing import revote, smooth_labels
 
 __all__ = ["Landmarks", "SmoothingOutcome", "smooth_clustering", "landmark_vote", "landmark_rng", "NOT_SMOOTHED"]
 
+
 def landmark_rng(seed: int, max_points: int) -> np.random.Generator:
     """The draw of the landmarks, where there are more points than a graph or a Ward tree is built on.
 
